@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// Everything that can go wrong while serving a request.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ApiError {
     /// The `{ispb}` path segment is not 8 characters of `[0-9A-Z]`.
     #[error("invalid ISPB in path: {0:?}")]
@@ -139,11 +139,6 @@ impl ApiError {
     /// Render as `application/problem+xml` with `type = {problem_base}{code}`.
     pub fn into_problem_response(self, problem_base: &str) -> Response {
         let (status, code, title) = self.parts();
-        if status.is_server_error() {
-            tracing::error!(error = %self, code, "request failed");
-        } else {
-            tracing::debug!(error = %self, code, "request rejected");
-        }
         let body = ProblemXml {
             type_uri: format!("{problem_base}{code}"),
             title,
@@ -169,9 +164,22 @@ impl ApiError {
 /// Default problem base: the relative reference of SPEC.md §2.6.
 pub const DEFAULT_PROBLEM_BASE: &str = "/api/v1/error/";
 
+/// Carried in the extensions of an error response, so a listener configured with
+/// another problem base can render the same error again.
+#[derive(Clone)]
+pub struct RenderedProblem(pub ApiError);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        self.into_problem_response(DEFAULT_PROBLEM_BASE)
+        let (status, code, _) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(error = %self, code, "request failed");
+        } else {
+            tracing::debug!(error = %self, code, "request rejected");
+        }
+        let mut response = self.clone().into_problem_response(DEFAULT_PROBLEM_BASE);
+        response.extensions_mut().insert(RenderedProblem(self));
+        response
     }
 }
 
@@ -222,5 +230,30 @@ mod tests {
         let xml = p.to_string();
         assert!(xml.contains("<detail>a &lt;b&gt; &amp; c</detail>"), "{xml}");
         assert!(xml.contains("<type>/api/v1/error/invalidBody</type>"));
+    }
+}
+
+impl From<storage::Rejection> for ApiError {
+    fn from(rejection: storage::Rejection) -> Self {
+        use storage::Rejection::*;
+        match rejection {
+            TenantNotFound => ApiError::TenantNotFound,
+            TenantPaused => ApiError::Unavailable { reason: "tenant is paused", retry_after_secs: 5 },
+            TooManyStreams { open, limit } => ApiError::TooManyStreams { open, limit },
+            StreamClosed => ApiError::StreamClosed,
+            StaleCursor => ApiError::StaleCursor,
+            UnknownGeneration => ApiError::InvalidCursor("token names a read the stream never made"),
+            Backpressure { .. } => ApiError::Unavailable {
+                reason: "unconfirmed backlog over the tenant's limit",
+                retry_after_secs: 5,
+            },
+        }
+    }
+}
+
+impl From<raft::Error> for ApiError {
+    fn from(error: raft::Error) -> Self {
+        tracing::warn!(%error, "replication refused a command");
+        ApiError::Unavailable { reason: "shard has no leader or storage is unavailable", retry_after_secs: 1 }
     }
 }

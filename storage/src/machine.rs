@@ -1,0 +1,375 @@
+//! `ShardMachine`: the deterministic state machine of one shard.
+//!
+//! `apply` takes committed commands, changes the in-memory state of the shard's
+//! tenants and records every change in the caller's `WriteBatch`; the caller adds
+//! its own bookkeeping (last applied log id) to the same batch and writes it, so the
+//! state on disk always matches a prefix of the log. Nothing here reads the clock or
+//! randomness.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rocksdb::{IteratorMode, WriteBatch};
+
+use crate::command::{AppendOutcome, Command, CommandResult, Handout, Rejection};
+use crate::db::{decode, encode};
+use crate::error::Result;
+use crate::message::{DedupeRecord, MessageRecord, NewMessage};
+use crate::{Ispb, Store, StreamId, StreamState, TenantSettings, TenantState, columns, keys, shard_of};
+
+/// The state of one shard: its tenants, with their streams, in memory; RocksDB holds
+/// the durable copy and the message bodies.
+pub struct ShardMachine {
+    shard: u32,
+    shards: u32,
+    store: Store,
+    tenants: BTreeMap<Ispb, TenantState>,
+    /// ISPBs whose readers should wake up (messages became available).
+    woken: BTreeSet<Ispb>,
+}
+
+/// Changes of one `apply` call, written out at its end.
+#[derive(Default)]
+struct Pending {
+    tenants: BTreeSet<Ispb>,
+    streams: BTreeSet<(Ispb, StreamId)>,
+    dedupe: HashMap<Vec<u8>, DedupeRecord>,
+}
+
+impl ShardMachine {
+    /// Loads the state of `shard` (of `shards`) from the store.
+    pub fn load(store: Store, shard: u32, shards: u32) -> Result<ShardMachine> {
+        let mut machine = ShardMachine { shard, shards, store, tenants: BTreeMap::new(), woken: BTreeSet::new() };
+        machine.reload()?;
+        Ok(machine)
+    }
+
+    /// Re-reads every tenant and stream of this shard from the store (after start or
+    /// a snapshot install).
+    pub fn reload(&mut self) -> Result<()> {
+        self.tenants.clear();
+        let db = self.store.db();
+        for item in db.iterator_cf(self.store.cf(columns::TENANTS)?, IteratorMode::Start) {
+            let (key, value) = item?;
+            let Some(ispb) = key.as_ref().try_into().ok().and_then(Ispb::from_bytes) else {
+                continue;
+            };
+            if shard_of(&ispb, self.shards) != self.shard {
+                continue;
+            }
+            let mut tenant: TenantState = decode(columns::TENANTS, &value)?;
+            let streams_cf = self.store.cf(columns::STREAMS)?;
+            for item in db.prefix_iterator_cf(streams_cf, ispb.as_bytes()) {
+                let (key, value) = item?;
+                if !key.starts_with(ispb.as_bytes()) {
+                    break;
+                }
+                let stream: StreamState = decode(columns::STREAMS, &value)?;
+                tenant.streams.insert(stream.id, stream);
+            }
+            self.tenants.insert(ispb, tenant);
+        }
+        Ok(())
+    }
+
+    /// The shard this machine serves.
+    pub fn shard(&self) -> u32 {
+        self.shard
+    }
+
+    /// The store it writes to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A tenant's current state.
+    pub fn tenant(&self, ispb: &Ispb) -> Option<&TenantState> {
+        self.tenants.get(ispb)
+    }
+
+    /// Every tenant of the shard.
+    pub fn tenants(&self) -> impl Iterator<Item = &TenantState> {
+        self.tenants.values()
+    }
+
+    /// Takes the ISPBs whose readers should be woken since the last call.
+    pub fn drain_woken(&mut self) -> BTreeSet<Ispb> {
+        std::mem::take(&mut self.woken)
+    }
+
+    /// Applies committed commands in order, recording every change in `batch`.
+    pub fn apply(&mut self, commands: Vec<Command>, batch: &mut WriteBatch) -> Result<Vec<CommandResult>> {
+        let mut pending = Pending::default();
+        let mut results = Vec::with_capacity(commands.len());
+        for command in commands {
+            results.push(self.apply_one(command, batch, &mut pending)?);
+        }
+        self.write_pending(pending, batch)?;
+        Ok(results)
+    }
+
+    fn apply_one(&mut self, command: Command, batch: &mut WriteBatch, pending: &mut Pending) -> Result<CommandResult> {
+        Ok(match command {
+            Command::UpsertTenant { ispb, settings } => {
+                match self.tenants.get_mut(&ispb) {
+                    Some(tenant) => tenant.settings = settings,
+                    None => {
+                        self.tenants.insert(ispb, TenantState::new(ispb, settings));
+                    }
+                }
+                pending.tenants.insert(ispb);
+                CommandResult::TenantUpserted
+            }
+            Command::Append { ispb, now_ms, auto_create, dedupe_window_ms, messages } => {
+                self.append(ispb, now_ms, auto_create, dedupe_window_ms, messages, batch, pending)?
+            }
+            Command::OpenStream { ispb, now_ms, max_batch, auto_create } => {
+                self.open_stream(ispb, now_ms, max_batch, auto_create, pending)
+            }
+            Command::Pull { ispb, stream, generation, max_batch, now_ms } => {
+                self.pull(ispb, stream, generation, max_batch, now_ms, pending)
+            }
+            Command::CloseStream { ispb, stream, generation } => self.close(ispb, stream, generation, pending),
+            Command::ExpireIdle { ispb, stream, generation } => self.expire(ispb, stream, generation, pending),
+        })
+    }
+
+    fn tenant_or_create(&mut self, ispb: Ispb, auto_create: Option<TenantSettings>, pending: &mut Pending) -> Option<&mut TenantState> {
+        if !self.tenants.contains_key(&ispb) {
+            let settings = auto_create?;
+            self.tenants.insert(ispb, TenantState::new(ispb, settings));
+            pending.tenants.insert(ispb);
+        }
+        self.tenants.get_mut(&ispb)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn append(
+        &mut self,
+        ispb: Ispb,
+        now_ms: u64,
+        auto_create: Option<TenantSettings>,
+        dedupe_window_ms: u64,
+        messages: Vec<NewMessage>,
+        batch: &mut WriteBatch,
+        pending: &mut Pending,
+    ) -> Result<CommandResult> {
+        // Resolve duplicates first (reads only), so a rejection changes nothing.
+        let mut known = Vec::with_capacity(messages.len());
+        for message in &messages {
+            let key = keys::dedupe_key(&ispb, &message.dedupe_key);
+            let record = match pending.dedupe.get(&key) {
+                Some(record) => Some(record.clone()),
+                None => self
+                    .store
+                    .get(columns::DEDUPE, &key)?
+                    .map(|bytes| decode::<DedupeRecord>(columns::DEDUPE, &bytes))
+                    .transpose()?,
+            };
+            known.push(record.filter(|r| now_ms.saturating_sub(r.at_ms) < dedupe_window_ms));
+        }
+        let Some(tenant) = self.tenant_or_create(ispb, auto_create, pending) else {
+            return Ok(CommandResult::Rejected(Rejection::TenantNotFound));
+        };
+        let new_count = known.iter().filter(|k| k.is_none()).count() as u64;
+        if new_count > 0 && tenant.backlog() + new_count > tenant.settings.max_backlog {
+            return Ok(CommandResult::Rejected(Rejection::Backpressure {
+                backlog: tenant.backlog(),
+                limit: tenant.settings.max_backlog,
+            }));
+        }
+        let messages_cf = self.store.cf(columns::MESSAGES)?;
+        let dedupe_cf = self.store.cf(columns::DEDUPE)?;
+        let mut outcomes = Vec::with_capacity(messages.len());
+        for (message, known) in messages.into_iter().zip(known) {
+            let dedupe_key = keys::dedupe_key(&ispb, &message.dedupe_key);
+            // A repeat earlier in this same command counts as a duplicate too.
+            let known = known.or_else(|| pending.dedupe.get(&dedupe_key).cloned());
+            if let Some(original) = known {
+                outcomes.push(AppendOutcome { seq: original.seq, resource_id: original.resource_id, duplicate: true });
+                continue;
+            }
+            let seq = tenant.next_seq;
+            tenant.next_seq += 1;
+            let record = MessageRecord {
+                resource_id: message.resource_id.clone(),
+                msg_type: message.msg_type,
+                enqueued_at_ms: now_ms,
+                body: message.body,
+            };
+            batch.put_cf(messages_cf, keys::message_key(&ispb, seq), encode(&record));
+            let dedupe = DedupeRecord { seq, resource_id: message.resource_id.clone(), at_ms: now_ms };
+            batch.put_cf(dedupe_cf, &dedupe_key, encode(&dedupe));
+            pending.dedupe.insert(dedupe_key, dedupe);
+            outcomes.push(AppendOutcome { seq, resource_id: message.resource_id, duplicate: false });
+        }
+        if new_count > 0 {
+            pending.tenants.insert(ispb);
+            self.woken.insert(ispb);
+        }
+        Ok(CommandResult::Appended(outcomes))
+    }
+
+    fn open_stream(&mut self, ispb: Ispb, now_ms: u64, max_batch: u32, auto_create: Option<TenantSettings>, pending: &mut Pending) -> CommandResult {
+        let Some(tenant) = self.tenant_or_create(ispb, auto_create, pending) else {
+            return CommandResult::Rejected(Rejection::TenantNotFound);
+        };
+        if tenant.settings.paused {
+            return CommandResult::Rejected(Rejection::TenantPaused);
+        }
+        let limit = tenant.settings.max_streams;
+        if tenant.open_streams() >= limit {
+            return CommandResult::Rejected(Rejection::TooManyStreams { open: tenant.open_streams(), limit });
+        }
+        let id = tenant.next_stream_id;
+        tenant.next_stream_id += 1;
+        let seqs = tenant.take_available(max_batch as usize);
+        let generation = u64::from(!seqs.is_empty());
+        let stream = StreamState { id, generation, batch: seqs.clone(), handed_at_ms: now_ms, opened_at_ms: now_ms };
+        tenant.streams.insert(id, stream);
+        pending.tenants.insert(ispb);
+        pending.streams.insert((ispb, id));
+        CommandResult::Handout(Handout {
+            stream: id,
+            generation,
+            handed_at_ms: now_ms,
+            seqs,
+            fresh: true,
+            open_streams: tenant.open_streams(),
+            max_streams: limit,
+        })
+    }
+
+    fn pull(&mut self, ispb: Ispb, id: StreamId, generation: u64, max_batch: u32, now_ms: u64, pending: &mut Pending) -> CommandResult {
+        let Some(tenant) = self.tenants.get_mut(&ispb) else {
+            return CommandResult::Rejected(Rejection::StreamClosed);
+        };
+        if tenant.settings.paused {
+            return CommandResult::Rejected(Rejection::TenantPaused);
+        }
+        let (open_streams, max_streams) = (tenant.open_streams(), tenant.settings.max_streams);
+        let Some(stream) = tenant.streams.get(&id) else {
+            return CommandResult::Rejected(Rejection::StreamClosed);
+        };
+        let current = stream.generation;
+        if generation + 1 == current {
+            return CommandResult::Handout(Handout {
+                stream: id,
+                generation: current,
+                handed_at_ms: stream.handed_at_ms,
+                seqs: stream.batch.clone(),
+                fresh: false,
+                open_streams,
+                max_streams,
+            });
+        }
+        if generation < current {
+            return CommandResult::Rejected(Rejection::StaleCursor);
+        }
+        if generation > current {
+            return CommandResult::Rejected(Rejection::UnknownGeneration);
+        }
+        let outstanding = stream.batch.clone();
+        if !outstanding.is_empty() {
+            tenant.confirm(&outstanding);
+            pending.tenants.insert(ispb);
+            pending.streams.insert((ispb, id));
+        }
+        let seqs = tenant.take_available(max_batch as usize);
+        if !seqs.is_empty() {
+            pending.tenants.insert(ispb);
+            pending.streams.insert((ispb, id));
+        }
+        let stream = tenant.streams.get_mut(&id).expect("stream looked up above and not removed since");
+        stream.batch.clone_from(&seqs);
+        if !seqs.is_empty() {
+            stream.generation += 1;
+            stream.handed_at_ms = now_ms;
+        }
+        CommandResult::Handout(Handout {
+            stream: id,
+            generation: stream.generation,
+            handed_at_ms: stream.handed_at_ms,
+            seqs,
+            fresh: true,
+            open_streams,
+            max_streams,
+        })
+    }
+
+    fn close(&mut self, ispb: Ispb, id: StreamId, generation: u64, pending: &mut Pending) -> CommandResult {
+        let Some(tenant) = self.tenants.get_mut(&ispb) else {
+            return CommandResult::Rejected(Rejection::StreamClosed);
+        };
+        let Some(stream) = tenant.streams.get(&id) else {
+            return CommandResult::Rejected(Rejection::StreamClosed);
+        };
+        let current = stream.generation;
+        if generation > current {
+            return CommandResult::Rejected(Rejection::UnknownGeneration);
+        }
+        if generation + 1 < current {
+            return CommandResult::Rejected(Rejection::StaleCursor);
+        }
+        let stream = tenant.streams.remove(&id).expect("stream looked up above");
+        pending.tenants.insert(ispb);
+        pending.streams.insert((ispb, id));
+        if generation == current {
+            tenant.confirm(&stream.batch);
+            CommandResult::Closed { confirmed: stream.batch.len(), redelivered: 0 }
+        } else {
+            tenant.return_for_redelivery(&stream.batch);
+            if !stream.batch.is_empty() {
+                self.woken.insert(ispb);
+            }
+            CommandResult::Closed { confirmed: 0, redelivered: stream.batch.len() }
+        }
+    }
+
+    fn expire(&mut self, ispb: Ispb, id: StreamId, generation: u64, pending: &mut Pending) -> CommandResult {
+        let Some(tenant) = self.tenants.get_mut(&ispb) else {
+            return CommandResult::Expired(false);
+        };
+        if tenant.streams.get(&id).is_none_or(|s| s.generation != generation) {
+            return CommandResult::Expired(false);
+        }
+        let stream = tenant.streams.remove(&id).expect("stream looked up above");
+        tenant.return_for_redelivery(&stream.batch);
+        pending.tenants.insert(ispb);
+        pending.streams.insert((ispb, id));
+        if !stream.batch.is_empty() {
+            self.woken.insert(ispb);
+        }
+        CommandResult::Expired(true)
+    }
+
+    /// Writes every tenant and stream touched by this apply.
+    fn write_pending(&self, pending: Pending, batch: &mut WriteBatch) -> Result<()> {
+        let tenants_cf = self.store.cf(columns::TENANTS)?;
+        let streams_cf = self.store.cf(columns::STREAMS)?;
+        for ispb in &pending.tenants {
+            if let Some(tenant) = self.tenants.get(ispb) {
+                batch.put_cf(tenants_cf, ispb.as_bytes(), encode(tenant));
+            }
+        }
+        for (ispb, id) in &pending.streams {
+            let key = keys::stream_key(ispb, *id);
+            match self.tenants.get(ispb).and_then(|t| t.streams.get(id)) {
+                Some(stream) => batch.put_cf(streams_cf, key, encode(stream)),
+                None => batch.delete_cf(streams_cf, key),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a read on `stream` with `generation` would change anything now: the
+    /// server waits (long poll) instead of proposing a read that hands out nothing.
+    pub fn read_would_progress(&self, ispb: &Ispb, stream: StreamId, generation: u64) -> bool {
+        let Some(tenant) = self.tenants.get(ispb) else {
+            return true;
+        };
+        match tenant.streams.get(&stream) {
+            Some(s) if s.generation == generation => !s.batch.is_empty() || tenant.has_available(),
+            _ => true,
+        }
+    }
+}
