@@ -1,1 +1,13 @@
-fn main(){}
+//! pixstream integration tests: one binary, nodes started in-process (and, for the
+//! crash test, the real `pixstream` binary), asserting the PSP and producer contract
+//! of SPEC.md §2 and §3 over HTTP.
+
+mod concurrency;
+mod errors;
+mod expiry;
+mod harness;
+mod produce;
+mod pull;
+mod restart;
+mod retry;
+mod tokens;

@@ -1,0 +1,219 @@
+//! Durability across restarts (SPEC §2.3, §2.5, §3): a graceful restart keeps open
+//! streams, their tokens and their outstanding batches; a `kill -9` of the real binary
+//! loses no message that was answered 201.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_streams_tokens_and_outstanding_batches() {
+    let mut node = TestNode::start(|c| c.stream_idle_timeout = Duration::from_secs(30)).await;
+    let bodies = messages(ISPB, 15);
+    let appended = node.append(ISPB, &bodies).await;
+    let b1 = node.start_stream(ISPB, MULTI).await;
+    let b2 = node.follow(&b1.next, MULTI).await;
+    assert_eq!(b2.seqs(), (11..=15).collect::<Vec<_>>());
+    assert_eq!(node.watermark(ISPB), 11);
+
+    node.restart().await;
+
+    let tenant = node.tenant(ISPB).expect("tenant survives the restart");
+    assert_eq!((tenant.watermark, tenant.next_seq, tenant.streams.len()), (11, 16, 1));
+    let retried = node.follow(&b1.next, MULTI).await;
+    assert_eq!(retried.messages, b2.messages, "the previous token repeats the outstanding batch after a restart");
+    assert_eq!(retried.next, b2.next, "and gives the same next token");
+    assert_eq!(retried.slots, "1/6");
+
+    let more = messages(ISPB, 3);
+    let later = node.append(ISPB, &more).await;
+    assert_eq!(later.iter().map(|a| a.seq).collect::<Vec<_>>(), vec![16, 17, 18], "seqs continue after the restart");
+
+    let b3 = node.follow(&b2.next, MULTI).await;
+    assert_eq!(b3.seqs(), vec![16, 17, 18], "the current token continues the stream");
+    assert_eq!(node.watermark(ISPB), 16);
+    let done = node.follow(&b3.next, MULTI).await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT);
+    assert_eq!(node.watermark(ISPB), 19);
+
+    node.restart().await;
+    let seqs: Vec<u64> = (1..=18).collect();
+    let stored = node.stored(ISPB, &seqs);
+    assert_eq!(stored.len(), 18, "every message is still stored");
+    let all_bodies: Vec<&String> = bodies.iter().chain(&more).collect();
+    let all_ids: Vec<&Appended> = appended.iter().chain(&later).collect();
+    for (i, m) in stored.iter().enumerate() {
+        assert_eq!(m.body.as_ref(), all_bodies[i].as_bytes(), "seq {}", m.seq);
+        assert_eq!(m.resource_id, all_ids[i].resource_id, "seq {}", m.seq);
+    }
+    assert_eq!(node.watermark(ISPB), 19, "confirmations survive restarts");
+    let closed = node.delete(&done.next).await;
+    assert_eq!(closed.status(), StatusCode::OK, "the stream is still open after two restarts");
+    node.stop().await;
+}
+
+/// After a restart, a stream whose client never came back still expires and its
+/// batch is redelivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_stream_expires_after_a_restart() {
+    let idle = Duration::from_millis(1500);
+    let mut node = TestNode::start(|c| c.stream_idle_timeout = idle).await;
+    node.append(ISPB, &messages(ISPB, 4)).await;
+    let abandoned = node.start_stream(ISPB, MULTI).await;
+    node.restart().await;
+    node.wait_until(idle + Duration::from_secs(5), "the abandoned stream expires", |n| n.open_streams(ISPB) == 0).await;
+    let again = node.start_stream(ISPB, MULTI).await;
+    assert_eq!(again.messages, abandoned.messages, "redelivered with the same ids and seqs");
+    assert_problem(node.get(&abandoned.next, MULTI).await, 410, "streamClosed").await;
+    node.stop().await;
+}
+
+/// Shutting down answers a waiting long poll at once; its token works after restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_answers_waiting_long_polls() {
+    let mut node = TestNode::start(|c| {
+        c.long_poll_wait = Duration::from_secs(20);
+        c.stream_idle_timeout = Duration::from_secs(30);
+    })
+    .await;
+    let api = node.api.clone();
+    let waiting = tokio::spawn(async move { api.get(&start_path(ISPB), MULTI).await });
+    node.wait_until(Duration::from_secs(5), "the long poll opened its stream", |n| n.open_streams(ISPB) == 1).await;
+    let started = Instant::now();
+    node.stop_node().await;
+    let response =
+        tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("answered during shutdown").expect("task");
+    assert!(started.elapsed() < Duration::from_secs(15), "not held for the whole long-poll wait");
+    let pull = pulled(response).await;
+    assert_eq!(pull.status, StatusCode::NO_CONTENT);
+
+    node.restart().await;
+    let appended = node.append(ISPB, &messages(ISPB, 1)).await;
+    let next = node.follow(&pull.next, MULTI).await;
+    assert_eq!(next.seqs(), vec![appended[0].seq], "the token answered at shutdown continues after restart");
+    node.stop().await;
+}
+
+// ---------------------------------------------------------------------------------
+// kill -9 of the real binary
+// ---------------------------------------------------------------------------------
+
+/// The `pixstream serve` child process, SIGKILLed when dropped (also on panic).
+struct Server {
+    child: std::process::Child,
+    api: Api,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+impl Server {
+    async fn spawn(data_dir: &Path, run: usize) -> Server {
+        let (public, internal) = (free_port(), free_port());
+        let log = data_dir.with_extension(format!("serve-{run}.log"));
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_pixstream"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--public-addr")
+            .arg(format!("127.0.0.1:{public}"))
+            .arg("--internal-addr")
+            .arg(format!("127.0.0.1:{internal}"))
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn pixstream serve");
+        let api = Api {
+            client: client(),
+            public: format!("http://127.0.0.1:{public}"),
+            internal: format!("http://127.0.0.1:{internal}"),
+        };
+        let mut server = Server { child, api, log };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&mut self) {
+        let started = Instant::now();
+        let probe = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
+        loop {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                panic!(
+                    "pixstream serve exited with {status}: {}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            let health = probe.get(format!("{}/healthz", self.api.internal)).send().await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "pixstream serve not ready after 60 s: {}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn kill_9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_no_acknowledged_message() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data_dir = tmp.path().join("data");
+    let server = Server::spawn(&data_dir, 1).await;
+
+    let bodies = messages(ISPB, 200);
+    let mut appended = Vec::new();
+    for body in &bodies {
+        let (status, outcome) = crate::harness::appended(server.api.post_xml(ISPB, body.clone(), None).await).await;
+        assert_eq!(status, StatusCode::CREATED, "each POST is answered 201 once durable");
+        appended.extend(outcome);
+    }
+    assert_eq!(appended.iter().map(|a| a.seq).collect::<Vec<_>>(), (1..=200).collect::<Vec<_>>());
+    server.kill_9();
+
+    let server = Server::spawn(&data_dir, 2).await;
+    let api = &server.api;
+    let mut received: Vec<Msg> = Vec::new();
+    let mut pull = api.start_stream(ISPB, MULTI).await;
+    while received.len() < 200 {
+        assert_eq!(pull.status, StatusCode::OK, "only {} of 200 messages after the crash", received.len());
+        received.extend(pull.messages.iter().cloned());
+        if received.len() < 200 {
+            pull = api.follow(&pull.next, MULTI).await;
+        }
+    }
+    assert_eq!(received.len(), 200);
+    for (i, m) in received.iter().enumerate() {
+        assert_eq!(m.seq, appended[i].seq, "in order, gap-free");
+        assert_eq!(m.resource_id, appended[i].resource_id, "seq {}: id intact", m.seq);
+        assert_eq!(m.body, bodies[i].as_bytes(), "seq {}: body intact", m.seq);
+    }
+    assert_eq!(api.delete(&pull.next).await.status(), StatusCode::OK);
+    let more = api.append(ISPB, &messages(ISPB, 1)).await;
+    assert_eq!(more[0].seq, 201, "seqs continue after the crash");
+    drop(server);
+}
