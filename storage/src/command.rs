@@ -23,22 +23,11 @@ pub enum Command {
         messages: Vec<NewMessage>,
     },
     /// Open a stream if a slot is free and hand out its first batch.
-    OpenStream {
-        ispb: Ispb,
-        now_ms: u64,
-        max_batch: u32,
-        auto_create: Option<TenantSettings>,
-    },
+    OpenStream { ispb: Ispb, now_ms: u64, max_batch: u32, auto_create: Option<TenantSettings> },
     /// Continue a stream with the token of `generation`: confirm its outstanding
     /// batch and hand out the next one (or, for the previous generation, repeat the
     /// outstanding batch without confirming anything).
-    Pull {
-        ispb: Ispb,
-        stream: StreamId,
-        generation: u64,
-        max_batch: u32,
-        now_ms: u64,
-    },
+    Pull { ispb: Ispb, stream: StreamId, generation: u64, max_batch: u32, now_ms: u64 },
     /// Close a stream: with the current generation its batch is confirmed, with the
     /// previous one it goes back for redelivery.
     CloseStream { ispb: Ispb, stream: StreamId, generation: u64 },
@@ -70,7 +59,10 @@ pub enum CommandResult {
     /// A read of a stream (also the first read of `OpenStream`).
     Handout(Handout),
     /// The stream is closed; `redelivered` seqs went back to the queue.
-    Closed { confirmed: usize, redelivered: usize },
+    Closed {
+        confirmed: usize,
+        redelivered: usize,
+    },
     /// The idle stream is closed (`true`) or had moved on and stays open (`false`).
     Expired(bool),
     Rejected(Rejection),
@@ -106,7 +98,10 @@ pub struct AppendOutcome {
 pub enum Rejection {
     TenantNotFound,
     TenantPaused,
-    TooManyStreams { open: u32, limit: u32 },
+    TooManyStreams {
+        open: u32,
+        limit: u32,
+    },
     /// The stream is not open (closed, expired, or never existed).
     StreamClosed,
     /// The token is older than the previous read of an open stream.
@@ -114,5 +109,8 @@ pub enum Rejection {
     /// The token names a generation the stream never reached.
     UnknownGeneration,
     /// The unconfirmed backlog is over the tenant's limit.
-    Backpressure { backlog: u64, limit: u64 },
+    Backpressure {
+        backlog: u64,
+        limit: u64,
+    },
 }

@@ -115,7 +115,8 @@ pub(crate) fn bincode_config() -> bincode::config::Configuration {
 /// Encodes a stored record.
 pub fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     // Encoding plain data structures into a Vec cannot fail.
-    bincode::serde::encode_to_vec(value, bincode_config()).expect("plain records (no maps with non-string keys, no unsized sequences) always encode")
+    bincode::serde::encode_to_vec(value, bincode_config())
+        .expect("plain records (no maps with non-string keys, no unsized sequences) always encode")
 }
 
 /// Decodes a stored record, naming the family on failure.

@@ -133,13 +133,20 @@ impl ShardMachine {
         })
     }
 
-    fn tenant_or_create(&mut self, ispb: Ispb, auto_create: Option<TenantSettings>, pending: &mut Pending) -> Option<&mut TenantState> {
-        if !self.tenants.contains_key(&ispb) {
-            let settings = auto_create?;
-            self.tenants.insert(ispb, TenantState::new(ispb, settings));
-            pending.tenants.insert(ispb);
+    fn tenant_or_create(
+        &mut self,
+        ispb: Ispb,
+        auto_create: Option<TenantSettings>,
+        pending: &mut Pending,
+    ) -> Option<&mut TenantState> {
+        match self.tenants.entry(ispb) {
+            std::collections::btree_map::Entry::Occupied(entry) => Some(entry.into_mut()),
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                let settings = auto_create?;
+                pending.tenants.insert(ispb);
+                Some(entry.insert(TenantState::new(ispb, settings)))
+            }
         }
-        self.tenants.get_mut(&ispb)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -153,6 +160,7 @@ impl ShardMachine {
         batch: &mut WriteBatch,
         pending: &mut Pending,
     ) -> Result<CommandResult> {
+        let store = self.store.clone();
         // Resolve duplicates first (reads only), so a rejection changes nothing.
         let mut known = Vec::with_capacity(messages.len());
         for message in &messages {
@@ -177,8 +185,8 @@ impl ShardMachine {
                 limit: tenant.settings.max_backlog,
             }));
         }
-        let messages_cf = self.store.cf(columns::MESSAGES)?;
-        let dedupe_cf = self.store.cf(columns::DEDUPE)?;
+        let messages_cf = store.cf(columns::MESSAGES)?;
+        let dedupe_cf = store.cf(columns::DEDUPE)?;
         let mut outcomes = Vec::with_capacity(messages.len());
         for (message, known) in messages.into_iter().zip(known) {
             let dedupe_key = keys::dedupe_key(&ispb, &message.dedupe_key);
@@ -209,7 +217,14 @@ impl ShardMachine {
         Ok(CommandResult::Appended(outcomes))
     }
 
-    fn open_stream(&mut self, ispb: Ispb, now_ms: u64, max_batch: u32, auto_create: Option<TenantSettings>, pending: &mut Pending) -> CommandResult {
+    fn open_stream(
+        &mut self,
+        ispb: Ispb,
+        now_ms: u64,
+        max_batch: u32,
+        auto_create: Option<TenantSettings>,
+        pending: &mut Pending,
+    ) -> CommandResult {
         let Some(tenant) = self.tenant_or_create(ispb, auto_create, pending) else {
             return CommandResult::Rejected(Rejection::TenantNotFound);
         };
@@ -239,7 +254,15 @@ impl ShardMachine {
         })
     }
 
-    fn pull(&mut self, ispb: Ispb, id: StreamId, generation: u64, max_batch: u32, now_ms: u64, pending: &mut Pending) -> CommandResult {
+    fn pull(
+        &mut self,
+        ispb: Ispb,
+        id: StreamId,
+        generation: u64,
+        max_batch: u32,
+        now_ms: u64,
+        pending: &mut Pending,
+    ) -> CommandResult {
         let Some(tenant) = self.tenants.get_mut(&ispb) else {
             return CommandResult::Rejected(Rejection::StreamClosed);
         };

@@ -96,7 +96,7 @@ impl ShardMachine {
 fn clear_ispb(store: &Store, ispb: &Ispb, batch: &mut WriteBatch) -> Result<()> {
     let end = keys::prefix_end(ispb.as_bytes());
     for name in columns::STATE {
-        batch.delete_range_cf(store.cf(name)?, ispb.as_bytes(), &end);
+        batch.delete_range_cf(store.cf(name)?, ispb.as_bytes().as_slice(), end.as_slice());
     }
     Ok(())
 }

@@ -11,7 +11,9 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use proptest::prelude::*;
 use rocksdb::WriteBatch;
-use storage::{Command, CommandResult, Handout, Ispb, NewMessage, Rejection, ShardMachine, Store, StoreOptions, TenantSettings};
+use storage::{
+    Command, CommandResult, Handout, Ispb, NewMessage, Rejection, ShardMachine, Store, StoreOptions, TenantSettings,
+};
 
 const MAX_STREAMS: u32 = 3;
 
@@ -115,7 +117,8 @@ impl Harness {
         let store = Store::open(dir.path(), StoreOptions { fsync: false }).expect("open store");
         let machine = ShardMachine::load(store.clone(), 0, 1).expect("load");
         let ispbs = [Ispb::parse("32074986").expect("valid"), Ispb::parse("99999A03").expect("valid")];
-        let mut h = Harness { _dir: dir, store, machine, ispbs, models: [Model::default(), Model::default()], clock: 1_000 };
+        let mut h =
+            Harness { _dir: dir, store, machine, ispbs, models: [Model::default(), Model::default()], clock: 1_000 };
         for m in &mut h.models {
             m.next_new = 1;
         }
@@ -166,7 +169,13 @@ impl Harness {
             });
         }
         let now_ms = self.clock;
-        let command = Command::Append { ispb: self.ispbs[tenant], now_ms, auto_create: None, dedupe_window_ms: 86_400_000, messages };
+        let command = Command::Append {
+            ispb: self.ispbs[tenant],
+            now_ms,
+            auto_create: None,
+            dedupe_window_ms: 86_400_000,
+            messages,
+        };
         let CommandResult::Appended(outcomes) = self.apply(command) else { panic!("append refused") };
         let model = &mut self.models[tenant];
         for (i, outcome) in outcomes.iter().enumerate() {
@@ -185,7 +194,8 @@ impl Harness {
     fn open(&mut self, tenant: usize, max: u32) {
         let open_before = self.models[tenant].streams.iter().filter(|s| s.open).count() as u32;
         let expected = self.models[tenant].expected_batch(max);
-        let command = Command::OpenStream { ispb: self.ispbs[tenant], now_ms: self.clock, max_batch: max, auto_create: None };
+        let command =
+            Command::OpenStream { ispb: self.ispbs[tenant], now_ms: self.clock, max_batch: max, auto_create: None };
         match self.apply(command) {
             CommandResult::Handout(h) => {
                 assert!(open_before < MAX_STREAMS);
@@ -210,7 +220,13 @@ impl Harness {
             Token::Stale if stream.generation >= 2 => stream.generation - 2,
             _ => return,
         };
-        let command = Command::Pull { ispb: self.ispbs[tenant], stream: stream.id, generation, max_batch: max, now_ms: self.clock };
+        let command = Command::Pull {
+            ispb: self.ispbs[tenant],
+            stream: stream.id,
+            generation,
+            max_batch: max,
+            now_ms: self.clock,
+        };
         let result = self.apply(command);
         if !stream.open {
             assert_eq!(result, CommandResult::Rejected(Rejection::StreamClosed));
@@ -267,7 +283,11 @@ impl Harness {
 
     fn expire(&mut self, tenant: usize, index: usize) {
         let Some(stream) = self.models[tenant].streams.get(index).cloned() else { return };
-        let result = self.apply(Command::ExpireIdle { ispb: self.ispbs[tenant], stream: stream.id, generation: stream.generation });
+        let result = self.apply(Command::ExpireIdle {
+            ispb: self.ispbs[tenant],
+            stream: stream.id,
+            generation: stream.generation,
+        });
         assert_eq!(result, CommandResult::Expired(stream.open));
         if stream.open {
             let model = &mut self.models[tenant];
