@@ -1,1 +1,45 @@
+//! `pixstream-raft` (imported as `raft`): replication of the shard state machines.
+//!
+//! It owns the openraft type configuration, the Raft log store and the state-machine
+//! adapter over the node's shared RocksDB `storage::Store`, the peer-network seam,
+//! group commit of proposals, and `Shards`: the registry of one openraft group per
+//! shard on this node, routing ISPB → shard → group.
+//!
+//! Layout:
+//! - `error`         — `Error`, this crate's one error enum.
+//! - `types`         — `TypeConfig` (openraft types), `Request`, `Response`, `PeerNode`.
+//! - `meta`          — typed access to the per-shard records in `RAFT_META`.
+//! - `log_store`     — `LogStore`: one shard's Raft log and vote in RocksDB.
+//! - `snapshot_dir`  — `SnapshotDir`: one shard's snapshot files on disk.
+//! - `state_machine` — `StateMachine`: applies committed entries to a `ShardMachine`.
+//! - `snapshot_builder` — `SnapshotBuilder`: dumps a consistent point of a shard.
+//! - `network`       — `PeerNetwork`: the transport seam to other nodes (not yet wired).
+//! - `observer`      — `ApplyObserver`: told which ISPBs to wake after each apply.
+//! - `proposer`      — group commit: many proposals become one Raft entry.
+//! - `shards`        — `Shards` and `ShardsConfig`: every shard group of this node.
+//!
+//! Rule: this crate depends on `storage`, never on the server; it knows nothing of
+//! HTTP or XML. The state machine itself (what a command does) lives in `storage`;
+//! here we only decide *when* a command is applied: after Raft committed it.
 
+pub mod error;
+pub mod log_store;
+pub(crate) mod meta;
+pub mod network;
+pub mod observer;
+pub(crate) mod proposer;
+pub mod shards;
+pub mod snapshot_builder;
+pub mod snapshot_dir;
+pub mod state_machine;
+pub mod types;
+
+pub use error::Error;
+pub use log_store::LogStore;
+pub use network::PeerNetwork;
+pub use observer::{ApplyObserver, NoopObserver};
+pub use shards::{Shards, ShardsConfig};
+pub use snapshot_builder::SnapshotBuilder;
+pub use snapshot_dir::SnapshotDir;
+pub use state_machine::StateMachine;
+pub use types::{LogId, Metrics, PeerNode, Request, Response, SnapshotMeta, StoredMembership, TypeConfig};

@@ -1,0 +1,148 @@
+//! Group commit: one task per shard turns concurrent proposals into few Raft
+//! entries.
+//!
+//! Callers queue `(Command, reply)` pairs. The task takes whatever is queued (up to
+//! `MAX_BATCH` commands) as ONE `Request`, hands it to Raft in queue order, and
+//! answers each caller with the result at its position. Up to `MAX_IN_FLIGHT`
+//! requests per shard wait for their commit at once, so batches pipeline: while one
+//! is being fsynced the next one fills up.
+
+use std::sync::Arc;
+
+use openraft::error::ClientWriteError;
+use openraft::raft::ClientWriteResult;
+use storage::{Command, CommandResult};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Error;
+use crate::types::{Raft, Request, TypeConfig};
+
+/// Most commands in one Raft entry.
+pub(crate) const MAX_BATCH: usize = 512;
+/// Most entries of one shard waiting for commit at once.
+pub(crate) const MAX_IN_FLIGHT: usize = 8;
+/// Proposals queued per shard before callers wait for room.
+const QUEUE: usize = 8 * MAX_BATCH;
+
+type Reply = oneshot::Sender<Result<CommandResult, Error>>;
+
+struct Proposal {
+    command: Command,
+    reply: Reply,
+}
+
+/// The queue into one shard's group-commit task.
+pub(crate) struct Proposer {
+    shard: u32,
+    tx: mpsc::Sender<Proposal>,
+}
+
+impl Proposer {
+    /// Starts the task of `shard`; it stops when `cancel` fires.
+    pub(crate) fn spawn(shard: u32, raft: Raft, cancel: CancellationToken) -> (Proposer, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(run(shard, raft, rx, cancel));
+        (Proposer { shard, tx }, task)
+    }
+
+    /// Proposes `command` and waits until it is committed and applied.
+    pub(crate) async fn propose(&self, command: Command) -> Result<CommandResult, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Proposal { command, reply })
+            .await
+            .map_err(|_| Error::Unavailable(format!("shard {} is shut down", self.shard)))?;
+        answer.await.map_err(|_| Error::Unavailable(format!("shard {} stopped before answering", self.shard)))?
+    }
+}
+
+async fn run(shard: u32, raft: Raft, mut rx: mpsc::Receiver<Proposal>, cancel: CancellationToken) {
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    loop {
+        // Take a slot first: while none is free, proposals pile up into a bigger batch.
+        let slot = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break,
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+        };
+        let first = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break,
+            proposal = rx.recv() => match proposal {
+                Some(proposal) => proposal,
+                None => break,
+            },
+        };
+        let mut commands = Vec::with_capacity(16);
+        let mut replies = Vec::with_capacity(16);
+        commands.push(first.command);
+        replies.push(first.reply);
+        while commands.len() < MAX_BATCH {
+            let Ok(proposal) = rx.try_recv() else {
+                break;
+            };
+            commands.push(proposal.command);
+            replies.push(proposal.reply);
+        }
+        let size = commands.len();
+        // Handing over here, in the loop, keeps the log in queue order.
+        match raft.client_write_ff(Request { commands }).await {
+            Err(fatal) => {
+                tracing::warn!(shard, size, error = %fatal, "raft refused a batch");
+                answer_all(replies, || Error::Unavailable(format!("shard {shard}: {fatal}")));
+            }
+            Ok(committed) => {
+                tokio::spawn(async move {
+                    let outcome = committed.await;
+                    drop(slot);
+                    deliver(shard, size, outcome, replies);
+                });
+            }
+        }
+    }
+    rx.close();
+    while let Ok(proposal) = rx.try_recv() {
+        let _ = proposal.reply.send(Err(Error::Unavailable(format!("shard {shard} is shutting down"))));
+    }
+    tracing::debug!(shard, "proposer stopped");
+}
+
+/// Sends every caller of a batch its own result, by position.
+fn deliver<E: std::fmt::Display>(
+    shard: u32,
+    size: usize,
+    outcome: Result<ClientWriteResult<TypeConfig>, E>,
+    replies: Vec<Reply>,
+) {
+    match outcome {
+        Ok(Ok(response)) => {
+            tracing::trace!(shard, size, log_id = %response.log_id, "batch committed");
+            let mut results = response.data.results.into_iter();
+            for reply in replies {
+                let result = results
+                    .next()
+                    .ok_or_else(|| Error::Unavailable(format!("shard {shard}: fewer results than commands")));
+                // A caller that gave up waiting is no error.
+                let _ = reply.send(result);
+            }
+        }
+        Ok(Err(ClientWriteError::ForwardToLeader(forward))) => {
+            answer_all(replies, || Error::NotLeader { leader: forward.leader_id });
+        }
+        Ok(Err(ClientWriteError::ChangeMembershipError(e))) => {
+            answer_all(replies, || Error::Unavailable(format!("shard {shard}: {e}")));
+        }
+        Err(e) => {
+            tracing::warn!(shard, size, error = %e, "raft stopped before answering a batch");
+            answer_all(replies, || Error::Unavailable(format!("shard {shard} stopped: {e}")));
+        }
+    }
+}
+
+fn answer_all(replies: Vec<Reply>, error: impl Fn() -> Error) {
+    for reply in replies {
+        let _ = reply.send(Err(error()));
+    }
+}

@@ -1,0 +1,263 @@
+//! `StateMachine`: openraft's view of one shard's `storage::ShardMachine`.
+//!
+//! `apply` turns a run of committed entries into ONE RocksDB `WriteBatch`: the
+//! commands of every normal entry, then the last applied log id and membership. The
+//! batch is written without fsync — the fsynced Raft log shares the write-ahead log
+//! and replays anything lost — while the machine's write lock is held, so a reader
+//! never sees in-memory state whose records are not yet in RocksDB. Readers are then
+//! woken through the `ApplyObserver`.
+//!
+//! Snapshots are files managed by `SnapshotDir`; building one is `SnapshotBuilder`.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{self, BufReader, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+
+use openraft::storage::RaftStateMachine;
+use openraft::{Entry, EntryPayload, OptionalSend, Snapshot, StorageError, StorageIOError};
+use parking_lot::RwLock;
+use rocksdb::WriteBatch;
+use storage::{Ispb, ShardMachine, Store};
+
+use crate::error::Error;
+use crate::meta;
+use crate::observer::ApplyObserver;
+use crate::snapshot_builder::SnapshotBuilder;
+use crate::snapshot_dir::{SnapshotDir, sync_dir};
+use crate::types::{LogId, Response, SnapshotMeta, StoredMembership, TypeConfig};
+
+/// One shard's state machine as openraft drives it.
+pub struct StateMachine {
+    shard: u32,
+    store: Store,
+    machine: Arc<RwLock<ShardMachine>>,
+    observer: Arc<dyn ApplyObserver>,
+    snapshots: SnapshotDir,
+    /// Cached copies of what `RAFT_META` holds for the shard.
+    applied: Option<LogId>,
+    membership: StoredMembership,
+}
+
+/// What one blocking apply produced.
+struct Applied {
+    responses: Vec<Response>,
+    last: LogId,
+    membership: StoredMembership,
+    woken: BTreeSet<Ispb>,
+}
+
+impl StateMachine {
+    /// The state machine over `machine`, with snapshots under `snapshot_root`. Does
+    /// blocking I/O (metadata, snapshot directory): call it at start-up.
+    pub fn open(
+        store: Store,
+        machine: Arc<RwLock<ShardMachine>>,
+        observer: Arc<dyn ApplyObserver>,
+        snapshot_root: &Path,
+    ) -> Result<StateMachine, Error> {
+        let shard = machine.read().shard();
+        let applied: Option<Option<LogId>> = meta::get(&store, shard, meta::APPLIED)?;
+        let membership: Option<StoredMembership> = meta::get(&store, shard, meta::MEMBERSHIP)?;
+        let snapshots = SnapshotDir::open(snapshot_root, shard)?;
+        Ok(StateMachine {
+            shard,
+            store,
+            machine,
+            observer,
+            snapshots,
+            applied: applied.flatten(),
+            membership: membership.unwrap_or_default(),
+        })
+    }
+
+    /// The shard's machine (shared with the readers).
+    pub fn machine(&self) -> &Arc<RwLock<ShardMachine>> {
+        &self.machine
+    }
+
+    /// The shard's snapshot files.
+    pub fn snapshots(&self) -> &SnapshotDir {
+        &self.snapshots
+    }
+}
+
+/// Applies `entries` under the write lock and writes them as one batch.
+fn apply_entries(
+    store: &Store,
+    machine: &RwLock<ShardMachine>,
+    entries: Vec<Entry<TypeConfig>>,
+    mut membership: StoredMembership,
+) -> Result<Option<Applied>, storage::Error> {
+    let Some(last) = entries.last().map(|e| e.log_id) else {
+        return Ok(None);
+    };
+    // Every normal entry's commands go through ONE `ShardMachine::apply`, so later
+    // commands see the unwritten records (e.g. dedupe keys) of earlier entries.
+    let mut commands = Vec::new();
+    let mut counts = Vec::with_capacity(entries.len());
+    for entry in entries {
+        match entry.payload {
+            EntryPayload::Normal(request) => {
+                counts.push(request.commands.len());
+                commands.extend(request.commands);
+            }
+            EntryPayload::Blank => counts.push(0),
+            EntryPayload::Membership(m) => {
+                membership = StoredMembership::new(Some(entry.log_id), m);
+                counts.push(0);
+            }
+        }
+    }
+    let mut batch = WriteBatch::default();
+    let shard;
+    let woken;
+    let mut results = {
+        let mut guard = machine.write();
+        shard = guard.shard();
+        let results = if commands.is_empty() { Vec::new() } else { guard.apply(commands, &mut batch)? };
+        meta::put(store, &mut batch, shard, meta::APPLIED, &Some(last))?;
+        meta::put(store, &mut batch, shard, meta::MEMBERSHIP, &membership)?;
+        store.write_relaxed(batch)?;
+        woken = guard.drain_woken();
+        results
+    }
+    .into_iter();
+    let responses = counts.into_iter().map(|n| Response { results: results.by_ref().take(n).collect() }).collect();
+    tracing::trace!(shard, last = %last, "entries applied");
+    Ok(Some(Applied { responses, last, membership, woken }))
+}
+
+/// Copies a received snapshot into place and replaces the shard's state with it.
+/// Returns every ISPB whose state may have changed (before or after).
+fn install(
+    store: &Store,
+    machine: &RwLock<ShardMachine>,
+    dir: &SnapshotDir,
+    meta: &SnapshotMeta,
+    mut received: File,
+) -> Result<BTreeSet<Ispb>, Error> {
+    let data = dir.data_path(&meta.snapshot_id);
+    let part = dir.part_path(&meta.snapshot_id);
+    received.seek(SeekFrom::Start(0))?;
+    let mut copy = File::create(&part)?;
+    io::copy(&mut received, &mut copy)?;
+    copy.sync_all()?;
+    drop((received, copy));
+    std::fs::rename(&part, &data)?;
+    sync_dir(dir.path())?;
+
+    let mut reader = BufReader::new(File::open(&data)?);
+    let mut batch = WriteBatch::default();
+    let mut guard = machine.write();
+    let shard = guard.shard();
+    let mut touched: BTreeSet<Ispb> = guard.tenants().map(|t| t.ispb).collect();
+    let records = guard.install_snapshot(&mut reader, &mut batch)?;
+    meta::put(store, &mut batch, shard, meta::APPLIED, &meta.last_log_id)?;
+    meta::put(store, &mut batch, shard, meta::MEMBERSHIP, &meta.last_membership)?;
+    store.write_durable(batch)?;
+    guard.reload()?;
+    touched.extend(guard.tenants().map(|t| t.ispb));
+    guard.drain_woken();
+    drop(guard);
+    dir.commit(meta, true)?;
+    tracing::info!(shard, snapshot = %meta.snapshot_id, records, "snapshot installed");
+    Ok(touched)
+}
+
+fn join_error(e: tokio::task::JoinError) -> storage::Error {
+    storage::Error::Io(io::Error::other(e))
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError<u64>> {
+        Ok((self.applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError<u64>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<_> = entries.into_iter().collect();
+        let (store, machine, membership) = (self.store.clone(), self.machine.clone(), self.membership.clone());
+        let applied = tokio::task::spawn_blocking(move || apply_entries(&store, &machine, entries, membership))
+            .await
+            .map_err(join_error)
+            .and_then(|r| r)
+            .map_err(|e| {
+                tracing::error!(shard = self.shard, error = %e, "apply failed");
+                StorageIOError::write_state_machine(&e)
+            })?;
+        let Some(applied) = applied else {
+            return Ok(Vec::new());
+        };
+        self.applied = Some(applied.last);
+        self.membership = applied.membership;
+        if !applied.woken.is_empty() {
+            self.observer.wake(&applied.woken);
+        }
+        Ok(applied.responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
+        SnapshotBuilder::start(
+            self.store.clone(),
+            &self.machine,
+            self.snapshots.clone(),
+            self.applied,
+            self.membership.clone(),
+        )
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError<u64>> {
+        let dir = self.snapshots.clone();
+        let file = tokio::task::spawn_blocking(move || dir.create_receiving())
+            .await
+            .map_err(|e| Error::Io(io::Error::other(e)))
+            .and_then(|r| r)
+            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        Ok(Box::new(tokio::fs::File::from_std(file)))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<tokio::fs::File>,
+    ) -> Result<(), StorageError<u64>> {
+        let received = snapshot.into_std().await;
+        let (store, machine, dir, owned) =
+            (self.store.clone(), self.machine.clone(), self.snapshots.clone(), meta.clone());
+        let touched = tokio::task::spawn_blocking(move || install(&store, &machine, &dir, &owned, received))
+            .await
+            .map_err(|e| Error::Io(io::Error::other(e)))
+            .and_then(|r| r)
+            .map_err(|e| {
+                tracing::error!(shard = self.shard, snapshot = %meta.snapshot_id, error = %e, "snapshot install failed");
+                StorageIOError::write_snapshot(Some(meta.signature()), &e)
+            })?;
+        self.applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        self.observer.wake(&touched);
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<u64>> {
+        // A newer snapshot may replace the current one between the two steps: retry.
+        for _ in 0..3 {
+            let Some(meta) = self.snapshots.current() else {
+                return Ok(None);
+            };
+            match tokio::fs::File::open(self.snapshots.data_path(&meta.snapshot_id)).await {
+                Ok(file) => return Ok(Some(Snapshot { meta, snapshot: Box::new(file) })),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StorageIOError::read_snapshot(Some(meta.signature()), &e).into()),
+            }
+        }
+        let error = io::Error::new(io::ErrorKind::NotFound, "current snapshot keeps disappearing");
+        Err(StorageIOError::read_snapshot(None, &error).into())
+    }
+}
