@@ -6,17 +6,17 @@
 //! shard on this node, routing ISPB → shard → group.
 //!
 //! Layout:
-//! - `error`         — `Error`, this crate's one error enum.
-//! - `types`         — `TypeConfig` (openraft types), `Request`, `Response`, `PeerNode`.
-//! - `meta`          — typed access to the per-shard records in `RAFT_META`.
-//! - `log_store`     — `LogStore`: one shard's Raft log and vote in RocksDB.
-//! - `snapshot_dir`  — `SnapshotDir`: one shard's snapshot files on disk.
-//! - `state_machine` — `StateMachine`: applies committed entries to a `ShardMachine`.
+//! - `error`            — `Error`, this crate's one error enum.
+//! - `types`            — `TypeConfig` (openraft types), `Request`, `Response`, `PeerNode`.
+//! - `meta`             — typed access to the per-shard records in `RAFT_META`.
+//! - `log_store`        — `LogStore`: one shard's Raft log and vote in RocksDB.
+//! - `snapshot_dir`     — `SnapshotDir`: one shard's snapshot files on disk.
 //! - `snapshot_builder` — `SnapshotBuilder`: dumps a consistent point of a shard.
-//! - `network`       — `PeerNetwork`: the transport seam to other nodes (not yet wired).
-//! - `observer`      — `ApplyObserver`: told which ISPBs to wake after each apply.
-//! - `proposer`      — group commit: many proposals become one Raft entry.
-//! - `shards`        — `Shards` and `ShardsConfig`: every shard group of this node.
+//! - `state_machine`    — `StateMachine`: applies committed entries to a `ShardMachine`.
+//! - `network`          — `PeerNetwork`: the transport seam to other nodes (not yet wired).
+//! - `observer`         — `ApplyObserver`: told which ISPBs to wake after each apply.
+//! - `proposer`         — group commit: many proposals become one Raft entry.
+//! - `shards`           — `Shards` and `ShardsConfig`: every shard group of this node.
 //!
 //! Rule: this crate depends on `storage`, never on the server; it knows nothing of
 //! HTTP or XML. The state machine itself (what a command does) lives in `storage`;
@@ -42,4 +42,4 @@ pub use shards::{Shards, ShardsConfig};
 pub use snapshot_builder::SnapshotBuilder;
 pub use snapshot_dir::SnapshotDir;
 pub use state_machine::StateMachine;
-pub use types::{LogId, Metrics, PeerNode, Request, Response, SnapshotMeta, StoredMembership, TypeConfig};
+pub use types::{LogId, Metrics, PeerNode, Raft, Request, Response, SnapshotMeta, StoredMembership, TypeConfig};

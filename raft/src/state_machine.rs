@@ -84,6 +84,9 @@ impl StateMachine {
 }
 
 /// Applies `entries` under the write lock and writes them as one batch.
+///
+/// On error the in-memory machine may be ahead of RocksDB; openraft treats the
+/// storage error as fatal and stops the group, and a restart reloads from disk.
 fn apply_entries(
     store: &Store,
     machine: &RwLock<ShardMachine>,
