@@ -201,7 +201,7 @@ impl Config {
     /// and 127.0.0.1:8081 (internal).
     pub fn embedded(data_dir: &Path, public_addr: SocketAddr, internal_addr: SocketAddr) -> Config {
         let file = ConfigFile {
-            cluster: ClusterSection::default(),
+            cluster: ClusterSection { replication_factor: 1, ..ClusterSection::default() },
             nodes: vec![NodeSection {
                 id: 1,
                 region: default_region(),

@@ -73,9 +73,10 @@ pub enum ApiError {
     /// A bug or an unexpected failure; the cause is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
-    /// The node cannot start: bad configuration, unreadable key files, storage that
-    /// will not open. Never produced while serving a request.
-    #[error("cannot start: {0}")]
+    /// A failure outside request handling: bad configuration, unreadable key files,
+    /// storage that will not open, a CLI command whose server answered badly. The
+    /// text says what failed. Never produced while serving a request.
+    #[error("{0}")]
     Startup(String),
 }
 

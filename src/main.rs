@@ -1,11 +1,13 @@
 //! The `pixstream` binary: parses the command line, sets up logging and the tokio
-//! runtime, and runs the chosen subcommand.
+//! runtime, and runs the chosen subcommand. Failures print one line and exit 1.
+
+use std::process::ExitCode;
 
 use clap::Parser;
 use pixstream::cli::{Cli, Command, pull, send, serve};
 use tracing_subscriber::EnvFilter;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
@@ -14,6 +16,16 @@ fn main() -> anyhow::Result<()> {
     } else {
         logs.init();
     }
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("pixstream: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         match cli.command {

@@ -93,7 +93,7 @@ fn split_messages(app: &App, content_type: &str, headers: &HeaderMap, body: Byte
                             return Err(ApiError::UnsupportedMediaType(format!("part {} has Content-Type {t}", index + 1)));
                         }
                     }
-                    let id = part.headers.iter().find(|(n, _)| n == "pi-resourceid").map(|(_, v)| Ok(v.as_str()));
+                    let id = part.headers.iter().find(|(n, _)| n == "pi-resourceid").map(|(_, v)| Ok::<_, std::convert::Infallible>(v.as_str()));
                     let resource_id = supplied_resource_id(id, index + 1)?;
                     Ok(Incoming { body: part.body, resource_id })
                 })
