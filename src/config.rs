@@ -12,6 +12,9 @@ use storage::TenantSettings;
 
 use crate::error::ApiError;
 
+/// Replicas per shard when the file does not say (capped at the node count).
+const DEFAULT_REPLICATION_FACTOR: u32 = 3;
+
 /// `cluster.toml` as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,15 +39,16 @@ pub struct ConfigFile {
 pub struct ClusterSection {
     /// Raft groups; every ISPB belongs to exactly one. Fixed for the cluster's life.
     pub shards: u32,
-    /// Replicas per shard, capped at the node count.
-    pub replication_factor: u32,
+    /// Replicas per shard. Unset: 3, capped at the node count; set explicitly, it
+    /// must not exceed the node count.
+    pub replication_factor: Option<u32>,
     /// Raft heartbeat interval.
     pub heartbeat_ms: u64,
 }
 
 impl Default for ClusterSection {
     fn default() -> Self {
-        ClusterSection { shards: 16, replication_factor: 3, heartbeat_ms: 500 }
+        ClusterSection { shards: 16, replication_factor: None, heartbeat_ms: 500 }
     }
 }
 
@@ -201,7 +205,7 @@ impl Config {
     /// and 127.0.0.1:8081 (internal).
     pub fn embedded(data_dir: &Path, public_addr: SocketAddr, internal_addr: SocketAddr) -> Config {
         let file = ConfigFile {
-            cluster: ClusterSection { replication_factor: 1, ..ClusterSection::default() },
+            cluster: ClusterSection::default(),
             nodes: vec![NodeSection {
                 id: 1,
                 region: default_region(),
@@ -271,15 +275,18 @@ impl ConfigFile {
         if c.shards == 0 || c.shards > 1024 {
             return Err(bad("cluster.shards", format!("{} is not in 1..=1024", c.shards)));
         }
-        if c.replication_factor == 0 {
-            return Err(bad("cluster.replication_factor", "must be at least 1".into()));
-        }
-        if c.replication_factor as usize > self.nodes.len() {
-            return Err(bad(
-                "cluster.replication_factor",
-                format!("{} is larger than the {} configured nodes", c.replication_factor, self.nodes.len()),
-            ));
-        }
+        let node_count = self.nodes.len() as u32;
+        let replication_factor = match c.replication_factor {
+            None => DEFAULT_REPLICATION_FACTOR.min(node_count),
+            Some(0) => return Err(bad("cluster.replication_factor", "must be at least 1".into())),
+            Some(n) if n > node_count => {
+                return Err(bad(
+                    "cluster.replication_factor",
+                    format!("{n} is larger than the {node_count} configured nodes"),
+                ));
+            }
+            Some(n) => n,
+        };
         if l.long_poll_wait_ms == 0 || l.long_poll_wait_ms > 25_000 {
             return Err(bad("limits.long_poll_wait_ms", format!("{} is not in 1..=25000", l.long_poll_wait_ms)));
         }
@@ -306,7 +313,7 @@ impl ConfigFile {
             internal_addr: addr("nodes.internal_addr", &node.internal_addr)?,
             peer_addr: addr("nodes.peer_addr", &node.peer_addr)?,
             shards: c.shards,
-            replication_factor: c.replication_factor,
+            replication_factor,
             heartbeat_ms: c.heartbeat_ms,
             data_dir: if self.nodes.len() > 1 {
                 self.storage.data_dir.join(format!("node-{node_id}"))
