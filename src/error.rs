@@ -153,10 +153,10 @@ impl ApiError {
         if let Some(secs) = self.retry_after_secs() {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if let ApiError::TooManyStreams { open, limit } = self {
-            if let Ok(v) = HeaderValue::from_str(&format!("{open}/{limit}")) {
-                headers.insert(crate::headers::PIX_STREAM_SLOTS, v);
-            }
+        if let ApiError::TooManyStreams { open, limit } = self
+            && let Ok(v) = HeaderValue::from_str(&format!("{open}/{limit}"))
+        {
+            headers.insert(crate::headers::PIX_STREAM_SLOTS, v);
         }
         response
     }

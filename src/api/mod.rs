@@ -43,10 +43,10 @@ pub fn internal_router(app: AppState) -> Router {
 
 /// Strict-header check, then the problem base for every error answer.
 async fn public_guard(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    if app.config.strict_headers {
-        if let Err(e) = negotiate::check_allowed_headers(request.headers()) {
-            return e.into_problem_response(&app.config.problem_base);
-        }
+    if app.config.strict_headers
+        && let Err(e) = negotiate::check_allowed_headers(request.headers())
+    {
+        return e.into_problem_response(&app.config.problem_base);
     }
     problem_base(State(app), request, next).await
 }
