@@ -1,1 +1,6 @@
-//! (being written)
+//! XML handling of producer messages: validation of the SPI envelope (`Envelope` with
+//! `AppHdr` and `Document`) and extraction of its routing and type identifiers.
+
+mod envelope;
+
+pub use envelope::{EnvelopeInfo, validate_envelope};
