@@ -166,3 +166,42 @@ async fn the_same_token_twice_at_once_never_advances_twice() {
     assert_eq!(node.watermark(ISPB), 5);
     node.stop().await;
 }
+
+/// A long poll pending on a stream that is DELETEd meanwhile never hands out a
+/// message to the closed stream: the messages go to the next stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_on_a_deleted_stream_hands_out_nothing() {
+    let node = TestNode::start(|c| {
+        c.long_poll_wait = Duration::from_secs(3);
+        c.stream_idle_timeout = Duration::from_secs(20);
+    })
+    .await;
+    node.append(ISPB, &messages(ISPB, 1)).await;
+    let a1 = node.start_stream(ISPB, MULTI).await;
+    let api = node.api.clone();
+    let path = a1.next.clone();
+    let pending = tokio::spawn(async move { api.get(&path, MULTI).await });
+    node.wait_until(Duration::from_secs(5), "the pending GET confirmed batch 1", |n| n.watermark(ISPB) == 2).await;
+    assert_eq!(node.delete(&a1.next).await.status(), StatusCode::OK);
+    assert_eq!(node.open_streams(ISPB), 0);
+    let appended = node.append(ISPB, &messages(ISPB, 2)).await;
+
+    let response = tokio::time::timeout(Duration::from_secs(10), pending).await.expect("answered").expect("task");
+    match response.status() {
+        StatusCode::GONE => {
+            assert_problem(response, 410, "streamClosed").await;
+        }
+        StatusCode::NO_CONTENT => {
+            let pull = pulled(response).await;
+            assert_problem(node.get(&pull.next, MULTI).await, 410, "streamClosed").await;
+        }
+        other => {
+            panic!("the closed stream's pending GET answered {other}: {}", response.text().await.unwrap_or_default())
+        }
+    }
+    let tenant = node.tenant(ISPB).expect("tenant");
+    assert_eq!(tenant.next_hand, 2, "nothing was handed to the closed stream");
+    let next = node.start_stream(ISPB, MULTI).await;
+    assert_eq!(next.seqs(), appended.iter().map(|a| a.seq).collect::<Vec<_>>());
+    node.stop().await;
+}

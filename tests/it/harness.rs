@@ -338,8 +338,10 @@ impl Api {
             let parts: Vec<OutPart> = bodies.iter().map(|b| OutPart::xml(b.as_bytes())).collect();
             self.post_multipart(ispb, &parts).await
         };
-        let (status, appended) = appended(response).await;
-        assert_eq!(status, StatusCode::CREATED, "append of {} messages: {appended:?}", bodies.len());
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        assert_eq!(status, StatusCode::CREATED, "append of {} messages: {text}", bodies.len());
+        let appended = parse_appended(&text);
         assert_eq!(appended.len(), bodies.len());
         assert!(appended.iter().all(|a| !a.duplicate), "fresh messages reported as duplicates: {appended:?}");
         appended
@@ -411,18 +413,21 @@ pub async fn appended(response: reqwest::Response) -> (StatusCode, Vec<Appended>
     if !status.is_success() {
         return (status, Vec::new());
     }
+    (status, parse_appended(&text))
+}
+
+/// Parses a producer 200/201 JSON answer.
+pub fn parse_appended(text: &str) -> Vec<Appended> {
     let json: serde_json::Value =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("producer answer is not JSON ({e}): {text}"));
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("producer answer is not JSON ({e}): {text}"));
     let list = json["messages"].as_array().unwrap_or_else(|| panic!("no `messages` array: {text}"));
-    let out = list
-        .iter()
+    list.iter()
         .map(|m| Appended {
             seq: m["seq"].as_u64().unwrap_or_else(|| panic!("seq missing: {text}")),
             resource_id: m["resource_id"].as_str().unwrap_or_else(|| panic!("resource_id missing: {text}")).to_owned(),
             duplicate: m["duplicate"].as_bool().unwrap_or_else(|| panic!("duplicate missing: {text}")),
         })
-        .collect();
-    (status, out)
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------

@@ -257,3 +257,54 @@ async fn a_malformed_supplied_resource_id_is_refused() {
     assert_eq!(node.next_seq(ISPB), 1);
     node.stop().await;
 }
+
+/// A repeat after the dedupe window is a new message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_after_the_dedupe_window_is_stored_again() {
+    let node = TestNode::start(|c| c.dedupe_window = Duration::from_millis(500)).await;
+    let body = message(ISPB);
+    let (status, first) = appended(node.post_xml(ISPB, body.clone(), None).await).await;
+    assert_eq!((status, first[0].seq), (StatusCode::CREATED, 1));
+    let (status, again) = appended(node.post_xml(ISPB, body.clone(), None).await).await;
+    assert_eq!((status, again[0].seq, again[0].duplicate), (StatusCode::OK, 1, true));
+    tokio::time::sleep(Duration::from_millis(700)).await; // let the window pass
+    let (status, later) = appended(node.post_xml(ISPB, body, None).await).await;
+    assert_eq!((status, later[0].seq, later[0].duplicate), (StatusCode::CREATED, 2, false));
+    node.stop().await;
+}
+
+/// Dedupe is per ISPB: the same producer id for two participants is two messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedupe_keys_are_per_ispb() {
+    let node = TestNode::start(|_| {}).await;
+    let (s1, a) = appended(node.post_xml(ISPB, message(ISPB), Some("shared-id-1")).await).await;
+    let (s2, b) = appended(node.post_xml(OTHER_ISPB, message(OTHER_ISPB), Some("shared-id-1")).await).await;
+    assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::CREATED));
+    assert!(!a[0].duplicate && !b[0].duplicate);
+    assert_eq!((node.next_seq(ISPB), node.next_seq(OTHER_ISPB)), (2, 2));
+    node.stop().await;
+}
+
+/// Producer multipart bodies are read as RFC 2046 allows them: an unquoted boundary,
+/// a preamble, transport padding after delimiters, an epilogue. The CRLF before each
+/// delimiter belongs to the delimiter, not to the stored message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_multipart_follows_rfc2046() {
+    let node = TestNode::start(|_| {}).await;
+    let (a, b) = (message(ISPB), message(ISPB));
+    let body = format!(
+        "This is the preamble; it is to be ignored.\r\n\
+         --simple-boundary-42\r\nContent-Type: application/xml\r\nPI-ResourceId: rfc2046-a\r\n\r\n{a}\r\n\
+         --simple-boundary-42  \t\r\nContent-Type: application/xml\r\n\r\n{b}\r\n\
+         --simple-boundary-42--\r\nThis is the epilogue; it is also to be ignored.\r\n"
+    );
+    let response = node.post_raw(ISPB, "multipart/mixed; boundary=simple-boundary-42", body).await;
+    let (status, outcomes) = appended(response).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(outcomes.len(), 2, "two parts, preamble and epilogue ignored");
+    assert_eq!(outcomes[0].resource_id, "rfc2046-a", "per-part PI-ResourceId");
+    let stored = node.stored(ISPB, &[1, 2]);
+    assert_eq!(stored[0].body.as_ref(), a.as_bytes(), "part 1 stored byte-exact, without the delimiter's CRLF");
+    assert_eq!(stored[1].body.as_ref(), b.as_bytes(), "part 2 stored byte-exact");
+    node.stop().await;
+}

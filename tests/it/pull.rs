@@ -14,10 +14,12 @@ use crate::harness::*;
 async fn full_tour_delivers_everything_once_in_order_and_confirms_it() {
     let node = TestNode::start(|_| {}).await;
     let bodies = samples(ISPB, 25);
+    let before = pixstream::clock::format_utc_ms(pixstream::clock::now_ms());
     let mut appended = node.append(ISPB, &bodies[..20]).await;
     for body in &bodies[20..] {
         appended.extend(node.append(ISPB, std::slice::from_ref(body)).await);
     }
+    let after = pixstream::clock::format_utc_ms(pixstream::clock::now_ms());
     let seqs: Vec<u64> = appended.iter().map(|a| a.seq).collect();
     assert_eq!(seqs, (1..=25).collect::<Vec<_>>(), "seqs start at 1, contiguous, in request order");
     for a in &appended {
@@ -35,6 +37,11 @@ async fn full_tour_delivers_everything_once_in_order_and_confirms_it() {
         assert_eq!(m.body, bodies[i].as_bytes(), "body of seq {} is byte-identical", m.seq);
         let expected_type = element_text(&bodies[i], "MsgDefIdr").expect("sample has a MsgDefIdr");
         assert_eq!(m.msg_type, expected_type, "Pix-Message-Type is the AppHdr MsgDefIdr");
+        assert!(
+            before <= m.enqueued_at && m.enqueued_at <= after,
+            "Pix-Enqueued-At {} is the append time",
+            m.enqueued_at
+        );
     }
     assert_eq!(last.status, StatusCode::NO_CONTENT);
     assert_eq!(last.slots, "1/6", "one stream open");
@@ -230,5 +237,122 @@ async fn empty_queue_answers_204_after_the_long_poll_wait() {
     let appended = node.append(ISPB, &messages(ISPB, 1)).await;
     let third = node.follow(&second.next, SINGLE).await;
     assert_eq!(third.seqs(), vec![appended[0].seq]);
+    node.stop().await;
+}
+
+/// A pull waiting on an empty queue is also woken when another stream's batch comes
+/// back for redelivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_is_woken_by_a_redelivery() {
+    let node = TestNode::start(|c| {
+        c.long_poll_wait = Duration::from_secs(6);
+        c.stream_idle_timeout = Duration::from_secs(20);
+    })
+    .await;
+    node.append(ISPB, &messages(ISPB, 10)).await;
+    let a1 = node.start_stream(ISPB, MULTI).await;
+    node.append(ISPB, &messages(ISPB, 5)).await;
+    let a2 = node.follow(&a1.next, MULTI).await;
+    assert_eq!(a2.seqs(), vec![11, 12, 13, 14, 15]);
+
+    let api = node.api.clone();
+    let started = Instant::now();
+    let waiting = tokio::spawn(async move { api.start_stream(ISPB, MULTI).await });
+    node.wait_until(Duration::from_secs(5), "the second stream is waiting", |n| n.open_streams(ISPB) == 2).await;
+    assert_eq!(node.delete(&a1.next).await.status(), StatusCode::OK, "DELETE with the previous token");
+    let b = tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("answered").expect("task");
+    assert_eq!(b.messages, a2.messages, "the waiting stream receives the returned batch");
+    assert!(started.elapsed() < Duration::from_secs(5), "woken by the redelivery, not by the timeout");
+    node.stop().await;
+}
+
+/// Each ISPB has its own log: seqs start at 1 per ISPB and nothing crosses over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_ispb_reads_only_its_own_log() {
+    let node = TestNode::start(|_| {}).await;
+    let mine = messages(ISPB, 7);
+    let theirs = messages(OTHER_ISPB, 4);
+    let mut my_ids = node.append(ISPB, &mine[..3]).await;
+    let mut their_ids = node.append(OTHER_ISPB, &theirs[..2]).await;
+    my_ids.extend(node.append(ISPB, &mine[3..]).await);
+    their_ids.extend(node.append(OTHER_ISPB, &theirs[2..]).await);
+    assert_eq!(their_ids.iter().map(|a| a.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(my_ids.iter().map(|a| a.seq).collect::<Vec<_>>(), (1..=7).collect::<Vec<_>>());
+
+    for (ispb, bodies, ids) in [(ISPB, &mine, &my_ids), (OTHER_ISPB, &theirs, &their_ids)] {
+        let (got, _, last) = node.drain(ispb, MULTI).await;
+        assert!(last.next.starts_with(&format!("/api/v1/out/{ispb}/stream/")));
+        assert_eq!(got.len(), bodies.len(), "{ispb}");
+        for (i, m) in got.iter().enumerate() {
+            assert_eq!(m.body, bodies[i].as_bytes(), "{ispb} seq {}", m.seq);
+            assert_eq!(m.resource_id, ids[i].resource_id);
+        }
+    }
+    node.stop().await;
+}
+
+/// HTTP/2 (prior knowledge, plain text) is accepted as well as HTTP/1.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_is_accepted() {
+    let node = TestNode::start(|_| {}).await;
+    let bodies = messages(ISPB, 2);
+    node.append(ISPB, &bodies).await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .no_gzip()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let api = Api { client: h2, ..node.api.clone() };
+    let response = api.get(&start_path(ISPB), MULTI).await;
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    let pull = pulled(response).await;
+    assert_eq!(pull.seqs(), vec![1, 2]);
+    assert_eq!(pull.messages[1].body, bodies[1].as_bytes());
+    node.stop().await;
+}
+
+/// Whatever bytes a valid message has — BOM, CRLF line ends, non-ASCII UTF-8,
+/// namespace prefixes, trailing newline — the PSP receives exactly those bytes, in
+/// single and multipart mode, compressed or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_are_served_byte_for_byte() {
+    let node = TestNode::start(|_| {}).await;
+    let odd = [
+        format!("\u{feff}{}", message(ISPB)),
+        message(ISPB).replace('\n', "\r\n") + "\r\n",
+        envelope(ISPB, &unique_biz(), "pacs.008.spi.1.14", "<Nm>São Paulo — Ações &amp; Cia &lt;Ltda&gt;</Nm>"),
+        format!(
+            "<h:Envelope xmlns:h=\"urn:x\"><h:AppHdr><h:To><h:Id>{ISPB}</h:Id></h:To><h:BizMsgIdr>{}</h:BizMsgIdr>\
+             <h:MsgDefIdr>camt.060.spi.1.3</h:MsgDefIdr></h:AppHdr><h:Document>\t</h:Document></h:Envelope>\n\n",
+            unique_biz()
+        ),
+    ];
+    // Each odd body twice (fresh BizMsgIdr the second time): read in single mode, then
+    // in a gzip multipart batch.
+    let mut appended = Vec::new();
+    for body in &odd {
+        appended.extend(node.append(ISPB, std::slice::from_ref(body)).await);
+    }
+    let again: Vec<String> =
+        odd.iter().map(|b| b.replace(&element_text(b, "BizMsgIdr").expect("biz"), &unique_biz())).collect();
+    appended.extend(node.append(ISPB, &again).await);
+
+    let mut pull = node.start_stream(ISPB, SINGLE).await;
+    for (i, body) in odd.iter().enumerate() {
+        assert_eq!(pull.body, body.as_bytes(), "single mode, message {}", i + 1);
+        assert_eq!(pull.messages[0].resource_id, appended[i].resource_id);
+        pull = node.follow(&pull.next, SINGLE).await;
+    }
+    assert_eq!(pull.messages[0].body, again[0].as_bytes());
+    let gz = [("accept", "multipart/mixed"), ("accept-encoding", "gzip")];
+    let batch = pulled(node.request(reqwest::Method::GET, &pull.next, &gz).await).await;
+    assert!(batch.gzip);
+    assert_eq!(batch.messages.len(), 3);
+    for (m, body) in batch.messages.iter().zip(&again[1..]) {
+        assert_eq!(m.body, body.as_bytes(), "multipart + gzip, seq {}", m.seq);
+    }
+    assert_eq!(pull.messages[0].msg_type, "pacs.008.spi.1.14");
+    assert_eq!(batch.messages[2].msg_type, "camt.060.spi.1.3");
     node.stop().await;
 }

@@ -135,3 +135,41 @@ async fn delete_of_an_idle_empty_stream_frees_its_slot() {
     assert_problem(node.delete(&empty.next).await, 410, "streamClosed").await;
     node.stop().await;
 }
+
+/// Returned batches go out again before newer messages, lowest seq first, whatever
+/// order they came back in; the watermark never passes an unconfirmed message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redeliveries_go_out_first_lowest_seq_first() {
+    let node = TestNode::start(|_| {}).await;
+    node.append(ISPB, &messages(ISPB, 40)).await;
+    let a1 = node.start_stream(ISPB, MULTI).await;
+    let b1 = node.start_stream(ISPB, MULTI).await;
+    assert_eq!((a1.seqs()[0], b1.seqs()[0]), (1, 11));
+    let a2 = node.follow(&a1.next, MULTI).await;
+    assert_eq!(a2.seqs(), (21..=30).collect::<Vec<_>>());
+    assert_eq!(node.watermark(ISPB), 1 + 10, "1-10 confirmed; 11-20 still held by B");
+    let b2 = node.follow(&b1.next, MULTI).await;
+    assert_eq!(b2.seqs(), (31..=40).collect::<Vec<_>>());
+    assert_eq!(node.watermark(ISPB), 21, "the watermark stops below A's outstanding 21-30");
+    node.append(ISPB, &messages(ISPB, 5)).await;
+
+    // B's batch comes back first, then A's.
+    assert_eq!(node.delete(&b1.next).await.status(), StatusCode::OK);
+    assert_eq!(node.delete(&a1.next).await.status(), StatusCode::OK);
+    assert_eq!(
+        node.tenant(ISPB).expect("tenant").redeliver.into_iter().collect::<Vec<_>>(),
+        (21..=40).collect::<Vec<_>>()
+    );
+    assert_eq!(node.watermark(ISPB), 21);
+
+    let c1 = node.start_stream(ISPB, MULTI).await;
+    assert_eq!(c1.messages, a2.messages, "lowest returned seqs first, same ids");
+    let c2 = node.follow(&c1.next, MULTI).await;
+    assert_eq!(c2.messages, b2.messages);
+    let c3 = node.follow(&c2.next, MULTI).await;
+    assert_eq!(c3.seqs(), (41..=45).collect::<Vec<_>>(), "newer messages only after the redeliveries");
+    let done = node.follow(&c3.next, MULTI).await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT);
+    assert_eq!(node.watermark(ISPB), 46);
+    node.stop().await;
+}
