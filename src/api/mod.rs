@@ -1,11 +1,13 @@
 //! HTTP routing of both listeners: the public PSP pull API and the internal
 //! (producer) API, with RFC 7807 answers for unknown routes and methods.
 //!
-//! Modules: `negotiate` (Accept, Accept-Encoding, strict headers), `stream` (pull
+//! Modules: `negotiate` (Accept, Accept-Encoding, strict headers), `path` (the
+//! `{ispb}`/`{token}` segments, with problem answers), `stream` (pull
 //! handlers and the long poll), `reply` (200/204 bodies and headers), `produce`
 //! (producer appends).
 
 pub mod negotiate;
+pub mod path;
 pub mod produce;
 pub mod reply;
 pub mod stream;

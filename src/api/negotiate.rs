@@ -74,9 +74,7 @@ fn accepts(accept: &str) -> Result<bool, ApiError> {
     if media.is_empty() || media.iter().any(|m| m == "application/xml" || m == "*/*" || m == "application/*") {
         return Ok(false);
     }
-    Err(ApiError::NotAcceptable(format!(
-        "cannot produce {accept:?}; use application/xml or multipart/mixed"
-    )))
+    Err(ApiError::NotAcceptable(format!("cannot produce {accept:?}; use application/xml or multipart/mixed")))
 }
 
 /// Strict mode: refuse any header outside the ICOM allow-list, naming it.

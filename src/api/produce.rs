@@ -4,7 +4,7 @@
 //! the append is committed.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -12,7 +12,7 @@ use rand::RngCore;
 use serde::Serialize;
 use storage::{AppendOutcome, Command, CommandResult, NewMessage};
 
-use crate::api::stream::parse_ispb;
+use crate::api::path::IspbSegment;
 use crate::app::{App, AppState};
 use crate::clock::now_ms;
 use crate::error::ApiError;
@@ -41,8 +41,12 @@ struct AppendedMessage {
 }
 
 /// `POST /internal/v1/out/{ispb}/msgs`.
-pub async fn append(State(app): State<AppState>, Path(ispb): Path<String>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let ispb = parse_ispb(&ispb)?;
+pub async fn append(
+    State(app): State<AppState>,
+    IspbSegment(ispb): IspbSegment,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -81,7 +85,8 @@ fn split_messages(app: &App, content_type: &str, headers: &HeaderMap, body: Byte
         "multipart/mixed" => {
             let boundary = multipart::boundary_from_content_type(content_type)
                 .ok_or_else(|| ApiError::InvalidBody("multipart/mixed without a usable boundary".into()))?;
-            let parts = multipart::parse(&body, &boundary, app.config.max_messages_per_request).map_err(ApiError::InvalidBody)?;
+            let parts = multipart::parse(&body, &boundary, app.config.max_messages_per_request)
+                .map_err(ApiError::InvalidBody)?;
             parts
                 .into_iter()
                 .enumerate()
@@ -90,10 +95,17 @@ fn split_messages(app: &App, content_type: &str, headers: &HeaderMap, body: Byte
                     if let Some(t) = part_type {
                         let t = t.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
                         if t != "application/xml" && t != "text/xml" {
-                            return Err(ApiError::UnsupportedMediaType(format!("part {} has Content-Type {t}", index + 1)));
+                            return Err(ApiError::UnsupportedMediaType(format!(
+                                "part {} has Content-Type {t}",
+                                index + 1
+                            )));
                         }
                     }
-                    let id = part.headers.iter().find(|(n, _)| n == "pi-resourceid").map(|(_, v)| Ok::<_, std::convert::Infallible>(v.as_str()));
+                    let id = part
+                        .headers
+                        .iter()
+                        .find(|(n, _)| n == "pi-resourceid")
+                        .map(|(_, v)| Ok::<_, std::convert::Infallible>(v.as_str()));
                     let resource_id = supplied_resource_id(id, index + 1)?;
                     Ok(Incoming { body: part.body, resource_id })
                 })
@@ -110,7 +122,10 @@ fn supplied_resource_id<E>(value: Option<Result<&str, E>>, part: usize) -> Resul
     let Some(value) = value else {
         return Ok(None);
     };
-    let invalid = || ApiError::InvalidMessage { part, reason: "PI-ResourceId must be 1-64 characters of [A-Za-z0-9+/=_-]".into() };
+    let invalid = || ApiError::InvalidMessage {
+        part,
+        reason: "PI-ResourceId must be 1-64 characters of [A-Za-z0-9+/=_-]".into(),
+    };
     let text = value.map_err(|_| invalid())?.trim();
     let valid = !text.is_empty()
         && text.len() <= MAX_RESOURCE_ID_LEN
@@ -127,7 +142,8 @@ fn validate(app: &App, ispb: &storage::Ispb, part: usize, message: Incoming) -> 
             app.config.max_message_bytes
         )));
     }
-    let info = xml::validate_envelope(&message.body, ispb.as_str()).map_err(|reason| ApiError::InvalidMessage { part, reason })?;
+    let info = xml::validate_envelope(&message.body, ispb.as_str())
+        .map_err(|reason| ApiError::InvalidMessage { part, reason })?;
     let resource_id = message.resource_id.clone().unwrap_or_else(new_resource_id);
     let dedupe_key = message.resource_id.or(info.biz_msg_idr).unwrap_or_else(|| resource_id.clone());
     Ok(NewMessage { resource_id, dedupe_key, msg_type: info.msg_def_idr, body: message.body })

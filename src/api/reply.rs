@@ -16,7 +16,9 @@ use crate::api::negotiate::ReadPrefs;
 use crate::app::App;
 use crate::clock::format_utc_ms;
 use crate::error::ApiError;
-use crate::headers::{PI_PULL_NEXT, PI_RESOURCE_ID, PIX_ENQUEUED_AT, PIX_MESSAGE_TYPE, PIX_REPLAY, PIX_SEQUENCE, PIX_STREAM_SLOTS};
+use crate::headers::{
+    PI_PULL_NEXT, PI_RESOURCE_ID, PIX_ENQUEUED_AT, PIX_MESSAGE_TYPE, PIX_REPLAY, PIX_SEQUENCE, PIX_STREAM_SLOTS,
+};
 use crate::multipart::{self, Part};
 use crate::token::{StreamKind, TokenClaims, pull_next_path};
 
@@ -50,7 +52,12 @@ impl StreamPosition {
 }
 
 /// The answer to a read: 200 with the messages, or 204 when there are none.
-pub fn read_response(app: &App, position: &StreamPosition, messages: &[StoredMessage], prefs: ReadPrefs) -> Result<Response, ApiError> {
+pub fn read_response(
+    app: &App,
+    position: &StreamPosition,
+    messages: &[StoredMessage],
+    prefs: ReadPrefs,
+) -> Result<Response, ApiError> {
     let mut headers = HeaderMap::new();
     headers.insert(PI_PULL_NEXT, header_value(&position.pull_next(app))?);
     headers.insert(PIX_STREAM_SLOTS, header_value(&format!("{}/{}", position.open_streams, position.max_streams))?);
@@ -62,7 +69,8 @@ pub fn read_response(app: &App, position: &StreamPosition, messages: &[StoredMes
         let parts = messages
             .iter()
             .map(|m| {
-                let mut part_headers = vec![(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"))];
+                let mut part_headers =
+                    vec![(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"))];
                 part_headers.extend(message_headers(m, replay)?);
                 Ok(Part { headers: part_headers, body: m.body.clone() })
             })
@@ -96,7 +104,10 @@ pub fn read_response(app: &App, position: &StreamPosition, messages: &[StoredMes
 }
 
 /// Per-message headers: id, seq, type, enqueue time (and the replay mark).
-fn message_headers(message: &StoredMessage, replay: bool) -> Result<Vec<(axum::http::HeaderName, HeaderValue)>, ApiError> {
+fn message_headers(
+    message: &StoredMessage,
+    replay: bool,
+) -> Result<Vec<(axum::http::HeaderName, HeaderValue)>, ApiError> {
     let mut out = vec![
         (PI_RESOURCE_ID, header_value(&message.resource_id)?),
         (PIX_SEQUENCE, HeaderValue::from(message.seq)),

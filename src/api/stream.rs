@@ -6,7 +6,7 @@
 //! notification instead of proposing, until the deadline or shutdown. A retry with
 //! the previous token is answered from the applied state without a proposal.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use storage::{Command, CommandResult, Handout, Ispb, Seq};
@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::activity::AdvanceGuard;
 use crate::api::negotiate::ReadPrefs;
+use crate::api::path::{CursorSegments, IspbSegment};
 use crate::api::reply::{StreamPosition, read_response};
 use crate::app::{App, AppState};
 use crate::clock::now_ms;
@@ -21,11 +22,15 @@ use crate::error::ApiError;
 use crate::token::{StreamKind, TokenClaims};
 
 /// `GET /api/v1/out/{ispb}/stream/start`: opens a stream and performs its first read.
-pub async fn start(State(app): State<AppState>, Path(ispb): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let ispb = parse_ispb(&ispb)?;
+pub async fn start(
+    State(app): State<AppState>,
+    IspbSegment(ispb): IspbSegment,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let prefs = ReadPrefs::from_headers(&headers)?;
     let limit = prefs.batch_limit(app.config.max_batch);
-    let command = Command::OpenStream { ispb, now_ms: now_ms(), max_batch: limit, auto_create: app.config.auto_create() };
+    let command =
+        Command::OpenStream { ispb, now_ms: now_ms(), max_batch: limit, auto_create: app.config.auto_create() };
     let handout = expect_handout(app.shards.propose(command).await?)?;
     let guard = app.activity.begin_advance(ispb, handout.stream)?;
     tracing::debug!(%ispb, stream = handout.stream, seqs = handout.seqs.len(), "stream opened");
@@ -35,8 +40,11 @@ pub async fn start(State(app): State<AppState>, Path(ispb): Path<String>, header
 
 /// `GET /api/v1/out/{ispb}/stream/{token}`: confirms the outstanding batch and reads
 /// the next one; with the previous token, repeats the outstanding batch.
-pub async fn next(State(app): State<AppState>, Path((ispb, token)): Path<(String, String)>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let ispb = parse_ispb(&ispb)?;
+pub async fn next(
+    State(app): State<AppState>,
+    CursorSegments { ispb, token }: CursorSegments,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let prefs = ReadPrefs::from_headers(&headers)?;
     let claims = verify_token(&app, &ispb, &token)?;
     app.activity.touch(ispb, claims.stream);
@@ -63,8 +71,10 @@ pub async fn next(State(app): State<AppState>, Path((ispb, token)): Path<(String
 
 /// `DELETE /api/v1/out/{ispb}/stream/{token}`: closes the stream; the current token
 /// confirms its batch, the previous one returns it for redelivery.
-pub async fn close(State(app): State<AppState>, Path((ispb, token)): Path<(String, String)>) -> Result<Response, ApiError> {
-    let ispb = parse_ispb(&ispb)?;
+pub async fn close(
+    State(app): State<AppState>,
+    CursorSegments { ispb, token }: CursorSegments,
+) -> Result<Response, ApiError> {
     let claims = verify_token(&app, &ispb, &token)?;
     let command = Command::CloseStream { ispb, stream: claims.stream, generation: claims.generation };
     match app.shards.propose(command).await? {
@@ -179,9 +189,14 @@ fn verify_token(app: &App, ispb: &Ispb, token: &str) -> Result<TokenClaims, ApiE
 }
 
 fn read_messages(app: &App, ispb: &Ispb, seqs: &[Seq]) -> Result<Vec<storage::StoredMessage>, ApiError> {
-    let messages = app.store.read_messages(ispb, seqs).map_err(|e| ApiError::Internal(format!("read messages: {e}")))?;
+    let messages =
+        app.store.read_messages(ispb, seqs).map_err(|e| ApiError::Internal(format!("read messages: {e}")))?;
     if messages.len() != seqs.len() {
-        return Err(ApiError::Internal(format!("{} of {} handed-out messages missing", seqs.len() - messages.len(), seqs.len())));
+        return Err(ApiError::Internal(format!(
+            "{} of {} handed-out messages missing",
+            seqs.len() - messages.len(),
+            seqs.len()
+        )));
     }
     Ok(messages)
 }
@@ -196,9 +211,4 @@ fn expect_handout(result: CommandResult) -> Result<Handout, ApiError> {
 
 fn unexpected(result: &CommandResult) -> ApiError {
     ApiError::Internal(format!("unexpected command result {result:?}"))
-}
-
-/// Parses the `{ispb}` path segment.
-pub fn parse_ispb(text: &str) -> Result<Ispb, ApiError> {
-    Ispb::parse(text).ok_or_else(|| ApiError::InvalidIspb(text.chars().take(16).collect()))
 }

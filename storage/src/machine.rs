@@ -23,7 +23,8 @@ pub struct ShardMachine {
     shards: u32,
     store: Store,
     tenants: BTreeMap<Ispb, TenantState>,
-    /// ISPBs whose readers should wake up (messages became available).
+    /// ISPBs whose waiting readers should look again (messages became available, or
+    /// a stream closed).
     woken: BTreeSet<Ispb>,
 }
 
@@ -336,14 +337,13 @@ impl ShardMachine {
         let stream = tenant.streams.remove(&id).expect("stream looked up above");
         pending.tenants.insert(ispb);
         pending.streams.insert((ispb, id));
+        // Wake the ISPB either way: a long poll waiting on this stream answers now.
+        self.woken.insert(ispb);
         if generation == current {
             tenant.confirm(&stream.batch);
             CommandResult::Closed { confirmed: stream.batch.len(), redelivered: 0 }
         } else {
             tenant.return_for_redelivery(&stream.batch);
-            if !stream.batch.is_empty() {
-                self.woken.insert(ispb);
-            }
             CommandResult::Closed { confirmed: 0, redelivered: stream.batch.len() }
         }
     }
