@@ -16,12 +16,14 @@
 //! - `headers`   — names of the ICOM and pixstream extension headers.
 //! - `error`     — `ApiError`, the crate's one error enum, rendered as RFC 7807 XML.
 //! - `cli`       — the `pixstream` subcommands (`serve`, `send`, `pull`).
+//! - `bench`     — the load tool: pullers, producers, the correctness ledger, the report.
 //!
 //! Dependency direction: this crate → `raft` → `storage`, never back.
 
 pub mod activity;
 pub mod api;
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;

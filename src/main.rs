@@ -32,6 +32,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Serve(args) => serve::run(args).await,
             Command::Send(args) => send::run(args).await,
             Command::Pull(args) => pull::run(args).await,
+            Command::Bench(args) => pixstream::bench::run(args).await,
         }
     })?;
     Ok(())

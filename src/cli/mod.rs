@@ -26,4 +26,6 @@ pub enum Command {
     Send(send::SendArgs),
     /// Follow an ISPB's stream and print or save what arrives.
     Pull(pull::PullArgs),
+    /// Load-test a deployment: many ISPBs x streams, producers, a correctness ledger.
+    Bench(crate::bench::BenchArgs),
 }

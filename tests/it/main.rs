@@ -2,6 +2,7 @@
 //! crash test, the real `pixstream` binary), asserting the PSP and producer contract
 //! of SPEC.md §2 and §3 over HTTP.
 
+mod bench;
 mod concurrency;
 mod errors;
 mod expiry;

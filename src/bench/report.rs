@@ -1,0 +1,342 @@
+//! The report of a run: setup, rates, latency percentiles, errors, the ledger's
+//! account and the verdict — as text (`Display`) and as JSON (`Serialize`) — and the
+//! progress line printed while it runs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::bench::Shared;
+use crate::bench::ledger::LedgerReport;
+use crate::bench::metrics::{Recorder, Summary};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// `duration`, `duration+drain` or `drain`.
+    pub mode: &'static str,
+    pub setup: Setup,
+    /// Length of the measuring window (after warmup; in drain mode, until drained).
+    pub measured_secs: f64,
+    pub pulls: Pulls,
+    pub messages: Messages,
+    pub latency: Latencies,
+    /// Failed requests by `METHOD status` (`START` is `stream/start`), over the whole run.
+    pub errors: BTreeMap<String, u64>,
+    pub drain: Option<Drain>,
+    pub ledger: LedgerReport,
+    pub verdict: Verdict,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Setup {
+    pub url: String,
+    pub internal_url: String,
+    pub ispbs: usize,
+    pub streams: usize,
+    pub pullers: usize,
+    pub producers: usize,
+    /// Messages per second asked for (0 = as fast as possible).
+    pub rate: u64,
+    pub batch: usize,
+    pub message_bytes: usize,
+    pub preload: usize,
+    pub duration_secs: u64,
+    pub warmup_secs: u64,
+    pub gzip: bool,
+    pub http2: bool,
+    pub clients: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Pulls {
+    /// Pull requests answered 200 or 204 inside the window.
+    pub total: u64,
+    pub with_messages: u64,
+    pub empty: u64,
+    pub per_minute: f64,
+    pub with_messages_per_minute: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Messages {
+    /// Messages acknowledged by the producer API inside the window.
+    pub produced: u64,
+    /// Messages received for the first time inside the window.
+    pub delivered: u64,
+    /// Messages received again inside the window.
+    pub redelivered: u64,
+    pub produced_per_sec: f64,
+    pub delivered_per_sec: f64,
+    /// Messages per pull that returned messages.
+    pub mean_batch: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Latencies {
+    /// Pull round trips (request sent → body received) that returned messages. With
+    /// sparse traffic most of them waited in the long poll for a message to arrive.
+    pub pull_with_messages: Summary,
+    /// Those that found messages ready: one was acknowledged to its producer before
+    /// the pull was sent (no long-poll wait was due). SPEC.md §8's pull latency target.
+    pub pull_ready: Summary,
+    /// Pull round trips answered 204 (they last about the server's long-poll wait).
+    pub pull_empty: Summary,
+    /// Producer POST sent → first delivery of the message (one clock: same process).
+    pub end_to_end: Summary,
+    /// Producer POST round trips.
+    pub produce: Summary,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Drain {
+    /// Everything produced was received in time.
+    pub drained: bool,
+    /// From the start of the drain (pullers started, or producers stopped) until the
+    /// last produced message arrived.
+    pub time_to_empty_secs: Option<f64>,
+    /// Drain mode: how long the preload took.
+    pub preload_secs: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Verdict {
+    pub clean: bool,
+    pub problems: Vec<String>,
+}
+
+impl Report {
+    pub(crate) fn build(shared: &Shared, measured: Duration, drain: Option<Drain>) -> Report {
+        let args = &shared.args;
+        let totals: Recorder = shared.metrics.totals();
+        let secs = measured.as_secs_f64().max(1e-9);
+        let with_messages = totals.pull_with_messages.len();
+        let empty = totals.pull_empty.len();
+        let loss_checked = drain.is_some();
+        let ledger = shared.ledger.finish(loss_checked);
+        let mut problems = ledger.problems();
+        if ledger.produced == 0 {
+            problems.push("nothing was produced".to_owned());
+        } else if ledger.delivered == 0 {
+            problems.push("nothing produced was delivered".to_owned());
+        }
+        let mode = match (args.drain_mode(), args.drain) {
+            (true, _) => "drain",
+            (false, true) => "duration+drain",
+            (false, false) => "duration",
+        };
+        Report {
+            mode,
+            setup: Setup {
+                url: shared.public_base.clone(),
+                internal_url: shared.internal_base.clone(),
+                ispbs: args.ispbs,
+                streams: args.streams,
+                pullers: args.ispbs * args.streams,
+                producers: args.producers,
+                rate: if args.drain_mode() { 0 } else { args.rate },
+                batch: args.batch,
+                message_bytes: args.message_bytes,
+                preload: args.preload,
+                duration_secs: args.duration,
+                warmup_secs: if args.drain_mode() { 0 } else { args.warmup },
+                gzip: args.gzip,
+                http2: args.http2,
+                clients: args.clients,
+            },
+            measured_secs: measured.as_secs_f64(),
+            pulls: Pulls {
+                total: with_messages + empty,
+                with_messages,
+                empty,
+                per_minute: (with_messages + empty) as f64 * 60.0 / secs,
+                with_messages_per_minute: with_messages as f64 * 60.0 / secs,
+            },
+            messages: Messages {
+                produced: totals.produced,
+                delivered: totals.delivered,
+                redelivered: totals.redelivered,
+                produced_per_sec: totals.produced as f64 / secs,
+                delivered_per_sec: totals.delivered as f64 / secs,
+                mean_batch: if with_messages == 0 {
+                    0.0
+                } else {
+                    (totals.delivered + totals.redelivered) as f64 / with_messages as f64
+                },
+            },
+            latency: Latencies {
+                pull_with_messages: Summary::of(&totals.pull_with_messages),
+                pull_ready: Summary::of(&totals.pull_ready),
+                pull_empty: Summary::of(&totals.pull_empty),
+                end_to_end: Summary::of(&totals.end_to_end),
+                produce: Summary::of(&totals.produce),
+            },
+            errors: totals.errors,
+            drain,
+            verdict: Verdict { clean: problems.is_empty(), problems },
+            ledger,
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.setup;
+        writeln!(f, "pixstream bench: {} mode, {:.1} s measured", self.mode, self.measured_secs)?;
+        writeln!(f, "  target     public {}  internal {}", s.url, s.internal_url)?;
+        let production = if s.preload > 0 {
+            format!("preload {} per ISPB", thousands(s.preload as f64))
+        } else if s.rate == 0 {
+            "as fast as possible".to_owned()
+        } else {
+            format!("{} msg/s", thousands(s.rate as f64))
+        };
+        writeln!(
+            f,
+            "  load       {} ISPBs x {} streams = {} pullers; {} producers, {production}, batch {}, ~{} B; {}, gzip {}, {} clients",
+            s.ispbs,
+            s.streams,
+            s.pullers,
+            s.producers,
+            s.batch,
+            s.message_bytes,
+            if s.http2 { "HTTP/2" } else { "HTTP/1.1" },
+            if s.gzip { "on" } else { "off" },
+            s.clients
+        )?;
+        let p = &self.pulls;
+        writeln!(
+            f,
+            "  pulls      {}/min  (with messages {}/min, empty {}/min; {} pulls)",
+            thousands(p.per_minute),
+            thousands(p.with_messages_per_minute),
+            thousands(p.per_minute - p.with_messages_per_minute),
+            thousands(p.total as f64)
+        )?;
+        let m = &self.messages;
+        writeln!(
+            f,
+            "  messages   produced {}/s, delivered {}/s (first deliveries), {} redelivered, {:.2} per pull with messages",
+            thousands(m.produced_per_sec),
+            thousands(m.delivered_per_sec),
+            m.redelivered,
+            m.mean_batch
+        )?;
+        writeln!(
+            f,
+            "  latency ms {:>24} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "count", "p50", "p99", "p99.9", "max", "mean"
+        )?;
+        let l = &self.latency;
+        for (name, summary) in [
+            ("pull with messages", &l.pull_with_messages),
+            ("  found ready", &l.pull_ready),
+            ("pull empty (204)", &l.pull_empty),
+            ("end-to-end", &l.end_to_end),
+            ("produce POST", &l.produce),
+        ] {
+            writeln!(
+                f,
+                "    {name:<20} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+                summary.count, summary.p50_ms, summary.p99_ms, summary.p999_ms, summary.max_ms, summary.mean_ms
+            )?;
+        }
+        if self.errors.is_empty() {
+            writeln!(f, "  errors     none")?;
+        } else {
+            let list: Vec<String> = self.errors.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            writeln!(f, "  errors     {}", list.join(", "))?;
+        }
+        let g = &self.ledger;
+        let undelivered_label = if g.loss_checked { "lost" } else { "undelivered at end" };
+        writeln!(
+            f,
+            "  ledger     produced {}, delivered {}, {undelivered_label} {}, foreign {}, deliveries {}, redeliveries {}",
+            g.produced, g.delivered, g.undelivered, g.foreign, g.counts.deliveries, g.counts.redeliveries
+        )?;
+        writeln!(
+            f,
+            "             outstanding in two streams {}, order violations {} (excused after lost responses {}), \
+             id mismatches {}, duplicate ids {}, seq conflicts {}, seq gaps {}, malformed {}, lost responses {}",
+            g.counts.double_outstanding,
+            g.counts.order_violations,
+            g.counts.order_excused,
+            g.counts.id_mismatches,
+            g.counts.duplicate_ids,
+            g.counts.seq_conflicts,
+            if g.loss_checked { g.seq_gaps.to_string() } else { "n/a".to_owned() },
+            g.counts.malformed,
+            g.counts.lost_responses
+        )?;
+        if g.counts.unexpected_duplicate_appends > 0 {
+            writeln!(
+                f,
+                "             {} appends answered as duplicates of earlier messages",
+                g.counts.unexpected_duplicate_appends
+            )?;
+        }
+        for example in &g.examples {
+            writeln!(f, "             e.g. {example}")?;
+        }
+        if let Some(d) = &self.drain {
+            let preload = d.preload_secs.map(|s| format!(" (preload took {s:.2} s)")).unwrap_or_default();
+            match d.time_to_empty_secs {
+                Some(t) => writeln!(f, "  drain      emptied in {t:.2} s{preload}")?,
+                None => writeln!(f, "  drain      NOT emptied in time{preload}")?,
+            }
+        }
+        if self.verdict.clean {
+            write!(f, "  verdict    CLEAN")
+        } else {
+            write!(f, "  verdict    NOT CLEAN: {}", self.verdict.problems.join("; "))
+        }
+    }
+}
+
+/// One progress line: the last interval's rates and p99s, errors and backlog.
+pub(crate) fn progress_line(shared: &Shared, interval: &Recorder, seconds: f64) -> String {
+    let p99 = |h: &hdrhistogram::Histogram<u64>| {
+        if h.is_empty() { "-".to_owned() } else { format!("{:.1}", h.value_at_quantile(0.99) as f64 / 1000.0) }
+    };
+    format!(
+        "[{:>6.1}s] pulls/min {} (with msgs {})  msg/s produced {} delivered {}{}  p99 ms: pull {} ready {} e2e {}  errors {}  undelivered {}",
+        shared.epoch.elapsed().as_secs_f64(),
+        thousands(interval.pulls() as f64 * 60.0 / seconds),
+        thousands(interval.pull_with_messages.len() as f64 * 60.0 / seconds),
+        thousands(interval.produced as f64 / seconds),
+        thousands(interval.delivered as f64 / seconds),
+        if interval.redelivered > 0 { format!(" (+{} redelivered)", interval.redelivered) } else { String::new() },
+        p99(&interval.pull_with_messages),
+        p99(&interval.pull_ready),
+        p99(&interval.end_to_end),
+        interval.error_total(),
+        shared.ledger.undelivered(),
+    )
+}
+
+/// `1234567.8` → `1,234,568`.
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(999.4), "999");
+        assert_eq!(thousands(1000.0), "1,000");
+        assert_eq!(thousands(1_234_567.8), "1,234,568");
+    }
+}

@@ -1,0 +1,128 @@
+//! The load tool (`pixstream bench`) run as a library call against an in-process node
+//! at tiny scale: a fixed-duration run with producers at a rate, the same followed by
+//! a drain, and a preload drain; each must deliver and end with a clean verdict.
+
+use pixstream::bench::{BenchArgs, Report, run_bench};
+
+use crate::harness::TestNode;
+
+fn args(node: &TestNode, extra: &[&str]) -> BenchArgs {
+    let mut argv = vec![
+        "--url".to_owned(),
+        node.public.clone(),
+        "--internal-url".to_owned(),
+        node.internal.clone(),
+        "--message-bytes".to_owned(),
+        "1024".to_owned(),
+        "--progress".to_owned(),
+        "1".to_owned(),
+        "--timeout".to_owned(),
+        "10".to_owned(),
+    ];
+    argv.extend(extra.iter().map(|s| (*s).to_owned()));
+    BenchArgs::from_args(argv).expect("valid bench arguments")
+}
+
+fn assert_clean(report: &Report) {
+    assert!(report.verdict.clean, "verdict not clean:\n{report}");
+    let ledger = &report.ledger;
+    assert_eq!(ledger.counts.double_outstanding, 0, "{report}");
+    assert_eq!(ledger.counts.order_violations, 0, "{report}");
+    assert_eq!(ledger.counts.id_mismatches, 0, "{report}");
+    assert_eq!(ledger.counts.malformed, 0, "{report}");
+    assert_eq!(ledger.foreign, 0, "a fresh node has no messages of earlier runs: {report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_at_a_fixed_rate_delivers_with_a_clean_verdict() {
+    let node = TestNode::start(|_| {}).await;
+    let report = run_bench(args(
+        &node,
+        &["--ispbs", "5", "--streams", "2", "--duration", "2", "--rate", "150", "--batch", "5", "--producers", "4"],
+    ))
+    .await
+    .expect("bench runs");
+    assert_clean(&report);
+    assert_eq!(report.mode, "duration");
+    assert!(report.ledger.produced >= 100, "about 300 messages at 150/s for 2 s: {report}");
+    assert!(report.ledger.delivered > 0 && report.messages.delivered > 0, "{report}");
+    assert!(report.pulls.with_messages > 0 && report.pulls.per_minute > 0.0, "{report}");
+    assert!(report.latency.pull_with_messages.count > 0 && report.latency.end_to_end.count > 0, "{report}");
+    assert!(report.errors.is_empty(), "no failed requests expected: {:?}", report.errors);
+    // Every puller closed its stream.
+    for i in 0..5 {
+        assert_eq!(node.open_streams(&format!("B000000{i}")), 0, "streams left open:\n{report}");
+    }
+    let json = serde_json::to_value(&report).expect("report serialises");
+    assert_eq!(json["verdict"]["clean"], true);
+    assert!(json["latency"]["pull_with_messages"]["p99_ms"].is_number());
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_with_drain_receives_everything_it_produced() {
+    let node = TestNode::start(|_| {}).await;
+    let report = run_bench(args(
+        &node,
+        &["--ispbs", "4", "--streams", "3", "--duration", "1", "--rate", "200", "--batch", "10", "--drain"],
+    ))
+    .await
+    .expect("bench runs");
+    assert_clean(&report);
+    assert_eq!(report.mode, "duration+drain");
+    let drain = report.drain.as_ref().expect("drain section");
+    assert!(drain.drained, "{report}");
+    assert!(report.ledger.loss_checked && report.ledger.undelivered == 0 && report.ledger.seq_gaps == 0, "{report}");
+    assert_eq!(report.ledger.delivered, report.ledger.produced, "{report}");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_preload_drains_every_message_to_every_ispb() {
+    let node = TestNode::start(|_| {}).await;
+    let report = run_bench(args(
+        &node,
+        &[
+            "--ispbs",
+            "5",
+            "--streams",
+            "3",
+            "--preload",
+            "60",
+            "--batch",
+            "20",
+            "--duration",
+            "30",
+            "--ispb-prefix",
+            "D",
+        ],
+    ))
+    .await
+    .expect("bench runs");
+    assert_clean(&report);
+    assert_eq!(report.mode, "drain");
+    assert_eq!(report.ledger.produced, 300, "{report}");
+    assert_eq!(report.ledger.delivered, 300, "{report}");
+    assert_eq!(report.ledger.undelivered, 0, "{report}");
+    let drain = report.drain.as_ref().expect("drain section");
+    assert!(drain.drained && drain.time_to_empty_secs.is_some(), "{report}");
+    for i in 0..5 {
+        let ispb = format!("D000000{i}");
+        assert_eq!(node.watermark(&ispb), 61, "every message confirmed: {ispb}\n{report}");
+        assert_eq!(node.open_streams(&ispb), 0, "{ispb}");
+    }
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn bench_refuses_bad_arguments_and_unreachable_nodes() {
+    let bad = BenchArgs::from_args(["--ispb-prefix", "b"]).expect("parses");
+    let error = run_bench(bad).await.expect_err("lowercase prefix refused");
+    assert!(error.to_string().contains("--ispb-prefix"), "{error}");
+    let too_many = BenchArgs::from_args(["--ispb-prefix", "ABCDEF", "--ispbs", "101"]).expect("parses");
+    assert!(run_bench(too_many).await.is_err());
+    let nowhere =
+        BenchArgs::from_args(["--url", "http://127.0.0.1:9", "--internal-url", "http://127.0.0.1:9"]).expect("parses");
+    let error = run_bench(nowhere).await.expect_err("unreachable");
+    assert!(error.to_string().contains("does not answer"), "{error}");
+}
