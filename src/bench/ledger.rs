@@ -175,7 +175,7 @@ impl LedgerReport {
                 out.push(format!("{n} {what}"));
             }
         };
-        say(self.lost(), "messages lost (produced, never delivered)");
+        say(self.lost(), "messages lost (acknowledged to the producer, never delivered by the end of the drain)");
         say(c.double_outstanding, "deliveries of a message outstanding in another stream");
         say(c.order_violations, "seq order violations");
         say(c.id_mismatches, "seqs delivered with another resource id");

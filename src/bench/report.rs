@@ -26,6 +26,8 @@ pub struct Report {
     pub errors: BTreeMap<String, u64>,
     pub drain: Option<Drain>,
     pub ledger: LedgerReport,
+    /// Things the reader should know that do not affect the verdict.
+    pub notes: Vec<String>,
     pub verdict: Verdict,
 }
 
@@ -121,6 +123,27 @@ impl Report {
         } else if ledger.delivered == 0 {
             problems.push("nothing produced was delivered".to_owned());
         }
+        let mut notes = Vec::new();
+        let produced_per_sec = totals.produced as f64 / secs;
+        if !args.drain_mode() && args.rate > 0 && produced_per_sec < args.rate as f64 * 0.9 {
+            notes.push(format!(
+                "producers fell behind: {produced_per_sec:.0} of {} msg/s (POST p50 {:.0} ms); raise --producers",
+                args.rate,
+                Summary::of(&totals.produce).p50_ms
+            ));
+        }
+        if args.streams > 6 {
+            notes.push(format!("{} pullers per ISPB: the server allows 6 open streams, expect 429s", args.streams));
+        }
+        if args.drain_mode() {
+            notes.push("end-to-end latency includes the time messages waited in the preloaded backlog".to_owned());
+        }
+        if ledger.foreign > 0 {
+            notes.push(format!(
+                "{} messages not produced by this run were received (left over from an earlier run on the same ISPBs?)",
+                ledger.foreign
+            ));
+        }
         let mode = match (args.drain_mode(), args.drain) {
             (true, _) => "drain",
             (false, true) => "duration+drain",
@@ -157,7 +180,7 @@ impl Report {
                 produced: totals.produced,
                 delivered: totals.delivered,
                 redelivered: totals.redelivered,
-                produced_per_sec: totals.produced as f64 / secs,
+                produced_per_sec,
                 delivered_per_sec: totals.delivered as f64 / secs,
                 mean_batch: if with_messages == 0 {
                     0.0
@@ -174,6 +197,7 @@ impl Report {
             },
             errors: totals.errors,
             drain,
+            notes,
             verdict: Verdict { clean: problems.is_empty(), problems },
             ledger,
         }
@@ -215,10 +239,17 @@ impl fmt::Display for Report {
             thousands(p.total as f64)
         )?;
         let m = &self.messages;
+        let produced = match self.drain.as_ref().and_then(|d| d.preload_secs) {
+            Some(secs) => format!(
+                "preloaded {} in {secs:.2} s ({}/s)",
+                self.ledger.produced,
+                thousands(self.ledger.produced as f64 / secs.max(1e-9))
+            ),
+            None => format!("produced {}/s", thousands(m.produced_per_sec)),
+        };
         writeln!(
             f,
-            "  messages   produced {}/s, delivered {}/s (first deliveries), {} redelivered, {:.2} per pull with messages",
-            thousands(m.produced_per_sec),
+            "  messages   {produced}, delivered {}/s (first deliveries), {} redelivered, {:.2} per pull with messages",
             thousands(m.delivered_per_sec),
             m.redelivered,
             m.mean_batch
@@ -285,6 +316,9 @@ impl fmt::Display for Report {
                 Some(t) => writeln!(f, "  drain      emptied in {t:.2} s{preload}")?,
                 None => writeln!(f, "  drain      NOT emptied in time{preload}")?,
             }
+        }
+        for note in &self.notes {
+            writeln!(f, "  note       {note}")?;
         }
         if self.verdict.clean {
             write!(f, "  verdict    CLEAN")
