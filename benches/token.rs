@@ -1,0 +1,48 @@
+//! Cost of `PI-Pull-Next` tokens: `KeyRing::issue` (layout + Ed25519 sign + base64url)
+//! and `KeyRing::verify` (base64url + checks + Ed25519 `verify_strict`), the two
+//! operations every pull performs once each. Also a rejected tampered token, which
+//! pays the full signature check.
+//!
+//! Run: `cargo bench --bench token`
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use ed25519_dalek::SigningKey;
+use pixstream::token::{KeyRing, StreamKind, TokenClaims};
+
+fn claims() -> TokenClaims {
+    TokenClaims {
+        ispb: *b"32074986",
+        shard: 7,
+        stream: 123_456,
+        generation: 42,
+        issued_at_ms: 1_750_000_000_000,
+        kind: StreamKind::Live,
+    }
+}
+
+fn tokens(c: &mut Criterion) {
+    let Ok(ring) = KeyRing::new("bench-key-2026", SigningKey::from_bytes(&[9; 32])) else {
+        panic!("bench key id is valid");
+    };
+    let claims = claims();
+    let token = ring.issue(&claims);
+    let mut tampered = token.clone().into_bytes();
+    // A character inside the signature, not the last one (whose low bits are padding).
+    let at = tampered.len() - 10;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let Ok(tampered) = String::from_utf8(tampered) else {
+        panic!("token is ASCII");
+    };
+
+    let mut group = c.benchmark_group("token");
+    group.bench_function("issue", |b| b.iter(|| ring.issue(black_box(&claims))));
+    group.bench_function("verify", |b| b.iter(|| ring.verify(black_box(&token))));
+    group.bench_function("verify_for", |b| b.iter(|| ring.verify_for(black_box(&token), black_box(b"32074986"))));
+    group.bench_function("reject_tampered", |b| b.iter(|| ring.verify(black_box(&tampered))));
+    group.finish();
+}
+
+criterion_group!(benches, tokens);
+criterion_main!(benches);
