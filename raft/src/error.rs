@@ -11,6 +11,15 @@ pub enum Error {
     /// The shard cannot take commands now: Raft stopped, shut down, or failed.
     #[error("shard unavailable: {0}")]
     Unavailable(String),
+    /// This node does not replicate the shard: it has no group for it.
+    #[error("this node does not replicate shard {shard}")]
+    NotMember { shard: u32 },
+    /// A peer request was malformed: unknown shard or RPC kind, undecodable body.
+    #[error("bad peer request: {0}")]
+    BadRequest(String),
+    /// A peer message could not be decoded.
+    #[error("peer message: {0}")]
+    Wire(String),
     /// No leader was known in time.
     #[error("timed out: {0}")]
     Timeout(String),

@@ -1,9 +1,11 @@
 //! `pixstream-raft` (imported as `raft`): replication of the shard state machines.
 //!
 //! It owns the openraft type configuration, the Raft log store and the state-machine
-//! adapter over the node's shared RocksDB `storage::Store`, the peer-network seam,
-//! group commit of proposals, and `Shards`: the registry of one openraft group per
-//! shard on this node, routing ISPB → shard → group.
+//! adapter over the node's shared RocksDB `storage::Store`, shard placement over the
+//! cluster's nodes, the peer transport between replicas (client and the handler the
+//! server's peer listener calls), group commit of proposals, and `Shards`: the
+//! registry of the openraft groups this node replicates, routing ISPB → shard →
+//! group.
 //!
 //! Layout:
 //! - `error`            — `Error`, this crate's one error enum.
@@ -13,33 +15,44 @@
 //! - `snapshot_dir`     — `SnapshotDir`: one shard's snapshot files on disk.
 //! - `snapshot_builder` — `SnapshotBuilder`: dumps a consistent point of a shard.
 //! - `state_machine`    — `StateMachine`: applies committed entries to a `ShardMachine`.
-//! - `network`          — `PeerNetwork`: the transport seam to other nodes (not yet wired).
+//! - `placement`        — `ClusterMap`: nodes, regions, and each shard's replica set.
+//! - `wire`             — the peer RPC format: URLs and bincode bodies.
+//! - `network`          — `PeerNetwork`: sends Raft RPCs to other nodes over HTTP/2.
+//! - `faults`           — `NetworkFaults`: in-process link cutting and delays (tests).
+//! - `peer_rpc`         — `Shards::handle_peer_rpc`: the receiving side of the RPCs.
 //! - `observer`         — `ApplyObserver`: told which ISPBs to wake after each apply.
 //! - `proposer`         — group commit: many proposals become one Raft entry.
 //! - `shards`           — `Shards` and `ShardsConfig`: every shard group of this node.
 //!
 //! Rule: this crate depends on `storage`, never on the server; it knows nothing of
-//! HTTP or XML. The state machine itself (what a command does) lives in `storage`;
+//! axum, the public HTTP API or XML (its only HTTP is the peer RPC client). The state machine itself (what a command does) lives in `storage`;
 //! here we only decide *when* a command is applied: after Raft committed it.
 
 pub mod error;
+pub mod faults;
 pub mod log_store;
 pub(crate) mod meta;
 pub mod network;
 pub mod observer;
+mod peer_rpc;
+pub mod placement;
 pub(crate) mod proposer;
 pub mod shards;
 pub mod snapshot_builder;
 pub mod snapshot_dir;
 pub mod state_machine;
 pub mod types;
+pub mod wire;
 
 pub use error::Error;
+pub use faults::NetworkFaults;
 pub use log_store::LogStore;
 pub use network::PeerNetwork;
 pub use observer::{ApplyObserver, NoopObserver};
+pub use placement::{ClusterMap, MemberNode};
 pub use shards::{Shards, ShardsConfig};
 pub use snapshot_builder::SnapshotBuilder;
 pub use snapshot_dir::SnapshotDir;
 pub use state_machine::StateMachine;
 pub use types::{LogId, Metrics, PeerNode, Raft, Request, Response, SnapshotMeta, StoredMembership, TypeConfig};
+pub use wire::{PEER_RAFT_PATH, RpcKind};

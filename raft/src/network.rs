@@ -1,70 +1,196 @@
-//! `PeerNetwork`: the seam through which a shard group talks to its replicas on
-//! other nodes.
+//! `PeerNetwork`: how a shard group sends Raft RPCs to its replicas on other nodes.
 //!
-//! Today every group has exactly one member (this node), so no RPC is ever needed:
-//! every connection answers `Unreachable` with "peer network not configured". The
-//! real transport (HTTP on the peer listener, with request forwarding to leaders)
-//! comes with the multi-node cluster work and replaces this file's bodies only.
+//! One `PeerNetwork` per shard group; all of a node's groups share one
+//! `reqwest::Client` speaking HTTP/2 with prior knowledge, so every shard's traffic
+//! to a peer is multiplexed over one TCP connection. The format is `wire`'s. Before
+//! sending, the shared `NetworkFaults` is consulted (tests cut and slow links there).
+//!
+//! Errors, as openraft expects them: connect failures and timeouts are
+//! `Unreachable` (openraft backs off before the next try); a non-200 answer or an
+//! undecodable body is `Network`; an error raised by the remote Raft comes back
+//! decoded and becomes `RemoteError`.
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::RPCOption;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
 };
 use openraft::{RaftNetwork, RaftNetworkFactory};
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::Error;
+use crate::faults::{Fault, NetworkFaults};
 use crate::types::{PeerNode, TypeConfig};
+use crate::wire::{self, RpcKind};
 
-/// Creates connections to peers; cheap to clone.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PeerNetwork;
+/// How long establishing a connection to a peer may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Request timeout when openraft gives none.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// HTTP/2 pings on idle connections find peers that vanished without closing.
+const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
-/// A connection to one peer that cannot send anything yet.
-#[derive(Debug)]
-pub struct PeerConnection {
-    target: u64,
+/// The HTTP client every shard group of a node shares.
+pub fn peer_client() -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        .no_proxy()
+        .http2_keep_alive_interval(KEEP_ALIVE)
+        .http2_keep_alive_timeout(KEEP_ALIVE)
+        .http2_keep_alive_while_idle(true)
+        .build()
+        .map_err(|e| Error::Config(format!("peer HTTP client: {e}")))
 }
 
-impl PeerConnection {
-    fn unreachable<E: std::error::Error>(&self) -> RPCError<u64, PeerNode, E> {
-        let error = Error::Unavailable(format!("peer network not configured (target node {})", self.target));
-        RPCError::Unreachable(Unreachable::new(&error))
+/// Creates the connections of one shard group to its peers; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct PeerNetwork {
+    shard: u32,
+    node_id: u64,
+    client: reqwest::Client,
+    faults: Arc<NetworkFaults>,
+}
+
+impl PeerNetwork {
+    /// The network of `shard`'s group on node `node_id`.
+    pub fn new(shard: u32, node_id: u64, client: reqwest::Client, faults: Arc<NetworkFaults>) -> PeerNetwork {
+        PeerNetwork { shard, node_id, client, faults }
     }
+}
+
+/// One shard group's connection to one peer. The URLs are built once, here.
+#[derive(Debug)]
+pub struct PeerConnection {
+    shard: u32,
+    from: u64,
+    target: u64,
+    client: reqwest::Client,
+    faults: Arc<NetworkFaults>,
+    /// The URL of each `RpcKind` (in `RpcKind::ALL` order), or why there is none.
+    urls: [Result<reqwest::Url, String>; 3],
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerConnection;
 
     async fn new_client(&mut self, target: u64, node: &PeerNode) -> PeerConnection {
-        tracing::debug!(target, %node, "peer connection requested but the peer network is not configured");
-        PeerConnection { target }
+        let urls = RpcKind::ALL.map(|kind| {
+            let url = wire::rpc_url(&node.peer_addr, self.shard, kind);
+            reqwest::Url::parse(&url).map_err(|e| format!("bad peer address {:?}: {e}", node.peer_addr))
+        });
+        tracing::debug!(shard = self.shard, target, peer_addr = %node.peer_addr, "peer connection created");
+        PeerConnection {
+            shard: self.shard,
+            from: self.node_id,
+            target,
+            client: self.client.clone(),
+            faults: self.faults.clone(),
+            urls,
+        }
+    }
+}
+
+fn unreachable<E: std::error::Error>(error: &Error) -> RPCError<u64, PeerNode, E> {
+    RPCError::Unreachable(Unreachable::new(error))
+}
+
+fn network<E: std::error::Error>(error: &Error) -> RPCError<u64, PeerNode, E> {
+    RPCError::Network(NetworkError::new(error))
+}
+
+impl PeerConnection {
+    /// Sends one RPC and decodes the remote `Result`.
+    async fn call<Req, Resp, E>(
+        &self,
+        kind: RpcKind,
+        request: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<u64, PeerNode, RaftError<u64, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let (shard, from, target) = (self.shard, self.from, self.target);
+        match self.faults.check(from, target) {
+            Fault::None => {}
+            Fault::Blocked => {
+                tracing::trace!(shard, from, target, %kind, "send blocked by fault injection");
+                return Err(unreachable(&Error::Unavailable(format!(
+                    "link {from}->{target} blocked by fault injection"
+                ))));
+            }
+            Fault::Delay(delay) => tokio::time::sleep(delay).await,
+        }
+        let url = match &self.urls[kind as usize] {
+            Ok(url) => url.clone(),
+            Err(reason) => return Err(unreachable(&Error::Config(reason.clone()))),
+        };
+        let timeout = if option.hard_ttl().is_zero() { DEFAULT_TIMEOUT } else { option.hard_ttl() };
+        let sent = self
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))
+            .timeout(timeout)
+            .body(wire::encode(request))
+            .send()
+            .await;
+        let response = sent.map_err(|e| self.transport_error(kind, e))?;
+        let status = response.status();
+        if status != reqwest::StatusCode::OK {
+            tracing::debug!(shard, target, %kind, status = status.as_u16(), "peer refused a raft rpc");
+            return Err(network(&Error::Unavailable(format!("node {target} answered {status} to {kind}"))));
+        }
+        let body = response.bytes().await.map_err(|e| self.transport_error(kind, e))?;
+        let answer: Result<Resp, RaftError<u64, E>> = wire::decode(&body).map_err(|e| {
+            tracing::warn!(shard, target, %kind, error = %e, "undecodable raft rpc answer");
+            network(&e)
+        })?;
+        answer.map_err(|e| RPCError::RemoteError(RemoteError::new(target, e)))
+    }
+
+    fn transport_error<E: std::error::Error>(&self, kind: RpcKind, e: reqwest::Error) -> RPCError<u64, PeerNode, E> {
+        let error = Error::Unavailable(format!("{kind} to node {}: {e}", self.target));
+        if e.is_connect() || e.is_timeout() {
+            tracing::trace!(shard = self.shard, target = self.target, %kind, error = %e, "peer unreachable");
+            unreachable(&error)
+        } else {
+            tracing::debug!(shard = self.shard, target = self.target, %kind, error = %e, "peer rpc failed");
+            network(&error)
+        }
     }
 }
 
 impl RaftNetwork<TypeConfig> for PeerConnection {
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, PeerNode, RaftError<u64>>> {
-        Err(self.unreachable())
+        self.call(RpcKind::Append, &rpc, &option).await
     }
 
     async fn install_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, PeerNode, RaftError<u64, InstallSnapshotError>>> {
-        Err(self.unreachable())
+        self.call(RpcKind::Snapshot, &rpc, &option).await
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<u64>,
-        _option: RPCOption,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, PeerNode, RaftError<u64>>> {
-        Err(self.unreachable())
+        self.call(RpcKind::Vote, &rpc, &option).await
     }
 }

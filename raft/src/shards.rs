@@ -1,9 +1,12 @@
-//! `Shards`: every shard group of this node, and `ShardsConfig`, how to run them.
+//! `Shards`: the shard groups this node replicates, and `ShardsConfig`, how to run
+//! them.
 //!
-//! Each shard is one openraft group over the shared RocksDB store: a `LogStore`,
-//! a `StateMachine` around the shard's `ShardMachine`, and a group-commit proposer.
-//! Today every group has one member, this node; a restart finds the groups already
-//! initialized and resumes them as they were.
+//! Each shard is one openraft group over the shared RocksDB store: a `LogStore`, a
+//! `StateMachine` around the shard's `ShardMachine`, a group-commit proposer, and a
+//! `PeerNetwork` to the other replicas. The `ClusterMap` decides which shards this
+//! node replicates; it runs a group for those only. On the very first start the
+//! shard's first replica initializes the group with every replica as a voter; the
+//! others wait to be contacted, and a restart resumes the groups as they were.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,12 +21,19 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
+use crate::faults::NetworkFaults;
 use crate::log_store::LogStore;
-use crate::network::PeerNetwork;
+use crate::network::{PeerNetwork, peer_client};
 use crate::observer::ApplyObserver;
+use crate::placement::{ClusterMap, MemberNode};
 use crate::proposer::Proposer;
 use crate::state_machine::StateMachine;
 use crate::types::{Metrics, PeerNode, Raft};
+
+/// Largest snapshot piece in one RPC (below common 2 MiB request body limits).
+const SNAPSHOT_CHUNK_BYTES: u64 = 1 << 20;
+/// How long one snapshot piece may take, the last one's install included.
+const SNAPSHOT_RPC_TIMEOUT_MS: u64 = 10_000;
 
 /// How to run the shard groups of this node.
 #[derive(Clone, Debug)]
@@ -32,15 +42,22 @@ pub struct ShardsConfig {
     pub node_id: u64,
     /// Number of shards (fixed for the life of the data: it places every ISPB).
     pub shards: u32,
-    /// Where peers reach this node.
+    /// Where peers reach this node (used only when `cluster` is empty).
     pub peer_addr: String,
-    /// This node's region label.
+    /// This node's region label (used only when `cluster` is empty).
     pub region: String,
+    /// Every node and the replication factor. Empty (the default): this node alone
+    /// replicates every shard, at `peer_addr` in `region`.
+    pub cluster: ClusterMap,
+    /// The fault injector every peer send consults (tests; empty in production).
+    pub faults: Arc<NetworkFaults>,
     /// Root of the snapshot files (`shard-<N>/` below it).
     pub snapshot_dir: PathBuf,
-    /// Leader heartbeat interval. Slow on purpose: many groups share a node.
+    /// Leader heartbeat interval, also the timeout of one append RPC. Slow on purpose:
+    /// many groups share a node.
     pub heartbeat_ms: u64,
-    /// Election timeout range (min, max).
+    /// Election timeout range (min, max); openraft draws each timeout at random in
+    /// it, so the replicas of a shard do not stand for election together.
     pub election_timeout_ms: (u64, u64),
     /// Build a snapshot after this many entries since the last one.
     pub snapshot_logs_since_last: u64,
@@ -55,6 +72,8 @@ impl Default for ShardsConfig {
             shards: 16,
             peer_addr: "127.0.0.1:7400".into(),
             region: "local".into(),
+            cluster: ClusterMap::default(),
+            faults: Arc::new(NetworkFaults::default()),
             snapshot_dir: PathBuf::from("data/snapshots"),
             heartbeat_ms: 500,
             election_timeout_ms: (1500, 3000),
@@ -73,9 +92,34 @@ impl ShardsConfig {
             election_timeout_max: self.election_timeout_ms.1,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_logs_since_last),
             max_in_snapshot_log_to_keep: self.logs_to_keep,
+            snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
+            install_snapshot_timeout: SNAPSHOT_RPC_TIMEOUT_MS,
             ..Default::default()
         };
         Ok(Arc::new(config.validate().map_err(|e| Error::Config(e.to_string()))?))
+    }
+
+    /// The cluster map in effect: `cluster`, checked against this config, or the
+    /// one-node map of this node when `cluster` is empty.
+    pub fn effective_cluster(&self) -> Result<ClusterMap, Error> {
+        if self.shards == 0 {
+            return Err(Error::Config("shards must be at least 1".into()));
+        }
+        if self.cluster.nodes.is_empty() {
+            let me = MemberNode { id: self.node_id, region: self.region.clone(), peer_addr: self.peer_addr.clone() };
+            return Ok(ClusterMap::single(me, self.shards));
+        }
+        self.cluster.validate()?;
+        if self.cluster.shards != self.shards {
+            return Err(Error::Config(format!(
+                "the cluster map has {} shards, the node config {}",
+                self.cluster.shards, self.shards
+            )));
+        }
+        if self.cluster.node(self.node_id).is_none() {
+            return Err(Error::Config(format!("node {} is not in the cluster map", self.node_id)));
+        }
+        Ok(self.cluster.clone())
     }
 }
 
@@ -88,7 +132,11 @@ pub struct Shards {
 struct Inner {
     node_id: u64,
     store: Store,
-    groups: Vec<Group>,
+    cluster: ClusterMap,
+    /// Replicas of every shard, by shard.
+    replicas: Vec<Vec<u64>>,
+    /// The group of every shard this node replicates, by shard.
+    groups: Vec<Option<Group>>,
     cancel: CancellationToken,
     proposer_tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -100,37 +148,70 @@ struct Group {
     proposer: Proposer,
 }
 
+/// What `start_group` needs besides the shard.
+struct GroupEnv<'a> {
+    store: &'a Store,
+    config: &'a ShardsConfig,
+    cluster: &'a ClusterMap,
+    client: &'a reqwest::Client,
+    observer: &'a Arc<dyn ApplyObserver>,
+    cancel: &'a CancellationToken,
+}
+
 impl Shards {
-    /// Loads every shard from `store` and starts its group; a shard that was never
-    /// initialized becomes a one-member group of this node.
+    /// Loads every shard this node replicates from `store` and starts its group. A
+    /// group that was never initialized is initialized by the shard's first replica
+    /// with all its replicas as voters; the other replicas wait to be contacted.
     pub async fn start(store: Store, config: ShardsConfig, observer: Arc<dyn ApplyObserver>) -> Result<Shards, Error> {
-        if config.shards == 0 {
-            return Err(Error::Config("shards must be at least 1".into()));
-        }
+        let cluster = config.effective_cluster()?;
+        let client = peer_client()?;
         let cancel = CancellationToken::new();
+        let replicas: Vec<Vec<u64>> = (0..config.shards).map(|shard| cluster.replicas(shard)).collect();
         let mut groups = Vec::with_capacity(config.shards as usize);
-        let mut proposer_tasks = Vec::with_capacity(config.shards as usize);
-        for shard in 0..config.shards {
-            match start_group(&store, &config, shard, &observer, &cancel).await {
+        let mut proposer_tasks = Vec::new();
+        let env = GroupEnv {
+            store: &store,
+            config: &config,
+            cluster: &cluster,
+            client: &client,
+            observer: &observer,
+            cancel: &cancel,
+        };
+        for (shard, shard_replicas) in (0..config.shards).zip(&replicas) {
+            if !shard_replicas.contains(&config.node_id) {
+                groups.push(None);
+                continue;
+            }
+            let bootstrap = shard_replicas.first() == Some(&config.node_id);
+            match start_group(&env, shard, bootstrap).await {
                 Ok((group, task)) => {
-                    groups.push(group);
+                    groups.push(Some(group));
                     proposer_tasks.push(task);
                 }
                 Err(error) => {
                     tracing::error!(shard, %error, "shard failed to start; stopping the others");
                     cancel.cancel();
-                    for group in &groups {
+                    for group in groups.iter().flatten() {
                         let _ = group.raft.shutdown().await;
                     }
                     return Err(error);
                 }
             }
         }
-        tracing::info!(node_id = config.node_id, shards = config.shards, "shard groups started");
+        let hosted = groups.iter().filter(|g| g.is_some()).count();
+        tracing::info!(
+            node_id = config.node_id,
+            shards = config.shards,
+            hosted,
+            nodes = cluster.nodes.len(),
+            "shard groups started"
+        );
         Ok(Shards {
             inner: Arc::new(Inner {
                 node_id: config.node_id,
                 store,
+                cluster,
+                replicas,
                 groups,
                 cancel,
                 proposer_tasks: Mutex::new(proposer_tasks),
@@ -138,7 +219,7 @@ impl Shards {
         })
     }
 
-    /// Number of shards.
+    /// Number of shards (hosted here or not).
     pub fn shard_count(&self) -> u32 {
         self.inner.groups.len() as u32
     }
@@ -148,49 +229,90 @@ impl Shards {
         self.inner.node_id
     }
 
+    /// The cluster map in effect.
+    pub fn cluster(&self) -> &ClusterMap {
+        &self.inner.cluster
+    }
+
     /// The shard of `ispb`.
     pub fn shard_for(&self, ispb: &Ispb) -> u32 {
         shard_of(ispb, self.shard_count())
     }
 
+    /// Whether this node replicates `shard`.
+    pub fn hosts(&self, shard: u32) -> bool {
+        self.group(shard).is_some()
+    }
+
+    /// The shards this node replicates, ascending.
+    pub fn hosted_shards(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.shard_count()).filter(|shard| self.hosts(*shard))
+    }
+
+    /// The nodes replicating `shard`, its first (bootstrap) replica first; empty for
+    /// an unknown shard.
+    pub fn replicas(&self, shard: u32) -> Vec<u64> {
+        self.inner.replicas.get(shard as usize).cloned().unwrap_or_default()
+    }
+
     /// Replicates `command` in its ISPB's shard and returns what applying it produced,
-    /// once it is committed.
+    /// once it is committed. `NotMember` when this node does not replicate the shard,
+    /// `NotLeader` when it does but another replica leads it.
     pub async fn propose(&self, command: Command) -> Result<CommandResult, Error> {
         let shard = self.shard_for(command.ispb());
-        self.group(shard).proposer.propose(command).await
+        let Some(group) = self.group(shard) else {
+            return Err(Error::NotMember { shard });
+        };
+        group.proposer.propose(command).await
     }
 
-    /// Runs `f` on the machine of `ispb`'s shard under its read lock. Keep `f` short:
-    /// applies wait for it.
-    pub fn read<T>(&self, ispb: &Ispb, f: impl FnOnce(&ShardMachine) -> T) -> T {
-        let guard = self.group(self.shard_for(ispb)).machine.read();
-        f(&guard)
+    /// Runs `f` on the machine of `ispb`'s shard under its read lock; `None` when this
+    /// node does not replicate the shard. Keep `f` short: applies wait for it. On a
+    /// follower the state may lag the leader's.
+    pub fn read<T>(&self, ispb: &Ispb, f: impl FnOnce(&ShardMachine) -> T) -> Option<T> {
+        let group = self.group(self.shard_for(ispb))?;
+        let guard = group.machine.read();
+        Some(f(&guard))
     }
 
-    /// The machine of `shard`. Panics if `shard >= shard_count()`.
-    pub fn machine(&self, shard: u32) -> Arc<RwLock<ShardMachine>> {
-        self.group(shard).machine.clone()
+    /// The machine of `shard`, if this node replicates it.
+    pub fn machine(&self, shard: u32) -> Option<Arc<RwLock<ShardMachine>>> {
+        self.group(shard).map(|g| g.machine.clone())
     }
 
-    /// The Raft group of `shard` (admin: snapshots, metrics, leadership). Panics if
-    /// `shard >= shard_count()`.
-    pub fn raft(&self, shard: u32) -> Raft {
-        self.group(shard).raft.clone()
+    /// The Raft group of `shard` (admin: snapshots, metrics, leadership), if this node
+    /// replicates it.
+    pub fn raft(&self, shard: u32) -> Option<Raft> {
+        self.group(shard).map(|g| g.raft.clone())
     }
 
-    /// Whether this node leads `shard` now (false for an unknown shard).
+    /// Current metrics of `shard`, if this node replicates it.
+    pub fn metrics(&self, shard: u32) -> Option<Metrics> {
+        self.group(shard).map(|g| g.raft.metrics().borrow().clone())
+    }
+
+    /// Whether this node leads `shard` now (false when it does not replicate it).
     pub fn is_leader(&self, shard: u32) -> bool {
-        self.inner.groups.get(shard as usize).is_some_and(|group| {
+        self.group(shard).is_some_and(|group| {
             let metrics = group.raft.metrics();
             let metrics = metrics.borrow();
             metrics.state == ServerState::Leader && metrics.current_leader == Some(self.inner.node_id)
         })
     }
 
-    /// Waits until every shard has a known leader.
+    /// The leader of `shard` as this node last learned it; `None` when unknown or when
+    /// this node does not replicate the shard.
+    pub fn leader_of(&self, shard: u32) -> Option<u64> {
+        self.group(shard).and_then(|group| group.raft.metrics().borrow().current_leader)
+    }
+
+    /// Waits until every shard this node replicates has a known leader.
     pub async fn wait_for_leaders(&self, timeout: Duration) -> Result<(), Error> {
         let deadline = tokio::time::Instant::now() + timeout;
         for (shard, group) in self.inner.groups.iter().enumerate() {
+            let Some(group) = group else {
+                continue;
+            };
             let mut metrics = group.raft.metrics();
             match tokio::time::timeout_at(deadline, metrics.wait_for(|m| m.current_leader.is_some())).await {
                 Ok(Ok(_)) => {}
@@ -199,11 +321,6 @@ impl Shards {
             }
         }
         Ok(())
-    }
-
-    /// Current metrics of `shard`. Panics if `shard >= shard_count()`.
-    pub fn metrics(&self, shard: u32) -> Metrics {
-        self.group(shard).raft.metrics().borrow().clone()
     }
 
     /// Stops the proposers (queued proposals are answered `Unavailable`), then every
@@ -217,6 +334,9 @@ impl Shards {
             }
         }
         for (shard, group) in self.inner.groups.iter().enumerate() {
+            let Some(group) = group else {
+                continue;
+            };
             if let Err(error) = group.raft.shutdown().await {
                 tracing::warn!(shard, %error, "raft group ended abnormally");
             }
@@ -227,34 +347,32 @@ impl Shards {
             Ok(Err(error)) => tracing::warn!(%error, "flushing the store failed"),
             Err(error) => tracing::warn!(%error, "flushing the store panicked"),
         }
-        tracing::info!(shards = self.inner.groups.len(), "shard groups stopped");
+        tracing::info!(node_id = self.inner.node_id, "shard groups stopped");
     }
 
-    fn group(&self, shard: u32) -> &Group {
-        &self.inner.groups[shard as usize]
+    fn group(&self, shard: u32) -> Option<&Group> {
+        self.inner.groups.get(shard as usize).and_then(Option::as_ref)
     }
 }
 
-async fn start_group(
-    store: &Store,
-    config: &ShardsConfig,
-    shard: u32,
-    observer: &Arc<dyn ApplyObserver>,
-    cancel: &CancellationToken,
-) -> Result<(Group, JoinHandle<()>), Error> {
-    let machine = Arc::new(RwLock::new(ShardMachine::load(store.clone(), shard, config.shards)?));
-    let log_store = LogStore::new(store.clone(), shard);
-    let state_machine = StateMachine::open(store.clone(), machine.clone(), observer.clone(), &config.snapshot_dir)?;
-    let raft = Raft::new(config.node_id, config.raft_config(shard)?, PeerNetwork, log_store, state_machine)
+async fn start_group(env: &GroupEnv<'_>, shard: u32, bootstrap: bool) -> Result<(Group, JoinHandle<()>), Error> {
+    let config = env.config;
+    let machine = Arc::new(RwLock::new(ShardMachine::load(env.store.clone(), shard, config.shards)?));
+    let log_store = LogStore::new(env.store.clone(), shard);
+    let state_machine =
+        StateMachine::open(env.store.clone(), machine.clone(), env.observer.clone(), &config.snapshot_dir)?;
+    let network = PeerNetwork::new(shard, config.node_id, env.client.clone(), config.faults.clone());
+    let raft = Raft::new(config.node_id, config.raft_config(shard)?, network, log_store, state_machine)
         .await
         .map_err(|e| Error::Raft(format!("shard {shard}: {e}")))?;
     let initialized = raft.is_initialized().await.map_err(|e| Error::Raft(format!("shard {shard}: {e}")))?;
     if initialized {
         tracing::debug!(shard, "shard resumed");
-    } else {
-        let me = PeerNode { peer_addr: config.peer_addr.clone(), region: config.region.clone() };
-        match raft.initialize(BTreeMap::from([(config.node_id, me)])).await {
-            Ok(()) => tracing::info!(shard, node_id = config.node_id, "shard initialized as a one-member group"),
+    } else if bootstrap {
+        let members: BTreeMap<u64, PeerNode> = env.cluster.members(shard);
+        let voters: Vec<u64> = members.keys().copied().collect();
+        match raft.initialize(members).await {
+            Ok(()) => tracing::info!(shard, node_id = config.node_id, ?voters, "shard group initialized"),
             Err(RaftError::APIError(InitializeError::NotAllowed(e))) => {
                 tracing::debug!(shard, reason = %e, "shard already initialized");
             }
@@ -263,7 +381,9 @@ async fn start_group(
                 return Err(Error::Raft(format!("shard {shard}: initialize: {e}")));
             }
         }
+    } else {
+        tracing::debug!(shard, "new replica waits for the shard's first replica to contact it");
     }
-    let (proposer, task) = Proposer::spawn(shard, raft.clone(), cancel.child_token());
+    let (proposer, task) = Proposer::spawn(shard, raft.clone(), env.cancel.child_token());
     Ok((Group { raft, machine, proposer }, task))
 }

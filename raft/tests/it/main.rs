@@ -1,6 +1,11 @@
 //! Integration tests of the raft crate on real RocksDB stores in temp directories:
-//! openraft's storage suite, shard groups end to end, restart and snapshots.
+//! openraft's storage suite, shard groups end to end, restart and snapshots; and
+//! multi-node clusters over real sockets (`harness`, `peer_server`, `cluster`).
 
+mod cluster;
+mod harness;
+mod idle;
+mod peer_server;
 mod restart;
 mod shards;
 mod snapshot;

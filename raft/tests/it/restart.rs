@@ -30,10 +30,12 @@ async fn restart_resumes_state_and_accepts_new_proposals() {
     let store = open_store(dir.path()).await;
     let shards = start(store, config(dir.path(), 4), Arc::new(raft::NoopObserver)).await;
     assert!((0..4).all(|s| shards.is_leader(s)), "the one-member groups lead again");
-    let (next_seq, open_streams, batch) = shards.read(&target, |m| {
-        let tenant = m.tenant(&target).expect("tenant survived the restart");
-        (tenant.next_seq, tenant.open_streams(), tenant.streams.get(&stream).map(|s| s.batch.clone()))
-    });
+    let (next_seq, open_streams, batch) = shards
+        .read(&target, |m| {
+            let tenant = m.tenant(&target).expect("tenant survived the restart");
+            (tenant.next_seq, tenant.open_streams(), tenant.streams.get(&stream).map(|s| s.batch.clone()))
+        })
+        .expect("the one node replicates every shard");
     assert_eq!((next_seq, open_streams, batch), (6, 1, Some(vec![1, 2, 3])));
 
     let appended = shards.propose(append(target, "k6")).await.expect("append after restart");

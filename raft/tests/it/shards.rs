@@ -54,10 +54,12 @@ async fn appends_streams_and_pulls_are_applied_in_their_shards() {
         panic!("pull hands out");
     };
     assert!(next.seqs.is_empty() && next.fresh);
-    let (watermark, backlog) = shards.read(&target, |m| {
-        let tenant = m.tenant(&target).expect("tenant exists");
-        (tenant.watermark, tenant.backlog())
-    });
+    let (watermark, backlog) = shards
+        .read(&target, |m| {
+            let tenant = m.tenant(&target).expect("tenant exists");
+            (tenant.watermark, tenant.backlog())
+        })
+        .expect("the one node replicates every shard");
     assert_eq!((watermark, backlog), (4, 0), "the pull confirmed the batch");
 
     let closed = Command::CloseStream { ispb: target, stream, generation };
@@ -66,10 +68,14 @@ async fn appends_streams_and_pulls_are_applied_in_their_shards() {
         CommandResult::Closed { confirmed: 0, redelivered: 0 }
     );
 
-    let metrics = shards.metrics(shards.shard_for(&target));
+    let metrics = shards.metrics(shards.shard_for(&target)).expect("hosted");
     assert_eq!(metrics.current_leader, Some(1));
     shards.shutdown().await;
     assert!(matches!(shards.propose(append(target, "late")).await, Err(raft::Error::Unavailable(_))));
+}
+
+fn last_index(shards: &raft::Shards, shard: u32) -> u64 {
+    shards.metrics(shard).and_then(|m| m.last_log_index).unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,7 +87,7 @@ async fn concurrent_proposals_each_get_their_own_result() {
     let shards = start(store.clone(), config(dir.path(), 4), Arc::new(raft::NoopObserver)).await;
     let ispbs =
         [ispb("00000001"), ispb("32074986"), ispb("99999A03"), ispb("60746948"), ispb("11111111"), ispb("ABCDEF12")];
-    let log_before: u64 = (0..4).map(|s| shards.metrics(s).last_log_index.unwrap_or(0)).sum();
+    let log_before: u64 = (0..4).map(|s| last_index(&shards, s)).sum();
 
     let mut tasks = Vec::new();
     for t in 0..TASKS {
@@ -120,10 +126,10 @@ async fn concurrent_proposals_each_get_their_own_result() {
         for ((_, key), message) in got.iter().zip(&stored) {
             assert_eq!(message.resource_id, format!("R{key}"));
         }
-        let next_seq = shards.read(&target, |m| m.tenant(&target).map(|t| t.next_seq));
+        let next_seq = shards.read(&target, |m| m.tenant(&target).map(|t| t.next_seq)).flatten();
         assert_eq!(next_seq, Some(got.len() as u64 + 1));
     }
-    let log_after: u64 = (0..4).map(|s| shards.metrics(s).last_log_index.unwrap_or(0)).sum();
+    let log_after: u64 = (0..4).map(|s| last_index(&shards, s)).sum();
     let entries = log_after - log_before;
     assert!(
         entries < (TASKS * PER_TASK) as u64,

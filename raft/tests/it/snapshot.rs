@@ -36,8 +36,8 @@ async fn snapshots_purge_the_log_and_survive_restart() {
             shards.propose(append(target, &format!("k{n}"))).await.expect("append commits");
         }
         // Policy snapshots run every 50 entries; a trigger during a build is ignored.
-        shards.raft(shard).trigger().snapshot().await.expect("snapshot triggered");
-        let mut metrics = shards.raft(shard).metrics();
+        shards.raft(shard).expect("hosted").trigger().snapshot().await.expect("snapshot triggered");
+        let mut metrics = shards.raft(shard).expect("hosted").metrics();
         tokio::time::timeout(
             Duration::from_secs(10),
             metrics
@@ -55,13 +55,13 @@ async fn snapshots_purge_the_log_and_survive_restart() {
 
     let store = open_store(dir.path()).await;
     let shards = start(store, small(dir.path()), Arc::new(NoopObserver)).await;
-    assert!(shards.metrics(shard).snapshot.is_some(), "the snapshot is found again");
+    assert!(shards.metrics(shard).expect("hosted").snapshot.is_some(), "the snapshot is found again");
     // Checked after the restart: a build may still have been running before it.
     let files = snapshot_files(dir.path(), shard);
     assert_eq!(files.len(), 2, "one snapshot and its metadata: {files:?}");
     assert!(files[0].ends_with(".meta") && files[1].ends_with(".snap"), "{files:?}");
     assert_eq!(files[0].strip_suffix(".meta"), files[1].strip_suffix(".snap"));
-    assert_eq!(shards.read(&target, |m| m.tenant(&target).map(|t| t.next_seq)), Some(301));
+    assert_eq!(shards.read(&target, |m| m.tenant(&target).map(|t| t.next_seq)), Some(Some(301)));
     let result = shards.propose(append(target, "k301")).await.expect("append after restart");
     assert!(matches!(result, CommandResult::Appended(ref o) if o[0].seq == 301 && !o[0].duplicate), "{result:?}");
     shards.shutdown().await;
