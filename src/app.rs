@@ -19,6 +19,8 @@ pub struct App {
     pub keys: KeyRing,
     pub notifier: Arc<Notifier>,
     pub activity: Arc<StreamActivity>,
+    /// HTTP client for forwarding requests to other nodes' peer listeners.
+    pub peer_client: reqwest::Client,
     /// Cancelled when the node shuts down: waiting long polls answer at once.
     pub shutdown: CancellationToken,
 }

@@ -172,10 +172,22 @@ impl Default for HttpSection {
     }
 }
 
+/// One node of the cluster as every node sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterNode {
+    pub id: u64,
+    pub region: String,
+    pub public_addr: SocketAddr,
+    pub internal_addr: SocketAddr,
+    pub peer_addr: SocketAddr,
+}
+
 /// The validated configuration of one node.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub node_id: u64,
+    /// Every node of the cluster, this one included, in file order.
+    pub nodes: Vec<ClusterNode>,
     pub region: String,
     pub public_addr: SocketAddr,
     pub internal_addr: SocketAddr,
@@ -245,6 +257,19 @@ impl Config {
         self.data_dir.join("db")
     }
 
+    /// The cluster as the shard groups see it: nodes, regions, peer addresses.
+    pub fn cluster_map(&self) -> raft::ClusterMap {
+        raft::ClusterMap {
+            nodes: self
+                .nodes
+                .iter()
+                .map(|n| raft::MemberNode { id: n.id, region: n.region.clone(), peer_addr: n.peer_addr.to_string() })
+                .collect(),
+            shards: self.shards,
+            replication_factor: self.replication_factor,
+        }
+    }
+
     /// Where shard snapshots live.
     pub fn snapshot_dir(&self) -> PathBuf {
         self.data_dir.join("snapshots")
@@ -305,9 +330,23 @@ impl ConfigFile {
         if !(1..=6).contains(&t.max_streams) {
             return Err(bad("tenants.max_streams", format!("{} is not in 1..=6", t.max_streams)));
         }
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| {
+                Ok(ClusterNode {
+                    id: n.id,
+                    region: n.region.clone(),
+                    public_addr: addr("nodes.public_addr", &n.public_addr)?,
+                    internal_addr: addr("nodes.internal_addr", &n.internal_addr)?,
+                    peer_addr: addr("nodes.peer_addr", &n.peer_addr)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
         let defaults = TenantSettings::default();
         Ok(Config {
             node_id,
+            nodes,
             region: node.region.clone(),
             public_addr: addr("nodes.public_addr", &node.public_addr)?,
             internal_addr: addr("nodes.internal_addr", &node.internal_addr)?,

@@ -66,10 +66,7 @@ pub enum ApiError {
     /// Temporarily unable to serve: no leader, storage failure, shedding, paused
     /// tenant, producer back-pressure.
     #[error("unavailable: {reason}")]
-    Unavailable {
-        reason: &'static str,
-        retry_after_secs: u64,
-    },
+    Unavailable { reason: &'static str, retry_after_secs: u64 },
     /// A bug or an unexpected failure; the cause is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -109,7 +106,9 @@ impl ApiError {
             PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payloadTooLarge", "Mensagem muito grande"),
             InvalidMessage { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalidMessage", "Mensagem inválida"),
             InvalidBody(_) => (StatusCode::BAD_REQUEST, "invalidBody", "Corpo inválido"),
-            UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupportedMediaType", "Tipo de conteúdo não suportado"),
+            UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupportedMediaType", "Tipo de conteúdo não suportado")
+            }
             TooManyStreams { .. } => (StatusCode::TOO_MANY_REQUESTS, "tooManyStreams", "Limite de streams atingido"),
             RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rateLimited", "Limite de requisições atingido"),
             Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Serviço indisponível"),
@@ -210,6 +209,30 @@ fn escape(text: &str) -> String {
     quick_xml::escape::escape(text).into_owned()
 }
 
+impl From<storage::Rejection> for ApiError {
+    fn from(rejection: storage::Rejection) -> Self {
+        use storage::Rejection::*;
+        match rejection {
+            TenantNotFound => ApiError::TenantNotFound,
+            TenantPaused => ApiError::Unavailable { reason: "tenant is paused", retry_after_secs: 5 },
+            TooManyStreams { open, limit } => ApiError::TooManyStreams { open, limit },
+            StreamClosed => ApiError::StreamClosed,
+            StaleCursor => ApiError::StaleCursor,
+            UnknownGeneration => ApiError::InvalidCursor("token names a read the stream never made"),
+            Backpressure { .. } => {
+                ApiError::Unavailable { reason: "unconfirmed backlog over the tenant's limit", retry_after_secs: 5 }
+            }
+        }
+    }
+}
+
+impl From<raft::Error> for ApiError {
+    fn from(error: raft::Error) -> Self {
+        tracing::warn!(%error, "replication refused a command");
+        ApiError::Unavailable { reason: "shard has no leader or storage is unavailable", retry_after_secs: 1 }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,30 +254,5 @@ mod tests {
         let xml = p.to_string();
         assert!(xml.contains("<detail>a &lt;b&gt; &amp; c</detail>"), "{xml}");
         assert!(xml.contains("<type>/api/v1/error/invalidBody</type>"));
-    }
-}
-
-impl From<storage::Rejection> for ApiError {
-    fn from(rejection: storage::Rejection) -> Self {
-        use storage::Rejection::*;
-        match rejection {
-            TenantNotFound => ApiError::TenantNotFound,
-            TenantPaused => ApiError::Unavailable { reason: "tenant is paused", retry_after_secs: 5 },
-            TooManyStreams { open, limit } => ApiError::TooManyStreams { open, limit },
-            StreamClosed => ApiError::StreamClosed,
-            StaleCursor => ApiError::StaleCursor,
-            UnknownGeneration => ApiError::InvalidCursor("token names a read the stream never made"),
-            Backpressure { .. } => ApiError::Unavailable {
-                reason: "unconfirmed backlog over the tenant's limit",
-                retry_after_secs: 5,
-            },
-        }
-    }
-}
-
-impl From<raft::Error> for ApiError {
-    fn from(error: raft::Error) -> Self {
-        tracing::warn!(%error, "replication refused a command");
-        ApiError::Unavailable { reason: "shard has no leader or storage is unavailable", retry_after_secs: 1 }
     }
 }

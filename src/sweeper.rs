@@ -32,7 +32,9 @@ async fn sweep(app: &AppState) {
         if !app.shards.is_leader(shard) {
             continue;
         }
-        let machine = app.shards.machine(shard);
+        let Some(machine) = app.shards.machine(shard) else {
+            continue;
+        };
         let machine = machine.read();
         for tenant in machine.tenants() {
             for stream in tenant.streams.values() {

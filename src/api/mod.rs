@@ -1,13 +1,16 @@
-//! HTTP routing of both listeners: the public PSP pull API and the internal
-//! (producer) API, with RFC 7807 answers for unknown routes and methods.
+//! HTTP routing of the three listeners: the public PSP pull API, the internal
+//! (producer) API and the peer API (Raft RPCs, forwarded requests), with RFC 7807
+//! answers for unknown routes and methods.
 //!
 //! Modules: `negotiate` (Accept, Accept-Encoding, strict headers), `path` (the
 //! `{ispb}`/`{token}` segments, with problem answers), `stream` (pull
 //! handlers and the long poll), `reply` (200/204 bodies and headers), `produce`
-//! (producer appends).
+//! (producer appends), `forward` (to the shard leader), `peer` (the peer listener).
 
+pub mod forward;
 pub mod negotiate;
 pub mod path;
+pub mod peer;
 pub mod produce;
 pub mod reply;
 pub mod stream;
@@ -28,6 +31,7 @@ pub fn public_router(app: AppState) -> Router {
         .route("/api/v1/out/{ispb}/stream/{token}", get(stream::next).delete(stream::close))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))
         .layer(middleware::from_fn_with_state(app.clone(), public_guard))
         .with_state(app)
 }
@@ -36,6 +40,7 @@ pub fn public_router(app: AppState) -> Router {
 pub fn internal_router(app: AppState) -> Router {
     Router::new()
         .route("/internal/v1/out/{ispb}/msgs", post(produce::append))
+        .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -37,7 +37,8 @@ impl<S: Send + Sync> FromRequestParts<S> for CursorSegments {
     }
 }
 
-fn ispb_of(path: &str) -> Result<Ispb, ApiError> {
+/// The ISPB of a request path: the segment after `/out/`.
+pub fn ispb_of(path: &str) -> Result<Ispb, ApiError> {
     let mut segments = path.split('/');
     segments.find(|s| *s == "out");
     let text = segments.next().unwrap_or_default();

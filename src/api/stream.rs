@@ -106,7 +106,11 @@ async fn deliver_or_wait(
     let ispb = position.ispb;
     loop {
         let mut wake = app.notifier.subscribe(&ispb);
-        let progress = app.shards.read(&ispb, |m| m.read_would_progress(&ispb, position.stream, position.generation));
+        // A shard this node does not host "progresses": the proposal reports why not.
+        let progress = app
+            .shards
+            .read(&ispb, |m| m.read_would_progress(&ispb, position.stream, position.generation))
+            .unwrap_or(true);
         if progress {
             let command = Command::Pull {
                 ispb,
@@ -143,23 +147,25 @@ struct StreamSnapshot {
 
 fn stream_state(app: &App, ispb: &Ispb, stream: u64) -> Option<StreamSnapshot> {
     let shard = app.shards.shard_for(ispb);
-    app.shards.read(ispb, |m| {
-        let tenant = m.tenant(ispb)?;
-        let s = tenant.streams.get(&stream)?;
-        Some(StreamSnapshot {
-            position: StreamPosition {
-                ispb: *ispb,
-                shard,
-                stream,
-                generation: s.generation,
-                handed_at_ms: s.handed_at_ms,
-                open_streams: tenant.open_streams(),
-                max_streams: tenant.settings.max_streams,
-                kind: StreamKind::Live,
-            },
-            batch: s.batch.clone(),
+    app.shards
+        .read(ispb, |m| {
+            let tenant = m.tenant(ispb)?;
+            let s = tenant.streams.get(&stream)?;
+            Some(StreamSnapshot {
+                position: StreamPosition {
+                    ispb: *ispb,
+                    shard,
+                    stream,
+                    generation: s.generation,
+                    handed_at_ms: s.handed_at_ms,
+                    open_streams: tenant.open_streams(),
+                    max_streams: tenant.settings.max_streams,
+                    kind: StreamKind::Live,
+                },
+                batch: s.batch.clone(),
+            })
         })
-    })
+        .flatten()
 }
 
 fn position_of(app: &App, ispb: Ispb, handout: &Handout) -> StreamPosition {

@@ -63,11 +63,7 @@ pub async fn run(args: PullArgs) -> Result<(), ApiError> {
             _ = tokio::signal::ctrl_c() => break,
         };
         let status = response.status();
-        let next = response
-            .headers()
-            .get("pi-pull-next")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let next = response.headers().get("pi-pull-next").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let slots = response.headers().get("pix-stream-slots").and_then(|v| v.to_str().ok()).unwrap_or("?").to_owned();
         let messages = match status {
             StatusCode::OK => parse_response(response).await?,
@@ -85,7 +81,13 @@ pub async fn run(args: PullArgs) -> Result<(), ApiError> {
             empty_polls = 0;
         }
         for message in &messages {
-            println!("seq={} id={} type={} bytes={}", message.seq, message.resource_id, message.msg_type, message.body.len());
+            println!(
+                "seq={} id={} type={} bytes={}",
+                message.seq,
+                message.resource_id,
+                message.msg_type,
+                message.body.len()
+            );
             if let Some(dir) = &args.out {
                 let file = dir.join(format!("{}.xml", message.seq));
                 std::fs::write(&file, &message.body).map_err(|e| fail(format!("write {}: {e}", file.display())))?;
@@ -114,10 +116,22 @@ async fn parse_response(response: reqwest::Response) -> Result<Vec<Received>, Ap
         return Ok(parts
             .into_iter()
             .map(|part| {
-                let get = |name: &str| part.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default();
-                Received { seq: get("pix-sequence"), resource_id: get("pi-resourceid"), msg_type: get("pix-message-type"), body: part.body.clone() }
+                let get = |name: &str| {
+                    part.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default()
+                };
+                Received {
+                    seq: get("pix-sequence"),
+                    resource_id: get("pi-resourceid"),
+                    msg_type: get("pix-message-type"),
+                    body: part.body.clone(),
+                }
             })
             .collect());
     }
-    Ok(vec![Received { seq: header("pix-sequence"), resource_id: header("pi-resourceid"), msg_type: header("pix-message-type"), body }])
+    Ok(vec![Received {
+        seq: header("pix-sequence"),
+        resource_id: header("pi-resourceid"),
+        msg_type: header("pix-message-type"),
+        body,
+    }])
 }

@@ -38,7 +38,7 @@ async fn bench_at_a_fixed_rate_delivers_with_a_clean_verdict() {
     let node = TestNode::start(|_| {}).await;
     let report = run_bench(args(
         &node,
-        &["--ispbs", "5", "--streams", "2", "--duration", "2", "--rate", "150", "--batch", "5", "--producers", "4"],
+        &["--ispbs", "5", "--streams", "2", "--duration", "2", "--rate", "150", "--batch", "5", "--producers", "8"],
     ))
     .await
     .expect("bench runs");

@@ -120,7 +120,7 @@ impl TestNode {
     /// A tenant's replicated state, as the state machine holds it.
     pub fn tenant(&self, ispb: &str) -> Option<storage::TenantState> {
         let ispb = storage::Ispb::parse(ispb).expect("valid ISPB");
-        self.app().shards.read(&ispb, |machine| machine.tenant(&ispb).cloned())
+        self.app().shards.read(&ispb, |machine| machine.tenant(&ispb).cloned()).flatten()
     }
 
     /// `next_seq` of a tenant, 1 when it does not exist: "how many were stored + 1".
@@ -381,6 +381,12 @@ impl Api {
     /// `GET path` (a `PI-Pull-Next`), asserting 200/204 and parsing it.
     pub async fn follow(&self, path: &str, accept: Option<&str>) -> Pulled {
         pulled(self.get(path, accept).await).await
+    }
+
+    /// `GET path` with `Accept: multipart/mixed`, passing transport errors back (for
+    /// tests that retry through failovers).
+    pub async fn follow_raw(&self, path: &str) -> Result<reqwest::Response, reqwest::Error> {
+        self.client.get(format!("{}{path}", self.public)).header("accept", "multipart/mixed").send().await
     }
 
     /// `DELETE path`.

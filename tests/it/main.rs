@@ -3,6 +3,8 @@
 //! of SPEC.md §2 and §3 over HTTP.
 
 mod bench;
+mod cluster;
+mod cluster_harness;
 mod concurrency;
 mod errors;
 mod expiry;

@@ -1,0 +1,101 @@
+//! Forwarding to the shard leader (SPEC.md §5): any node answers any request. A
+//! request for an ISPB whose shard this node does not lead is sent, unchanged, to
+//! the leader's peer listener (or, when this node is not even a replica, to a
+//! replica, which forwards once more), and the answer — long polls included — is
+//! relayed unchanged. A hop counter stops loops: after two hops the answer is 503.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::api::path::ispb_of;
+use crate::app::{App, AppState};
+use crate::error::ApiError;
+
+/// Header carrying the number of hops a forwarded request has made.
+pub const FORWARD_HOPS: HeaderName = HeaderName::from_static("pixstream-forward-hops");
+/// Path prefix of forwarded requests on the peer listener.
+pub const FORWARD_PREFIX: &str = "/peer/v1/forward";
+/// Most hops: entry node → replica → leader.
+const MAX_HOPS: u32 = 2;
+
+/// Hops a request made before reaching this node (set by the peer listener).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ForwardHops(pub u32);
+
+/// Middleware: serve locally when this node leads the ISPB's shard, else forward.
+pub async fn to_leader(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    if app.shards.cluster().nodes.len() <= 1 {
+        return next.run(request).await;
+    }
+    let Ok(ispb) = ispb_of(request.uri().path()) else {
+        return next.run(request).await;
+    };
+    let shard = app.shards.shard_for(&ispb);
+    if app.shards.is_leader(shard) {
+        return next.run(request).await;
+    }
+    let hops = request.extensions().get::<ForwardHops>().copied().unwrap_or_default().0;
+    match target_node(&app, shard, hops) {
+        Ok(peer_addr) => forward(&app, &peer_addr, hops + 1, request).await.unwrap_or_else(IntoResponse::into_response),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The peer address to send a request for `shard` to.
+fn target_node(app: &App, shard: u32, hops: u32) -> Result<String, ApiError> {
+    let no_leader = ApiError::Unavailable { reason: "the shard has no reachable leader", retry_after_secs: 1 };
+    if hops >= MAX_HOPS {
+        return Err(no_leader);
+    }
+    let me = app.shards.node_id();
+    let target = match app.shards.leader_of(shard) {
+        Some(leader) if leader != me => Some(leader),
+        Some(_) => None,
+        // Not a replica here: any replica knows (or is) the leader.
+        None if !app.shards.hosts(shard) => app.shards.replicas(shard).into_iter().find(|n| *n != me),
+        None => None,
+    };
+    let node = target.and_then(|id| app.shards.cluster().node(id).cloned()).ok_or(no_leader)?;
+    Ok(node.peer_addr)
+}
+
+/// Sends the request to `peer_addr` and relays the answer.
+async fn forward(app: &App, peer_addr: &str, hops: u32, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let url = format!("http://{peer_addr}{FORWARD_PREFIX}{path}");
+    let mut outgoing = app.peer_client.request(parts.method.clone(), &url);
+    for (name, value) in &parts.headers {
+        if !is_hop_by_hop(name) {
+            outgoing = outgoing.header(name, value);
+        }
+    }
+    let outgoing = outgoing
+        .header(FORWARD_HOPS, HeaderValue::from(hops))
+        .timeout(app.config.long_poll_wait + std::time::Duration::from_secs(10))
+        .body(reqwest::Body::wrap_stream(body.into_data_stream()));
+    let answer = outgoing.send().await.map_err(|error| {
+        tracing::warn!(%error, peer = peer_addr, "forwarding to the shard leader failed");
+        ApiError::Unavailable { reason: "the shard leader is unreachable", retry_after_secs: 1 }
+    })?;
+    let mut response = Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if !is_hop_by_hop(name) {
+            response = response.header(name, value);
+        }
+    }
+    response
+        .body(Body::from_stream(answer.bytes_stream()))
+        .map_err(|e| ApiError::Internal(format!("relay forwarded answer: {e}")))
+}
+
+/// Headers that belong to one connection, not to the request.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "upgrade" | "te" | "trailer" | "host"
+    ) || name == FORWARD_HOPS
+}

@@ -1,0 +1,67 @@
+//! The peer listener: Raft RPCs between the nodes of a cluster
+//! (`POST /peer/v1/raft/{shard}/{append|vote|snapshot}`, bincode bodies, handled by
+//! `raft::Shards::handle_peer_rpc`) and requests forwarded from other nodes
+//! (`/peer/v1/forward/...`), which are dispatched into the public or internal router
+//! exactly as if they had arrived there.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use tower::ServiceExt;
+
+use crate::api::forward::{FORWARD_HOPS, FORWARD_PREFIX, ForwardHops};
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// What the peer listener needs: the node, and the routers to dispatch into.
+#[derive(Clone)]
+struct PeerState {
+    app: AppState,
+    public: Router,
+    internal: Router,
+}
+
+/// The peer router. `public` and `internal` are the node's own routers.
+pub fn peer_router(app: AppState, public: Router, internal: Router) -> Router {
+    Router::new()
+        .route("/peer/v1/raft/{shard}/{kind}", post(raft_rpc))
+        .route("/peer/v1/forward/{*rest}", any(forwarded))
+        .with_state(PeerState { app, public, internal })
+}
+
+async fn raft_rpc(State(peer): State<PeerState>, Path((shard, kind)): Path<(u32, String)>, body: Bytes) -> Response {
+    match peer.app.shards.handle_peer_rpc(shard, &kind, &body).await {
+        Ok(answer) => (StatusCode::OK, answer).into_response(),
+        Err(raft::Error::BadRequest(reason)) => (StatusCode::BAD_REQUEST, reason).into_response(),
+        Err(error @ raft::Error::NotMember { .. }) => (StatusCode::NOT_FOUND, error.to_string()).into_response(),
+        Err(error) => {
+            tracing::warn!(shard, kind, %error, "peer rpc failed");
+            (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response()
+        }
+    }
+}
+
+async fn forwarded(State(peer): State<PeerState>, mut request: Request) -> Response {
+    let hops = request
+        .headers_mut()
+        .remove(FORWARD_HOPS)
+        .and_then(|v| v.to_str().ok().and_then(|t| t.parse::<u32>().ok()))
+        .unwrap_or(1);
+    let original = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let Some(rest) = original.strip_prefix(FORWARD_PREFIX) else {
+        return ApiError::NotFound.into_response();
+    };
+    let Ok(uri) = rest.parse::<Uri>() else {
+        return ApiError::NotFound.into_response();
+    };
+    let router = if uri.path().starts_with("/internal/") { peer.internal } else { peer.public };
+    *request.uri_mut() = uri;
+    request.extensions_mut().insert(ForwardHops(hops));
+    match router.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}

@@ -1,0 +1,239 @@
+//! The replicated appliance (SPEC.md §5): any node answers any request by forwarding
+//! to the shard leader, tokens work on every node, a leader's death loses no
+//! acknowledged message and keeps streams and their order, a cut-off leader never
+//! acknowledges a write, and replicas converge after healing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::cluster_harness::TestCluster;
+use crate::harness::{Api, ISPB, MULTI, OTHER_ISPB, appended, pulled, samples};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn any_node_answers_and_tokens_work_on_every_node() {
+    let cluster = TestCluster::start(&["sp", "rj", "df"], 4).await;
+    let leaders: BTreeSet<u64> = (0..4).filter_map(|s| cluster.leader_of(s)).collect();
+    assert!(leaders.len() > 1, "leaders are spread over the nodes, not all on one: {leaders:?}");
+
+    let produced = cluster.api(2).append(ISPB, &samples(ISPB, 25)).await;
+    cluster.api(3).append(OTHER_ISPB, &samples(OTHER_ISPB, 3)).await;
+
+    // One stream, continued on a different node at every step.
+    let first = cluster.api(1).start_stream(ISPB, MULTI).await;
+    assert_eq!(first.messages.len(), 10);
+    let second = cluster.api(2).follow(&first.next, MULTI).await;
+    let again = cluster.api(3).follow(&first.next, MULTI).await;
+    assert_eq!(again.ids(), second.ids(), "the previous token repeats the batch on another node");
+    assert_eq!(again.next, second.next, "and gives the same next token");
+    let third = cluster.api(1).follow(&second.next, MULTI).await;
+    let empty = cluster.api(3).follow(&third.next, MULTI).await;
+    assert_eq!(empty.status, StatusCode::NO_CONTENT);
+
+    let ids: Vec<String> = [&first, &second, &third].iter().flat_map(|p| p.ids()).collect();
+    let expected: Vec<String> = produced.iter().map(|a| a.resource_id.clone()).collect();
+    assert_eq!(ids, expected, "the log arrives in order, across nodes, without gaps or duplicates");
+    let closed = cluster.api(2).delete(&empty.next).await;
+    assert_eq!(closed.status(), StatusCode::OK);
+    let state = cluster.wait_converged(ISPB, Duration::from_secs(10)).await;
+    assert_eq!(state.watermark, 26, "every replica saw every confirmation");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leader_death_keeps_streams_tokens_order_and_every_acknowledged_message() {
+    let mut cluster = TestCluster::start(&["sp", "rj", "df"], 4).await;
+    let shard = cluster.shard_of(ISPB);
+    let leader = cluster.leader_of(shard).expect("shard has a leader");
+    let survivor = cluster.running().into_iter().find(|n| *n != leader).expect("three nodes");
+
+    let before = cluster.api(survivor).append(ISPB, &samples(ISPB, 30)).await;
+    let first = cluster.api(survivor).start_stream(ISPB, MULTI).await;
+    assert_eq!(first.messages.len(), 10);
+
+    cluster.stop(leader).await;
+    let new_leader = cluster.wait_for_new_leader(shard, leader, Duration::from_secs(20)).await;
+    assert_ne!(new_leader, leader);
+
+    // The token issued before the failover still works: the previous-token retry
+    // repeats the batch, the current one continues in order.
+    let api = cluster.api(survivor);
+    let repeat = retry_until_ok(|| api.follow_raw(&first.next)).await;
+    let repeat = pulled(repeat).await;
+    let after = cluster.api(survivor).append(ISPB, &samples(ISPB, 5)).await;
+    let mut received: Vec<String> = first.ids();
+    received.extend(repeat.ids());
+    let mut next = repeat.next.clone();
+    loop {
+        let page = pulled(retry_until_ok(|| api.follow_raw(&next)).await).await;
+        if page.status == StatusCode::NO_CONTENT {
+            break;
+        }
+        received.extend(page.ids());
+        next = page.next.clone();
+    }
+    let expected: Vec<String> = before.iter().chain(&after).map(|a| a.resource_id.clone()).collect();
+    assert_eq!(received, expected, "no acknowledged message lost, order kept across the failover");
+
+    cluster.restart(leader).await;
+    let state = cluster.wait_converged(ISPB, Duration::from_secs(30)).await;
+    assert_eq!(state.next_seq, 36, "the restarted node caught up");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cut_off_leader_never_acknowledges_and_replicas_converge_after_healing() {
+    let cluster = TestCluster::start(&["sp", "rj", "df"], 4).await;
+    let shard = cluster.shard_of(ISPB);
+    let leader = cluster.leader_of(shard).expect("shard has a leader");
+    cluster.api(leader).append(ISPB, &samples(ISPB, 3)).await;
+
+    cluster.faults.isolate(leader);
+    // Through the isolated node: a write is never acknowledged (503 or timeout).
+    let isolated = cluster.api(leader);
+    let body = samples(ISPB, 1).remove(0);
+    let attempt = tokio::time::timeout(Duration::from_secs(15), isolated.post_xml(ISPB, body, None)).await;
+    if let Ok(response) = attempt {
+        assert_ne!(response.status(), StatusCode::CREATED, "a minority leader acknowledged a write");
+        assert!(response.status().is_server_error(), "refused with 5xx, got {}", response.status());
+    }
+    // The majority elects a leader and commits.
+    let majority: Vec<u64> = cluster.running().into_iter().filter(|n| *n != leader).collect();
+    let new_leader = cluster.wait_for_new_leader(shard, leader, Duration::from_secs(20)).await;
+    assert!(majority.contains(&new_leader));
+    let api = cluster.api(majority[0]);
+    let committed = retry_until_created(&api, ISPB, &samples(ISPB, 4)).await;
+    assert_eq!(committed.len(), 4);
+
+    cluster.faults.unblock_all();
+    let state = cluster.wait_converged(ISPB, Duration::from_secs(30)).await;
+    let stored = state.next_seq - 1;
+    assert!(stored == 7 || stored == 8, "3 + 4 acknowledged (+1 that may have committed after healing): {stored}");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn producers_and_six_pullers_lose_nothing_when_the_leader_dies() {
+    let mut cluster = TestCluster::start(&["sp", "rj", "df"], 4).await;
+    let shard = cluster.shard_of(ISPB);
+    let leader = cluster.leader_of(shard).expect("leader");
+    let survivors: Vec<u64> = cluster.running().into_iter().filter(|n| *n != leader).collect();
+    let apis: Vec<Api> = survivors.iter().map(|id| cluster.api(*id)).collect();
+
+    let producing = Arc::new(AtomicBool::new(true));
+    let producer = {
+        let (api, producing) = (apis[0].clone(), producing.clone());
+        tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            while producing.load(Ordering::Relaxed) {
+                acknowledged.extend(retry_until_created(&api, ISPB, &samples(ISPB, 5)).await);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            acknowledged
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut pullers = Vec::new();
+    for i in 0..6 {
+        let api = apis[i % apis.len()].clone();
+        let producing = producing.clone();
+        pullers.push(tokio::spawn(async move { pull_until_dry(api, producing, deadline).await }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.stop(leader).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    producing.store(false, Ordering::Relaxed);
+    let acknowledged = producer.await.expect("producer");
+    let mut delivered: BTreeMap<u64, String> = BTreeMap::new();
+    for puller in pullers {
+        for (seq, id) in puller.await.expect("puller") {
+            if let Some(previous) = delivered.insert(seq, id.clone()) {
+                assert_eq!(previous, id, "seq {seq} always carries the same resource id");
+            }
+        }
+    }
+    let delivered_ids: BTreeSet<&String> = delivered.values().collect();
+    let lost: Vec<_> = acknowledged.iter().filter(|a| !delivered_ids.contains(&a.resource_id)).collect();
+    assert!(lost.is_empty(), "{} acknowledged messages never delivered: {lost:?}", lost.len());
+    assert!(acknowledged.len() > 20, "the producer made progress: {}", acknowledged.len());
+    cluster.shutdown().await;
+}
+
+/// One PSP stream: follows its cursor (retrying transient failures with the same
+/// token) until the producer stopped and a long poll came back empty; returns
+/// every (seq, id) it received (batches are checked ascending by `pulled`).
+async fn pull_until_dry(api: Api, producing: Arc<AtomicBool>, deadline: Instant) -> Vec<(u64, String)> {
+    let mut received = Vec::new();
+    let start = loop {
+        let response = api.get(&crate::harness::start_path(ISPB), MULTI).await;
+        if response.status().is_success() {
+            break pulled(response).await;
+        }
+        assert!(Instant::now() < deadline, "no stream could be opened");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut page = start;
+    let mut seen: BTreeSet<u64> = BTreeSet::new();
+    loop {
+        for m in &page.messages {
+            if seen.insert(m.seq) {
+                received.push((m.seq, m.resource_id.clone()));
+            }
+        }
+        if page.status == StatusCode::NO_CONTENT && !producing.load(Ordering::Relaxed) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "stream did not run dry in time");
+        let next = page.next.clone();
+        page = pulled(retry_until_ok(|| api.follow_raw(&next)).await).await;
+    }
+    let _ = api.delete(&page.next).await;
+    received
+}
+
+/// Retries a request while the cluster answers 503 or cannot connect.
+async fn retry_until_ok<F, Fut>(mut send: F) -> reqwest::Response
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<reqwest::Response, reqwest::Error>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match send().await {
+            Ok(response) if response.status() != StatusCode::SERVICE_UNAVAILABLE => return response,
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "the cluster stayed unavailable for 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Posts until 201/200 (retrying 503s and broken connections: the dedupe key makes
+/// a retried post idempotent) and returns the outcomes.
+async fn retry_until_created(api: &Api, ispb: &str, bodies: &[String]) -> Vec<crate::harness::Appended> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let parts: Vec<crate::harness::OutPart> =
+            bodies.iter().map(|b| crate::harness::OutPart::xml(b.as_bytes())).collect();
+        let (content_type, body) = crate::harness::multipart_body(&parts);
+        let sent = api
+            .client
+            .post(format!("{}/internal/v1/out/{ispb}/msgs", api.internal))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await;
+        if let Ok(response) = sent {
+            let status = response.status();
+            if status.is_success() {
+                return appended(response).await.1;
+            }
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "only 503 is retried");
+        }
+        assert!(Instant::now() < deadline, "no write was acknowledged for 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
