@@ -8,12 +8,17 @@
 //! Errors, as openraft expects them: connect failures and timeouts are
 //! `Unreachable` (openraft backs off before the next try); a non-200 answer or an
 //! undecodable body is `Network`; an error raised by the remote Raft comes back
-//! decoded and becomes `RemoteError`.
+//! decoded and becomes `RemoteError`. An append of several entries whose body would
+//! exceed `MAX_APPEND_BYTES` is refused as `PayloadTooLarge` with a smaller entry
+//! count, which openraft retries at once: one append must fit its timeout (the
+//! heartbeat interval).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::RPCOption;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
@@ -21,7 +26,6 @@ use openraft::raft::{
 };
 use openraft::{RaftNetwork, RaftNetworkFactory};
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
@@ -33,6 +37,8 @@ use crate::wire::{self, RpcKind};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Request timeout when openraft gives none.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest append body sent with more than one entry (a single entry goes anyway).
+const MAX_APPEND_BYTES: usize = 4 << 20;
 /// HTTP/2 pings on idle connections find peers that vanished without closing.
 const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
@@ -107,15 +113,14 @@ fn network<E: std::error::Error>(error: &Error) -> RPCError<u64, PeerNode, E> {
 }
 
 impl PeerConnection {
-    /// Sends one RPC and decodes the remote `Result`.
-    async fn call<Req, Resp, E>(
+    /// Sends one RPC (`body`, the encoded request) and decodes the remote `Result`.
+    async fn call<Resp, E>(
         &self,
         kind: RpcKind,
-        request: &Req,
+        body: Vec<u8>,
         option: &RPCOption,
     ) -> Result<Resp, RPCError<u64, PeerNode, RaftError<u64, E>>>
     where
-        Req: Serialize,
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
@@ -140,7 +145,7 @@ impl PeerConnection {
             .post(url)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))
             .timeout(timeout)
-            .body(wire::encode(request))
+            .body(body)
             .send()
             .await;
         let response = sent.map_err(|e| self.transport_error(kind, e))?;
@@ -175,7 +180,21 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, PeerNode, RaftError<u64>>> {
-        self.call(RpcKind::Append, &rpc, &option).await
+        let body = wire::encode(&rpc);
+        if body.len() > MAX_APPEND_BYTES && rpc.entries.len() > 1 {
+            let entries = rpc.entries.len() as u64;
+            let hint = (entries * MAX_APPEND_BYTES as u64 / body.len() as u64).clamp(1, entries - 1);
+            tracing::debug!(
+                shard = self.shard,
+                target = self.target,
+                entries,
+                bytes = body.len(),
+                hint,
+                "append too large; splitting"
+            );
+            return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(hint)));
+        }
+        self.call(RpcKind::Append, body, &option).await
     }
 
     async fn install_snapshot(
@@ -183,7 +202,7 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, PeerNode, RaftError<u64, InstallSnapshotError>>> {
-        self.call(RpcKind::Snapshot, &rpc, &option).await
+        self.call(RpcKind::Snapshot, wire::encode(&rpc), &option).await
     }
 
     async fn vote(
@@ -191,6 +210,6 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         rpc: VoteRequest<u64>,
         option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, PeerNode, RaftError<u64>>> {
-        self.call(RpcKind::Vote, &rpc, &option).await
+        self.call(RpcKind::Vote, wire::encode(&rpc), &option).await
     }
 }

@@ -2,7 +2,8 @@
 //! entries.
 //!
 //! Callers queue `(Command, reply)` pairs. The task takes whatever is queued (up to
-//! `MAX_BATCH` commands) as ONE `Request`, hands it to Raft in queue order, and
+//! `MAX_BATCH` commands or about `MAX_BATCH_BYTES` of message bodies, so that one
+//! entry replicates within an append RPC's timeout) as ONE `Request`, hands it to Raft in queue order, and
 //! answers each caller with the result at its position. Up to `MAX_IN_FLIGHT`
 //! requests per shard wait for their commit at once, so batches pipeline: while one
 //! is being fsynced the next one fills up.
@@ -21,6 +22,9 @@ use crate::types::{Raft, Request, TypeConfig};
 
 /// Most commands in one Raft entry.
 pub(crate) const MAX_BATCH: usize = 512;
+/// Message bytes after which a batch takes no further command (one command may
+/// exceed it alone).
+pub(crate) const MAX_BATCH_BYTES: usize = 4 << 20;
 /// Most entries of one shard waiting for commit at once.
 pub(crate) const MAX_IN_FLIGHT: usize = 8;
 /// Proposals queued per shard before callers wait for room.
@@ -60,6 +64,8 @@ impl Proposer {
 
 async fn run(shard: u32, raft: Raft, mut rx: mpsc::Receiver<Proposal>, cancel: CancellationToken) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    // A proposal that did not fit the previous batch: it opens the next one.
+    let mut held: Option<Proposal> = None;
     loop {
         // Take a slot first: while none is free, proposals pile up into a bigger batch.
         let slot = tokio::select! {
@@ -67,22 +73,32 @@ async fn run(shard: u32, raft: Raft, mut rx: mpsc::Receiver<Proposal>, cancel: C
             _ = cancel.cancelled() => break,
             slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
         };
-        let first = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => break,
-            proposal = rx.recv() => match proposal {
-                Some(proposal) => proposal,
-                None => break,
+        let first = match held.take() {
+            Some(proposal) => proposal,
+            None => tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                proposal = rx.recv() => match proposal {
+                    Some(proposal) => proposal,
+                    None => break,
+                },
             },
         };
         let mut commands = Vec::with_capacity(16);
         let mut replies = Vec::with_capacity(16);
+        let mut bytes = weight(&first.command);
         commands.push(first.command);
         replies.push(first.reply);
-        while commands.len() < MAX_BATCH {
+        while commands.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
             let Ok(proposal) = rx.try_recv() else {
                 break;
             };
+            let more = weight(&proposal.command);
+            if bytes + more > MAX_BATCH_BYTES {
+                held = Some(proposal);
+                break;
+            }
+            bytes += more;
             commands.push(proposal.command);
             replies.push(proposal.reply);
         }
@@ -103,10 +119,19 @@ async fn run(shard: u32, raft: Raft, mut rx: mpsc::Receiver<Proposal>, cancel: C
         }
     }
     rx.close();
-    while let Ok(proposal) = rx.try_recv() {
+    let unsent = held.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok()));
+    for proposal in unsent {
         let _ = proposal.reply.send(Err(Error::Unavailable(format!("shard {shard} is shutting down"))));
     }
     tracing::debug!(shard, "proposer stopped");
+}
+
+/// Roughly how many bytes `command` adds to an entry: its message bodies.
+fn weight(command: &Command) -> usize {
+    match command {
+        Command::Append { messages, .. } => messages.iter().map(|m| m.body.len() + 64).sum(),
+        _ => 64,
+    }
 }
 
 /// Sends every caller of a batch its own result, by position.

@@ -5,8 +5,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use raft::{ClusterMap, Error, MemberNode, NoopObserver, Shards, ShardsConfig};
-use storage::{CommandResult, Ispb};
+use storage::{Command, CommandResult, Ispb};
 use tempfile::TempDir;
 
 use crate::harness::{Cluster, cluster_config, ispb_in};
@@ -196,6 +197,29 @@ async fn lagging_follower_catches_up_by_snapshot_install() {
     append_all(&cluster, target, ["k81".to_owned()]).await;
     let states = cluster.wait_converged(&[target], WAIT).await;
     assert_eq!(states[0].0.as_ref().map(|t| t.next_seq), Some(82));
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_follower_receives_large_entries_in_several_appends() {
+    let mut cluster = Cluster::start(3, 4, 3, same).await;
+    let shard = 1;
+    let target = ispb_in(shard, 4, 0);
+    let leader = cluster.wait_leader(shard, &[1, 2, 3], WAIT).await;
+    let follower = (1..=3).find(|id| *id != leader).expect("a follower");
+    cluster.stop(follower).await;
+    // 24 entries of 512 KiB: 12 MiB to catch up, more than one append may carry.
+    for n in 0..24u8 {
+        let mut command = append(target, &format!("big{n}"));
+        if let Command::Append { messages, .. } = &mut command {
+            messages[0].body = Bytes::from(vec![b'a' + n % 26; 512 << 10]);
+        }
+        assert!(matches!(cluster.propose(command, WAIT).await, CommandResult::Appended(_)));
+    }
+    cluster.restart(follower).await;
+    let states = cluster.wait_converged(&[target], WAIT).await;
+    assert_eq!(states[0].1.len(), 24);
+    assert!(states[0].1.iter().enumerate().all(|(n, m)| m.body.len() == 512 << 10 && m.body[0] == b'a' + n as u8));
     cluster.shutdown().await;
 }
 
