@@ -109,7 +109,11 @@ impl TestCluster {
 
     /// The leader of `shard` as a running member that leads it sees it.
     pub fn leader_of(&self, shard: u32) -> Option<u64> {
-        self.members.iter().filter(|m| m.is_running()).find(|m| m.app().shards.is_leader(shard)).map(|m| m.config.node_id)
+        self.members
+            .iter()
+            .filter(|m| m.is_running())
+            .find(|m| m.app().shards.is_leader(shard))
+            .map(|m| m.config.node_id)
     }
 
     /// Waits until every shard has a leader among the running members.
@@ -245,9 +249,12 @@ async fn launch(config: Config, listeners: Listeners, faults: Arc<NetworkFaults>
         public: format!("http://{}", config.public_addr),
         internal: format!("http://{}", config.internal_addr),
     };
-    let node = tokio::time::timeout(Duration::from_secs(60), server::start_on(config.clone(), listeners, shutdown.clone(), faults))
-        .await
-        .expect("node starts within 60 s")
-        .unwrap_or_else(|e| panic!("node {} failed to start: {e}", config.node_id));
+    let node = tokio::time::timeout(
+        Duration::from_secs(60),
+        server::start_on(config.clone(), listeners, shutdown.clone(), faults),
+    )
+    .await
+    .expect("node starts within 60 s")
+    .unwrap_or_else(|e| panic!("node {} failed to start: {e}", config.node_id));
     Member { config, api, node: Some(node), shutdown }
 }

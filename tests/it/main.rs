@@ -5,6 +5,7 @@
 mod bench;
 mod cluster;
 mod cluster_harness;
+mod cluster_process;
 mod concurrency;
 mod errors;
 mod expiry;
