@@ -26,6 +26,9 @@ use crate::bench::producer::{jitter, transport_error_kind};
 use crate::headers::{PI_PULL_NEXT, PI_RESOURCE_ID, PIX_SEQUENCE};
 
 const MULTIPART: HeaderValue = HeaderValue::from_static("multipart/mixed");
+/// Pullers started together, and the pause between such waves.
+const RAMP_WAVE: usize = 200;
+const RAMP_STEP: Duration = Duration::from_millis(10);
 /// Longest a DELETE at the end may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -60,6 +63,9 @@ pub(crate) async fn run(shared: Arc<Shared>, client: reqwest::Client, ispb: usiz
     let mut backoff = Duration::from_millis(50);
     let stop = shared.stop_pulling.clone();
     shared.ledger.restart_stream(ispb, stream);
+    // Thousands of pullers connecting at once overflow accept backlogs (tokio listens
+    // with 1024): open in waves of 200 every 10 ms.
+    pause(&stop, RAMP_STEP * (task / RAMP_WAVE) as u32).await;
     while !stop.is_cancelled() {
         let method = if open { "GET" } else { "START" };
         // The request confirms the batch we hold.
