@@ -237,3 +237,38 @@ async fn retry_until_created(api: &Api, ispb: &str, bodies: &[String]) -> Vec<cr
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cluster_stays_correct_with_30_ms_between_regions() {
+    let cluster = TestCluster::start(&["sp", "rj", "df"], 4).await;
+    // 30 ms one way on every cross-region link (each node is its own region here).
+    for from in 1..=3u64 {
+        for to in 1..=3u64 {
+            if from != to {
+                cluster.faults.set_delay(from, to, Duration::from_millis(30));
+            }
+        }
+    }
+    let started = Instant::now();
+    let produced = cluster.api(1).append(ISPB, &samples(ISPB, 20)).await;
+    let append_took = started.elapsed();
+    assert!(append_took >= Duration::from_millis(30), "a commit needs a cross-region round trip: {append_took:?}");
+
+    // One stream followed alternately through every node, then closed.
+    let mut page = cluster.api(2).start_stream(ISPB, MULTI).await;
+    let mut received = Vec::new();
+    for hop in 0.. {
+        received.extend(page.ids());
+        if page.status == StatusCode::NO_CONTENT {
+            break;
+        }
+        page = cluster.api(1 + (hop % 3)).follow(&page.next, MULTI).await;
+    }
+    let expected: Vec<String> = produced.iter().map(|a| a.resource_id.clone()).collect();
+    assert_eq!(received, expected);
+    assert_eq!(cluster.api(3).delete(&page.next).await.status(), StatusCode::OK);
+    let state = cluster.wait_converged(ISPB, Duration::from_secs(20)).await;
+    assert_eq!(state.watermark, 21);
+    assert!(state.streams.is_empty());
+    cluster.shutdown().await;
+}
