@@ -29,8 +29,6 @@ const MULTIPART: HeaderValue = HeaderValue::from_static("multipart/mixed");
 /// Pullers started together, and the pause between such waves.
 const RAMP_WAVE: usize = 200;
 const RAMP_STEP: Duration = Duration::from_millis(10);
-/// Longest a DELETE at the end may take.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One message located in an answer body.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -267,7 +265,7 @@ async fn pause(stop: &tokio_util::sync::CancellationToken, how_long: Duration) {
 /// DELETE of the current token: confirms the last batch and frees the slot.
 async fn close(shared: &Shared, client: &reqwest::Client, task: usize, ispb: usize, stream: usize, url: &str) {
     shared.ledger.release(ispb, stream);
-    match client.delete(url).timeout(CLOSE_TIMEOUT).send().await {
+    match client.delete(url).send().await {
         Ok(response) if response.status() == StatusCode::OK => {}
         // 410: already closed (e.g. expired); clients treat it as success, but it is
         // worth seeing.

@@ -1,6 +1,7 @@
 //! The load tool (`pixstream bench`) run as a library call against an in-process node
 //! at tiny scale: a fixed-duration run with producers at a rate, the same followed by
-//! a drain, and a preload drain; each must deliver and end with a clean verdict.
+//! a drain, and a preload drain must each deliver and end with a clean verdict; a
+//! drain that cannot finish in time must fail the run.
 
 use pixstream::bench::{BenchArgs, Report, run_bench};
 
@@ -111,6 +112,39 @@ async fn bench_preload_drains_every_message_to_every_ispb() {
         assert_eq!(node.watermark(&ispb), 61, "every message confirmed: {ispb}\n{report}");
         assert_eq!(node.open_streams(&ispb), 0, "{ispb}");
     }
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_that_does_not_finish_in_time_fails_the_run_and_still_writes_the_report() {
+    let node = TestNode::start(|_| {}).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json = dir.path().join("report.json");
+    // One stream cannot take 10,000 messages in batches of 10 within a second.
+    let json_arg = json.to_str().expect("utf-8 path").to_owned();
+    let argv = [
+        "--ispbs",
+        "1",
+        "--streams",
+        "1",
+        "--preload",
+        "10000",
+        "--batch",
+        "100",
+        "--duration",
+        "1",
+        "--json",
+        &json_arg,
+    ];
+    let error = pixstream::bench::run(args(&node, &argv)).await.expect_err("verdict is not clean");
+    assert!(error.to_string().contains("NOT CLEAN") && error.to_string().contains("lost"), "{error}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report written")).expect("JSON report");
+    assert_eq!(report["verdict"]["clean"], false);
+    assert_eq!(report["drain"]["drained"], false);
+    assert_eq!(report["ledger"]["produced"], 10000);
+    let undelivered = report["ledger"]["undelivered"].as_u64().expect("number");
+    assert!(undelivered > 0 && report["ledger"]["loss_checked"] == true, "{report}");
     node.stop().await;
 }
 
