@@ -5,10 +5,13 @@
 //! to a peer is multiplexed over one TCP connection. The format is `wire`'s. Before
 //! sending, the shared `NetworkFaults` is consulted (tests cut and slow links there).
 //!
-//! Errors, as openraft expects them: connect failures and timeouts are
-//! `Unreachable` (openraft backs off before the next try); a non-200 answer or an
-//! undecodable body is `Network`; an error raised by the remote Raft comes back
-//! decoded and becomes `RemoteError`. An append of several entries whose body would
+//! Errors, as openraft expects them: connect failures (refused, or no connection
+//! within `CONNECT_TIMEOUT`) are `Unreachable`, and openraft backs off before the
+//! next try; a non-200 answer or an undecodable body is `Network`; an error raised
+//! by the remote Raft comes back decoded and becomes `RemoteError`. openraft bounds
+//! every RPC by `RPCOption::hard_ttl()` itself and reports `Timeout` (no back-off:
+//! a slow answer under load is not a dead peer), so the HTTP request timeout here,
+//! a little longer, is only a safety net; if it ever fires it is `Unreachable`. An append of several entries whose body would
 //! exceed `MAX_APPEND_BYTES` is refused as `PayloadTooLarge` with a smaller entry
 //! count, which openraft retries at once: one append must fit its timeout (the
 //! heartbeat interval).
@@ -139,7 +142,8 @@ impl PeerConnection {
             Ok(url) => url.clone(),
             Err(reason) => return Err(unreachable(&Error::Config(reason.clone()))),
         };
-        let timeout = if option.hard_ttl().is_zero() { DEFAULT_TIMEOUT } else { option.hard_ttl() };
+        let ttl = option.hard_ttl();
+        let timeout = if ttl.is_zero() { DEFAULT_TIMEOUT } else { ttl + ttl / 2 };
         let sent = self
             .client
             .post(url)
