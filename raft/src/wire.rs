@@ -22,12 +22,12 @@ use crate::error::Error;
 /// Path prefix of every Raft RPC on the peer listener.
 pub const PEER_RAFT_PATH: &str = "/peer/v1/raft";
 
-/// The three Raft RPCs.
+/// The three Raft RPCs; `kind as usize` is the kind's position in `ALL`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RpcKind {
-    Append,
-    Vote,
-    Snapshot,
+    Append = 0,
+    Vote = 1,
+    Snapshot = 2,
 }
 
 impl RpcKind {
@@ -100,8 +100,9 @@ mod tests {
     #[test]
     fn urls_name_shard_and_kind() {
         assert_eq!(rpc_url("10.0.0.1:7400", 3, RpcKind::Vote), "http://10.0.0.1:7400/peer/v1/raft/3/vote");
-        for kind in RpcKind::ALL {
+        for (position, kind) in RpcKind::ALL.into_iter().enumerate() {
             assert_eq!(RpcKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(kind as usize, position);
         }
         assert_eq!(RpcKind::parse("elect"), None);
     }
