@@ -2,12 +2,14 @@
 //! background tasks of one node.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use storage::Store;
+use storage::{Command, CommandResult, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::activity::StreamActivity;
 use crate::config::Config;
+use crate::error::ApiError;
 use crate::notify::Notifier;
 use crate::token::KeyRing;
 
@@ -27,3 +29,18 @@ pub struct App {
 
 /// How handlers hold the app.
 pub type AppState = Arc<App>;
+
+/// Longest a proposal may wait for its commit: a leader cut off from its replicas
+/// cannot commit, and its clients get 503 instead of waiting forever.
+pub const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl App {
+    /// Proposes a command to its ISPB's shard and waits for the applied result,
+    /// at most `PROPOSE_TIMEOUT`.
+    pub async fn propose(&self, command: Command) -> Result<CommandResult, ApiError> {
+        match tokio::time::timeout(PROPOSE_TIMEOUT, self.shards.propose(command)).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(ApiError::Unavailable { reason: "the shard could not commit in time", retry_after_secs: 1 }),
+        }
+    }
+}

@@ -47,7 +47,7 @@ async fn sweep(app: &AppState) {
     }
     app.activity.retain_open(|ispb, stream| open.contains(&(*ispb, stream)));
     for (ispb, stream, generation) in idle {
-        match app.shards.propose(Command::ExpireIdle { ispb, stream, generation }).await {
+        match app.propose(Command::ExpireIdle { ispb, stream, generation }).await {
             Ok(CommandResult::Expired(true)) => {
                 app.activity.forget(ispb, stream);
                 tracing::info!(%ispb, stream, "idle stream expired");

@@ -42,6 +42,7 @@ pub fn internal_router(app: AppState) -> Router {
         .route("/internal/v1/out/{ispb}/msgs", post(produce::append))
         .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(app.clone(), problem_base))
@@ -67,6 +68,16 @@ async fn problem_base(State(app): State<AppState>, request: Request, next: Next)
     match response.extensions().get::<RenderedProblem>() {
         Some(RenderedProblem(error)) => error.clone().into_problem_response(&app.config.problem_base),
         None => response,
+    }
+}
+
+/// `/readyz`: storage is open and every shard this node replicates has a leader.
+async fn ready(State(app): State<AppState>) -> Result<&'static str, ApiError> {
+    let waiting = app.shards.hosted_shards().filter(|s| app.shards.leader_of(*s).is_none()).count();
+    if waiting == 0 {
+        Ok("ready")
+    } else {
+        Err(ApiError::Unavailable { reason: "some shards have no leader yet", retry_after_secs: 1 })
     }
 }
 

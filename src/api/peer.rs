@@ -6,7 +6,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
@@ -15,6 +15,9 @@ use tower::ServiceExt;
 use crate::api::forward::{FORWARD_HOPS, FORWARD_PREFIX, ForwardHops};
 use crate::app::AppState;
 use crate::error::ApiError;
+
+/// Largest peer request body.
+const PEER_BODY_LIMIT: usize = 64 << 20;
 
 /// What the peer listener needs: the node, and the routers to dispatch into.
 #[derive(Clone)]
@@ -29,6 +32,8 @@ pub fn peer_router(app: AppState, public: Router, internal: Router) -> Router {
     Router::new()
         .route("/peer/v1/raft/{shard}/{kind}", post(raft_rpc))
         .route("/peer/v1/forward/{*rest}", any(forwarded))
+        // Raft appends carry batches of messages (entries of up to ~4 MiB each).
+        .layer(DefaultBodyLimit::max(PEER_BODY_LIMIT))
         .with_state(PeerState { app, public, internal })
 }
 

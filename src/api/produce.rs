@@ -67,7 +67,7 @@ pub async fn append(
         dedupe_window_ms: app.config.dedupe_window.as_millis() as u64,
         messages,
     };
-    match app.shards.propose(command).await? {
+    match app.propose(command).await? {
         CommandResult::Appended(outcomes) => Ok(reply(outcomes)),
         CommandResult::Rejected(rejection) => Err(rejection.into()),
         other => Err(ApiError::Internal(format!("unexpected append result {other:?}"))),

@@ -31,7 +31,7 @@ pub async fn start(
     let limit = prefs.batch_limit(app.config.max_batch);
     let command =
         Command::OpenStream { ispb, now_ms: now_ms(), max_batch: limit, auto_create: app.config.auto_create() };
-    let handout = expect_handout(app.shards.propose(command).await?)?;
+    let handout = expect_handout(app.propose(command).await?)?;
     let guard = app.activity.begin_advance(ispb, handout.stream)?;
     tracing::debug!(%ispb, stream = handout.stream, seqs = handout.seqs.len(), "stream opened");
     let position = position_of(&app, ispb, &handout);
@@ -77,7 +77,7 @@ pub async fn close(
 ) -> Result<Response, ApiError> {
     let claims = verify_token(&app, &ispb, &token)?;
     let command = Command::CloseStream { ispb, stream: claims.stream, generation: claims.generation };
-    match app.shards.propose(command).await? {
+    match app.propose(command).await? {
         CommandResult::Closed { confirmed, redelivered } => {
             app.activity.forget(ispb, claims.stream);
             tracing::debug!(%ispb, stream = claims.stream, confirmed, redelivered, "stream closed");
@@ -119,7 +119,7 @@ async fn deliver_or_wait(
                 max_batch: limit,
                 now_ms: now_ms(),
             };
-            let handout = expect_handout(app.shards.propose(command).await?)?;
+            let handout = expect_handout(app.propose(command).await?)?;
             position = position_of(app, ispb, &handout);
             if !handout.seqs.is_empty() {
                 let messages = read_messages(app, &ispb, &handout.seqs)?;
