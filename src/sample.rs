@@ -11,6 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rand::Rng;
 use rand::distributions::Alphanumeric;
 
+use crate::clock::civil_from_days;
+
 /// ISPB of the SPI, the sender of every outgoing message.
 pub const SPI_ISPB: &str = "00038166";
 
@@ -492,20 +494,6 @@ impl UtcTime {
     fn compact_minute(&self) -> String {
         format!("{:04}{:02}{:02}{:02}{:02}", self.year, self.month, self.day, self.hour, self.minute)
     }
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
