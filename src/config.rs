@@ -210,6 +210,9 @@ pub struct Config {
     pub active_key: String,
     pub strict_headers: bool,
     pub problem_base: String,
+    /// This node joins a running cluster (`serve --join`): it bootstraps no shard and
+    /// hosts every shard, so that the shards' leaders can add it. Not in the file.
+    pub join: bool,
 }
 
 impl Config {
@@ -378,6 +381,7 @@ impl ConfigFile {
             active_key: self.tokens.active_key.clone(),
             strict_headers: self.http.strict_headers,
             problem_base: self.http.problem_base.clone(),
+            join: false,
         })
     }
 }

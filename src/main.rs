@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use pixstream::cli::{Cli, Command, pull, send, serve};
+use pixstream::cli::{Cli, Command, cluster, pull, send, serve};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -33,6 +33,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Send(args) => send::run(args).await,
             Command::Pull(args) => pull::run(args).await,
             Command::Bench(args) => pixstream::bench::run(args).await,
+            Command::Cluster(args) => cluster::run(args).await,
         }
     })?;
     Ok(())

@@ -88,6 +88,7 @@ pub async fn start_on(
         faults,
         snapshot_dir: config.snapshot_dir(),
         heartbeat_ms: config.heartbeat_ms,
+        join: config.join,
         ..raft::ShardsConfig::default()
     };
     let shards = raft::Shards::start(store.clone(), shards_config, notifier.clone())

@@ -20,6 +20,7 @@
 //! - `network`          — `PeerNetwork`: sends Raft RPCs to other nodes over HTTP/2.
 //! - `faults`           — `NetworkFaults`: in-process link cutting and delays (tests).
 //! - `peer_rpc`         — `Shards::handle_peer_rpc`: the receiving side of the RPCs.
+//! - `membership`       — online membership changes: `Shards::reconcile_members` etc.
 //! - `observer`         — `ApplyObserver`: told which ISPBs to wake after each apply.
 //! - `proposer`         — group commit: many proposals become one Raft entry.
 //! - `shards`           — `Shards` and `ShardsConfig`: every shard group of this node.
@@ -31,6 +32,7 @@
 pub mod error;
 pub mod faults;
 pub mod log_store;
+pub mod membership;
 pub(crate) mod meta;
 pub mod network;
 pub mod observer;
@@ -47,6 +49,7 @@ pub mod wire;
 pub use error::Error;
 pub use faults::NetworkFaults;
 pub use log_store::LogStore;
+pub use membership::MembershipAnswer;
 pub use network::PeerNetwork;
 pub use observer::{ApplyObserver, NoopObserver};
 pub use placement::{ClusterMap, MemberNode};
@@ -55,4 +58,4 @@ pub use snapshot_builder::SnapshotBuilder;
 pub use snapshot_dir::SnapshotDir;
 pub use state_machine::StateMachine;
 pub use types::{LogId, Metrics, PeerNode, Raft, Request, Response, SnapshotMeta, StoredMembership, TypeConfig};
-pub use wire::{PEER_RAFT_PATH, RpcKind};
+pub use wire::{MEMBERSHIP_PATH, PEER_RAFT_PATH, RpcKind};

@@ -65,6 +65,14 @@ impl LogStore {
         Ok(out)
     }
 
+    /// Whether this shard has any persisted Raft state on this node: a vote, a log
+    /// entry or a purge point. A node with none of them never took part in the group.
+    pub fn has_state(&self) -> Result<bool, storage::Error> {
+        let vote: Option<Vote<u64>> = meta::get(&self.store, self.shard, meta::VOTE)?;
+        let purged: Option<Option<LogId>> = meta::get(&self.store, self.shard, meta::PURGED)?;
+        Ok(vote.is_some() || purged.is_some() || self.last_entry_id()?.is_some())
+    }
+
     /// The id of the last entry present, if any.
     fn last_entry_id(&self) -> Result<Option<LogId>, storage::Error> {
         let db = self.store.db();

@@ -3,10 +3,14 @@
 //!
 //! Each shard is one openraft group over the shared RocksDB store: a `LogStore`, a
 //! `StateMachine` around the shard's `ShardMachine`, a group-commit proposer, and a
-//! `PeerNetwork` to the other replicas. The `ClusterMap` decides which shards this
-//! node replicates; it runs a group for those only. On the very first start the
-//! shard's first replica initializes the group with every replica as a voter; the
-//! others wait to be contacted, and a restart resumes the groups as they were.
+//! `PeerNetwork` to the other replicas. The `ClusterMap` decides only the initial
+//! membership: on the very first start of a node (its store holds no Raft state at
+//! all) the shard's first replica initializes the group with every replica as a
+//! voter, and the others wait to be contacted. After that the Raft membership of each
+//! group is the truth (see `membership`). A node runs a group for every shard its
+//! placement assigns it and every shard with persisted Raft state; a joining node
+//! (`ShardsConfig::join`) runs an uninitialized group for every shard, so that any
+//! leader can add it, and bootstraps nothing.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -63,6 +67,9 @@ pub struct ShardsConfig {
     pub snapshot_logs_since_last: u64,
     /// Entries kept in the log behind a snapshot (for lagging followers).
     pub logs_to_keep: u64,
+    /// This node joins a running cluster: it hosts a group for every shard and never
+    /// initializes one; the shards' leaders add it (`Shards::reconcile_members`).
+    pub join: bool,
 }
 
 impl Default for ShardsConfig {
@@ -79,6 +86,7 @@ impl Default for ShardsConfig {
             election_timeout_ms: (1500, 3000),
             snapshot_logs_since_last: 20_000,
             logs_to_keep: 1_000,
+            join: false,
         }
     }
 }
@@ -133,8 +141,13 @@ struct Inner {
     node_id: u64,
     store: Store,
     cluster: ClusterMap,
-    /// Replicas of every shard, by shard.
+    /// Replicas of every shard by the config's placement (the initial membership).
     replicas: Vec<Vec<u64>>,
+    /// By shard: whether this node waits for a leader of the shard even while it is
+    /// not (yet) in the group's membership (the placement assigns it the shard).
+    placed: Vec<bool>,
+    /// HTTP/2 client of the peer transport (Raft RPCs, membership requests).
+    client: reqwest::Client,
     /// The group of every shard this node replicates, by shard.
     groups: Vec<Option<Group>>,
     cancel: CancellationToken,
@@ -159,14 +172,21 @@ struct GroupEnv<'a> {
 }
 
 impl Shards {
-    /// Loads every shard this node replicates from `store` and starts its group. A
-    /// group that was never initialized is initialized by the shard's first replica
-    /// with all its replicas as voters; the other replicas wait to be contacted.
+    /// Loads every shard this node replicates from `store` and starts its group. On a
+    /// node's first start (no shard has Raft state) a group is initialized by the
+    /// shard's first replica with all its replicas as voters; the other replicas wait
+    /// to be contacted. A joining node starts every group and initializes none.
     pub async fn start(store: Store, config: ShardsConfig, observer: Arc<dyn ApplyObserver>) -> Result<Shards, Error> {
         let cluster = config.effective_cluster()?;
         let client = peer_client()?;
         let cancel = CancellationToken::new();
         let replicas: Vec<Vec<u64>> = (0..config.shards).map(|shard| cluster.replicas(shard)).collect();
+        let mut persisted = Vec::with_capacity(config.shards as usize);
+        for shard in 0..config.shards {
+            persisted.push(LogStore::new(store.clone(), shard).has_state()?);
+        }
+        let first_start = !persisted.iter().any(|p| *p);
+        let placed: Vec<bool> = replicas.iter().map(|r| !config.join && r.contains(&config.node_id)).collect();
         let mut groups = Vec::with_capacity(config.shards as usize);
         let mut proposer_tasks = Vec::new();
         let env = GroupEnv {
@@ -178,11 +198,14 @@ impl Shards {
             cancel: &cancel,
         };
         for (shard, shard_replicas) in (0..config.shards).zip(&replicas) {
-            if !shard_replicas.contains(&config.node_id) {
+            let placed_here = shard_replicas.contains(&config.node_id);
+            if !(config.join || placed_here || persisted[shard as usize]) {
                 groups.push(None);
                 continue;
             }
-            let bootstrap = shard_replicas.first() == Some(&config.node_id);
+            // Only a node's very first start bootstraps: a restart with an edited
+            // config must never initialize a second group beside the running one.
+            let bootstrap = first_start && !config.join && shard_replicas.first() == Some(&config.node_id);
             match start_group(&env, shard, bootstrap).await {
                 Ok((group, task)) => {
                     groups.push(Some(group));
@@ -203,6 +226,7 @@ impl Shards {
             node_id = config.node_id,
             shards = config.shards,
             hosted,
+            join = config.join,
             nodes = cluster.nodes.len(),
             "shard groups started"
         );
@@ -212,6 +236,8 @@ impl Shards {
                 store,
                 cluster,
                 replicas,
+                placed,
+                client,
                 groups,
                 cancel,
                 proposer_tasks: Mutex::new(proposer_tasks),
@@ -306,7 +332,26 @@ impl Shards {
         self.group(shard).and_then(|group| group.raft.metrics().borrow().current_leader)
     }
 
-    /// Waits until every shard this node replicates has a known leader.
+    /// Whether this node should know a leader of `shard` from `metrics`: it is in
+    /// the group's membership, or the placement assigns it the shard.
+    fn expects_leader(&self, shard: u32, metrics: &Metrics) -> bool {
+        self.inner.placed.get(shard as usize).copied().unwrap_or(false)
+            || metrics.membership_config.membership().get_node(&self.inner.node_id).is_some()
+    }
+
+    /// The shards this node is (or is placed to be) a member of that have no known
+    /// leader: what readiness waits for. A joining node's groups that no leader has
+    /// added it to yet are not counted.
+    pub fn shards_without_leader(&self) -> Vec<u32> {
+        self.hosted_shards()
+            .filter(|shard| {
+                self.metrics(*shard).is_some_and(|m| m.current_leader.is_none() && self.expects_leader(*shard, &m))
+            })
+            .collect()
+    }
+
+    /// Waits until every shard this node is a member of (or is placed in) has a
+    /// known leader.
     pub async fn wait_for_leaders(&self, timeout: Duration) -> Result<(), Error> {
         let deadline = tokio::time::Instant::now() + timeout;
         for (shard, group) in self.inner.groups.iter().enumerate() {
@@ -314,7 +359,8 @@ impl Shards {
                 continue;
             };
             let mut metrics = group.raft.metrics();
-            match tokio::time::timeout_at(deadline, metrics.wait_for(|m| m.current_leader.is_some())).await {
+            let settled = |m: &Metrics| m.current_leader.is_some() || !self.expects_leader(shard as u32, m);
+            match tokio::time::timeout_at(deadline, metrics.wait_for(settled)).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(_)) => return Err(Error::Unavailable(format!("shard {shard} stopped"))),
                 Err(_) => return Err(Error::Timeout(format!("shard {shard} has no leader after {timeout:?}"))),
@@ -348,6 +394,11 @@ impl Shards {
             Err(error) => tracing::warn!(%error, "flushing the store panicked"),
         }
         tracing::info!(node_id = self.inner.node_id, "shard groups stopped");
+    }
+
+    /// The HTTP/2 client of the peer transport.
+    pub(crate) fn peer_client(&self) -> &reqwest::Client {
+        &self.inner.client
     }
 
     fn group(&self, shard: u32) -> Option<&Group> {

@@ -1,6 +1,9 @@
 //! The peer transport format, shared by the client (`network`) and the server side
 //! (`Shards::handle_peer_rpc`, called by the server's peer listener).
 //!
+//! Membership requests (`membership`) use the same listener and format at
+//! `POST /peer/v1/membership/{shard}`.
+//!
 //! One RPC is one HTTP/2 `POST http://{peer_addr}/peer/v1/raft/{shard}/{kind}` with
 //! `kind` one of `append`, `vote`, `snapshot`. The request body is the bincode of
 //! the openraft request; a 200 response body is the bincode of
@@ -53,6 +56,16 @@ impl fmt::Display for RpcKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Path prefix of membership requests on the peer listener
+/// (`POST {MEMBERSHIP_PATH}/{shard}`: bincode of the desired node map in, bincode of
+/// a `membership::MembershipAnswer` out).
+pub const MEMBERSHIP_PATH: &str = "/peer/v1/membership";
+
+/// The URL of the membership request of `shard` on the node at `peer_addr`.
+pub fn membership_url(peer_addr: &str, shard: u32) -> String {
+    format!("http://{peer_addr}{MEMBERSHIP_PATH}/{shard}")
 }
 
 /// The URL of RPC `kind` of `shard` on the node listening at `peer_addr`.

@@ -1,8 +1,9 @@
 //! Forwarding to the shard leader (SPEC.md §5): any node answers any request. A
 //! request for an ISPB whose shard this node does not lead is sent, unchanged, to
-//! the leader's peer listener (or, when this node is not even a replica, to a
-//! replica, which forwards once more), and the answer — long polls included — is
-//! relayed unchanged. A hop counter stops loops: after two hops the answer is 503.
+//! the leader's peer listener — its address taken from the shard's Raft membership,
+//! so nodes added later are reachable — (or, when this node is not in the group, to
+//! a node that is, which forwards once more), and the answer — long polls included —
+//! is relayed unchanged. A hop counter stops loops: after two hops the answer is 503.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -44,22 +45,34 @@ pub async fn to_leader(State(app): State<AppState>, request: Request, next: Next
     }
 }
 
-/// The peer address to send a request for `shard` to.
+/// The peer address to send a request for `shard` to. The leader's address comes
+/// from the shard's Raft membership, so nodes added after this node's config was
+/// written are reachable; a node outside the group (not a replica by its config, a
+/// joining node not added yet, a removed node) sends to a node it knows of the
+/// group (its last membership, else the config's placement), which forwards once more.
 fn target_node(app: &App, shard: u32, hops: u32) -> Result<String, ApiError> {
     let no_leader = ApiError::Unavailable { reason: "the shard has no reachable leader", retry_after_secs: 1 };
     if hops >= MAX_HOPS {
         return Err(no_leader);
     }
+    if let Some(addr) = app.shards.leader_peer_addr(shard) {
+        return Ok(addr);
+    }
+    if app.shards.is_member(shard) {
+        // A replica that knows no leader (an election runs), or leads itself but is
+        // stepping up or down: nobody better to ask.
+        return Err(no_leader);
+    }
     let me = app.shards.node_id();
-    let target = match app.shards.leader_of(shard) {
-        Some(leader) if leader != me => Some(leader),
-        Some(_) => None,
-        // Not a replica here: any replica knows (or is) the leader.
-        None if !app.shards.hosts(shard) => app.shards.replicas(shard).into_iter().find(|n| *n != me),
-        None => None,
+    let from_membership = app.shards.member_peer_addrs(shard).into_iter().next();
+    let from_config = || {
+        app.shards
+            .replicas(shard)
+            .into_iter()
+            .filter(|id| *id != me)
+            .find_map(|id| app.shards.cluster().node(id).map(|n| n.peer_addr.clone()))
     };
-    let node = target.and_then(|id| app.shards.cluster().node(id).cloned()).ok_or(no_leader)?;
-    Ok(node.peer_addr)
+    from_membership.or_else(from_config).ok_or(no_leader)
 }
 
 /// Sends the request to `peer_addr` and relays the answer.

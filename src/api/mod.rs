@@ -5,8 +5,10 @@
 //! Modules: `negotiate` (Accept, Accept-Encoding, strict headers), `path` (the
 //! `{ispb}`/`{token}` segments, with problem answers), `stream` (pull
 //! handlers and the long poll), `reply` (200/204 bodies and headers), `produce`
-//! (producer appends), `forward` (to the shard leader), `peer` (the peer listener).
+//! (producer appends), `forward` (to the shard leader), `peer` (the peer listener),
+//! `cluster_admin` (membership changes).
 
+pub mod cluster_admin;
 pub mod forward;
 pub mod negotiate;
 pub mod path;
@@ -36,11 +38,12 @@ pub fn public_router(app: AppState) -> Router {
         .with_state(app)
 }
 
-/// The internal router (producer API; admin and metrics come later).
+/// The internal router (producer API, cluster membership admin; metrics come later).
 pub fn internal_router(app: AppState) -> Router {
     Router::new()
         .route("/internal/v1/out/{ispb}/msgs", post(produce::append))
         .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))
+        .route(cluster_admin::MEMBERS_PATH, post(cluster_admin::members))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .fallback(not_found)
@@ -71,10 +74,9 @@ async fn problem_base(State(app): State<AppState>, request: Request, next: Next)
     }
 }
 
-/// `/readyz`: storage is open and every shard this node replicates has a leader.
+/// `/readyz`: storage is open and every shard this node is a member of has a leader.
 async fn ready(State(app): State<AppState>) -> Result<&'static str, ApiError> {
-    let waiting = app.shards.hosted_shards().filter(|s| app.shards.leader_of(*s).is_none()).count();
-    if waiting == 0 {
+    if app.shards.shards_without_leader().is_empty() {
         Ok("ready")
     } else {
         Err(ApiError::Unavailable { reason: "some shards have no leader yet", retry_after_secs: 1 })

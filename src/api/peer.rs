@@ -1,6 +1,8 @@
 //! The peer listener: Raft RPCs between the nodes of a cluster
 //! (`POST /peer/v1/raft/{shard}/{append|vote|snapshot}`, bincode bodies, handled by
-//! `raft::Shards::handle_peer_rpc`) and requests forwarded from other nodes
+//! `raft::Shards::handle_peer_rpc`), membership requests sent to a shard's leader
+//! (`POST /peer/v1/membership/{shard}`, bincode, `raft::Shards::handle_membership_rpc`)
+//! and requests forwarded from other nodes
 //! (`/peer/v1/forward/...`), which are dispatched into the public or internal router
 //! exactly as if they had arrived there.
 
@@ -31,6 +33,7 @@ struct PeerState {
 pub fn peer_router(app: AppState, public: Router, internal: Router) -> Router {
     Router::new()
         .route("/peer/v1/raft/{shard}/{kind}", post(raft_rpc))
+        .route("/peer/v1/membership/{shard}", post(membership))
         .route("/peer/v1/forward/{*rest}", any(forwarded))
         // Raft appends carry batches of messages (entries of up to ~4 MiB each).
         .layer(DefaultBodyLimit::max(PEER_BODY_LIMIT))
@@ -44,6 +47,19 @@ async fn raft_rpc(State(peer): State<PeerState>, Path((shard, kind)): Path<(u32,
         Err(error @ raft::Error::NotMember { .. }) => (StatusCode::NOT_FOUND, error.to_string()).into_response(),
         Err(error) => {
             tracing::warn!(shard, kind, %error, "peer rpc failed");
+            (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response()
+        }
+    }
+}
+
+/// A membership change for a shard this node may lead: 200 with the bincode answer
+/// (done, not the leader, or failed for now), 400 for a body that does not decode.
+async fn membership(State(peer): State<PeerState>, Path(shard): Path<u32>, body: Bytes) -> Response {
+    match peer.app.shards.handle_membership_rpc(shard, &body).await {
+        Ok(answer) => (StatusCode::OK, answer).into_response(),
+        Err(raft::Error::BadRequest(reason)) => (StatusCode::BAD_REQUEST, reason).into_response(),
+        Err(error) => {
+            tracing::warn!(shard, %error, "membership request failed");
             (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response()
         }
     }

@@ -1,6 +1,8 @@
 //! The `pixstream` command line: `serve` runs a node, `send` posts sample or given
-//! messages to the producer API, `pull` follows a stream like a PSP would.
+//! messages to the producer API, `pull` follows a stream like a PSP would, `cluster`
+//! changes which nodes replicate the shards.
 
+pub mod cluster;
 pub mod pull;
 pub mod send;
 pub mod serve;
@@ -28,4 +30,6 @@ pub enum Command {
     Pull(pull::PullArgs),
     /// Load-test a deployment: many ISPBs x streams, producers, a correctness ledger.
     Bench(crate::bench::BenchArgs),
+    /// Administer the cluster: move shard replicas when nodes are added or removed.
+    Cluster(cluster::ClusterArgs),
 }

@@ -18,6 +18,10 @@ pub struct ServeArgs {
     /// This node's id in the configuration.
     #[arg(long, requires = "config")]
     pub node_id: Option<u64>,
+    /// Join a running cluster: bootstrap no shard and host every shard, so that the
+    /// shards' leaders can add this node (then run `pixstream cluster members`).
+    #[arg(long, requires = "config")]
+    pub join: bool,
     /// Data directory of the embedded default.
     #[arg(long, default_value = "./data", conflicts_with = "config")]
     pub data_dir: PathBuf,
@@ -31,10 +35,11 @@ pub struct ServeArgs {
 
 /// Runs the node described by `args`.
 pub async fn run(args: ServeArgs) -> Result<(), ApiError> {
-    let config = match &args.config {
+    let mut config = match &args.config {
         Some(path) => Config::load(path, args.node_id.unwrap_or(1))?,
         None => Config::embedded(&args.data_dir, args.public_addr, args.internal_addr),
     };
+    config.join = args.join;
     let shutdown = CancellationToken::new();
     let node = server::start(config, shutdown.clone()).await?;
     println!("pixstream node {} ready", node.app.config.node_id);

@@ -2,7 +2,8 @@
 //! dir and port-0 listeners bound before any node starts (so every node's config
 //! names the others' real addresses), one shared signing key, and one shared
 //! `NetworkFaults` to cut or slow the links between them. Nodes can be stopped and
-//! restarted on the same dir and ports.
+//! restarted on the same dir and ports, and new members added to the running cluster
+//! (`add_member`, for membership changes).
 
 #![allow(dead_code)]
 
@@ -151,6 +152,38 @@ impl TestCluster {
         }
     }
 
+    /// Every member as the cluster config lists it (stopped ones included).
+    pub fn nodes(&self) -> Vec<ClusterNode> {
+        self.members.iter().map(|m| own_node(&m.config)).collect()
+    }
+
+    /// Binds new listeners and starts node `id` (the next id) in `region`, its config
+    /// listing every member and itself; `join` starts it as a joining node
+    /// (`serve --join`). It replicates nothing until a membership change adds it.
+    pub async fn add_member(&mut self, id: u64, region: &str, join: bool) {
+        assert_eq!(id, self.members.len() as u64 + 1, "members are numbered in order");
+        let bind = || TcpListener::bind("127.0.0.1:0");
+        let listeners = Listeners {
+            public: bind().await.expect("bind"),
+            internal: bind().await.expect("bind"),
+            peer: bind().await.expect("bind"),
+        };
+        let addr = |l: &TcpListener| l.local_addr().expect("local addr");
+        let node = ClusterNode {
+            id,
+            region: region.to_owned(),
+            public_addr: addr(&listeners.public),
+            internal_addr: addr(&listeners.internal),
+            peer_addr: addr(&listeners.peer),
+        };
+        let mut nodes = self.nodes();
+        nodes.push(node.clone());
+        let mut config = member_config(self.dir.path(), &nodes, &node, self.members[0].config.shards);
+        config.join = join;
+        let member = launch(config, listeners, self.faults.clone()).await;
+        self.members.push(member);
+    }
+
     /// Starts node `id` again on its data dir and its old addresses.
     pub async fn restart(&mut self, id: u64) {
         self.stop(id).await;
@@ -171,12 +204,14 @@ impl TestCluster {
         self.members[(id - 1) as usize] = restarted;
     }
 
-    /// Every running replica's view of a tenant (for convergence checks).
+    /// Every running replica's view of a tenant (for convergence checks); a node
+    /// outside the shard's Raft membership (a joining node not added to it) is none.
     pub fn tenant_views(&self, ispb: &str) -> Vec<(u64, Option<storage::TenantState>)> {
         let ispb = Ispb::parse(ispb).expect("valid ISPB");
         self.members
             .iter()
             .filter(|m| m.is_running())
+            .filter(|m| m.app().shards.is_member(m.app().shards.shard_for(&ispb)))
             .filter_map(|m| {
                 let view = m.app().shards.read(&ispb, |machine| machine.tenant(&ispb).cloned())?;
                 Some((m.config.node_id, view))
@@ -212,6 +247,17 @@ impl Drop for TestCluster {
         for member in &self.members {
             member.shutdown.cancel();
         }
+    }
+}
+
+/// The node `config` describes, as its cluster lists it.
+fn own_node(config: &Config) -> ClusterNode {
+    ClusterNode {
+        id: config.node_id,
+        region: config.region.clone(),
+        public_addr: config.public_addr,
+        internal_addr: config.internal_addr,
+        peer_addr: config.peer_addr,
     }
 }
 

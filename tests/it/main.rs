@@ -10,6 +10,7 @@ mod concurrency;
 mod errors;
 mod expiry;
 mod harness;
+mod membership;
 mod produce;
 mod pull;
 mod restart;
