@@ -262,3 +262,56 @@ async fn pull(
     let _ = api.client.delete(format!("{}{path}", api.public)).send().await;
     received
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_the_leader_changes_membership_and_a_joined_node_resumes_its_shards_after_restart() {
+    let mut cluster = TestCluster::start(&["sp", "rj", "df"], 2).await;
+    let shard = 0;
+    let leader = wait_leader(&cluster, shard).await;
+    let follower = cluster.running().into_iter().find(|n| *n != leader).expect("three nodes");
+    let desired = cluster.member(leader).app().shards.cluster().members(shard);
+
+    // The leader reconciles to the membership the group has: nothing is written.
+    let before = membership_log_id(&cluster, shard);
+    let voters = cluster.member(leader).app().shards.reconcile_members(shard, desired.clone()).await;
+    assert_eq!(voters.expect("no-op change succeeds"), vec![1, 2, 3]);
+    assert_eq!(membership_log_id(&cluster, shard), before, "an unchanged membership writes no entry");
+    // A follower refuses, naming the leader.
+    let refused = cluster.member(follower).app().shards.reconcile_members(shard, desired).await;
+    assert!(
+        matches!(refused, Err(raft::Error::NotLeader { leader: Some(l) }) if l == leader),
+        "a follower answers NotLeader: {refused:?}"
+    );
+
+    // A body that is not a node list is refused with 400.
+    let client = reqwest::Client::builder().timeout(WAIT).build().expect("client");
+    let url = format!("{}{MEMBERS_PATH}", cluster.api(1).internal);
+    for body in [r#"{"nodes":[{"id":1}]}"#, r#"{"nodes":[]}"#, "not json"] {
+        let response = client.post(&url).body(body).send().await.expect("answers");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+    }
+
+    // A joining node is ready at once (it waits for no shard it was not added to).
+    cluster.add_member(4, "mg", true).await;
+    let ready = client.get(format!("{}/readyz", cluster.api(4).internal)).send().await.expect("answers");
+    assert_eq!(ready.status(), StatusCode::OK, "a joined node that replicates nothing yet is ready");
+    let all = cluster.nodes();
+    let answer = post_members(&cluster, 4, &all).await;
+    let planned = placement(&all[..3], &[(4, "mg")]);
+    let mine: Vec<u32> = (0..2).filter(|s| planned.replicas(*s).contains(&4)).collect();
+    assert!(!mine.is_empty(), "node 4 replicates some shard");
+    for shard in 0..2 {
+        let expected: BTreeSet<u64> = planned.replicas(shard).into_iter().collect();
+        assert_eq!(voters_in(&answer, shard), expected, "a change posted to the new node itself works");
+    }
+
+    // Restarted without --join, node 4 resumes the shards it was added to.
+    cluster.members[3].config.join = false;
+    cluster.restart(4).await;
+    for shard in mine {
+        let shards = &cluster.member(4).app().shards;
+        assert!(shards.is_member(shard), "node 4 still replicates shard {shard} after a restart");
+        wait_until("node 4 knows the leader again", || shards.leader_of(shard).is_some()).await;
+    }
+    cluster.shutdown().await;
+}
