@@ -269,7 +269,8 @@ pub async fn run_bench(args: BenchArgs) -> Result<Report, ApiError> {
         );
     }
 
-    // Pullers (and, in duration mode, producers) start now.
+    // Pullers (and, in duration mode, producers) start now; progress intervals too.
+    let _ = shared.metrics.take_interval();
     let pulling_from = Instant::now();
     let from_us = shared.now_us();
     let warmup_us = if shared.args.drain_mode() { 0 } else { shared.args.warmup * 1_000_000 };
