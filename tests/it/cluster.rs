@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::cluster_harness::TestCluster;
-use crate::harness::{Api, ISPB, MULTI, OTHER_ISPB, appended, pulled, samples};
+use crate::cluster_harness::{TestCluster, retry_until_created};
+use crate::harness::{Api, ISPB, MULTI, OTHER_ISPB, pulled, samples};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn any_node_answers_and_tokens_work_on_every_node() {
@@ -207,33 +207,6 @@ where
             _ => {}
         }
         assert!(Instant::now() < deadline, "the cluster stayed unavailable for 30 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Posts until 201/200 (retrying 503s and broken connections: the dedupe key makes
-/// a retried post idempotent) and returns the outcomes.
-async fn retry_until_created(api: &Api, ispb: &str, bodies: &[String]) -> Vec<crate::harness::Appended> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let parts: Vec<crate::harness::OutPart> =
-            bodies.iter().map(|b| crate::harness::OutPart::xml(b.as_bytes())).collect();
-        let (content_type, body) = crate::harness::multipart_body(&parts);
-        let sent = api
-            .client
-            .post(format!("{}/internal/v1/out/{ispb}/msgs", api.internal))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await;
-        if let Ok(response) = sent {
-            let status = response.status();
-            if status.is_success() {
-                return appended(response).await.1;
-            }
-            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "only 503 is retried");
-        }
-        assert!(Instant::now() < deadline, "no write was acknowledged for 30 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -304,3 +304,30 @@ async fn launch(config: Config, listeners: Listeners, faults: Arc<NetworkFaults>
     .unwrap_or_else(|e| panic!("node {} failed to start: {e}", config.node_id));
     Member { config, api, node: Some(node), shutdown }
 }
+
+/// Posts until 201/200 (retrying 503s and broken connections: the dedupe key makes
+/// a retried post idempotent) and returns the outcomes.
+pub async fn retry_until_created(api: &Api, ispb: &str, bodies: &[String]) -> Vec<crate::harness::Appended> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let parts: Vec<crate::harness::OutPart> =
+            bodies.iter().map(|b| crate::harness::OutPart::xml(b.as_bytes())).collect();
+        let (content_type, body) = crate::harness::multipart_body(&parts);
+        let sent = api
+            .client
+            .post(format!("{}/internal/v1/out/{ispb}/msgs", api.internal))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await;
+        if let Ok(response) = sent {
+            let status = response.status();
+            if status.is_success() {
+                return crate::harness::appended(response).await.1;
+            }
+            assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "only 503 is retried");
+        }
+        assert!(Instant::now() < deadline, "no write was acknowledged for 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -13,8 +13,8 @@ use pixstream::api::cluster_admin::{MEMBERS_PATH, MembersAnswer, MembersRequest}
 use pixstream::config::ClusterNode;
 use reqwest::StatusCode;
 
-use crate::cluster_harness::TestCluster;
-use crate::harness::{Api, Appended, OutPart, appended, multipart_body, pulled, samples, start_path};
+use crate::cluster_harness::{TestCluster, retry_until_created};
+use crate::harness::{Api, Appended, pulled, samples, start_path};
 
 /// Bound of every wait in this file.
 const WAIT: Duration = Duration::from_secs(30);
@@ -190,29 +190,7 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 async fn produce(api: Api, ispb: String, producing: Arc<AtomicBool>) -> Vec<Appended> {
     let mut acknowledged = Vec::new();
     while producing.load(Ordering::Relaxed) {
-        let bodies = samples(&ispb, 5);
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let parts: Vec<OutPart> = bodies.iter().map(|b| OutPart::xml(b.as_bytes())).collect();
-            let (content_type, body) = multipart_body(&parts);
-            let sent = api
-                .client
-                .post(format!("{}/internal/v1/out/{ispb}/msgs", api.internal))
-                .header("content-type", content_type)
-                .body(body)
-                .send()
-                .await;
-            if let Ok(response) = sent {
-                let status = response.status();
-                if status.is_success() {
-                    acknowledged.extend(appended(response).await.1);
-                    break;
-                }
-                assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "only 503 is retried");
-            }
-            assert!(Instant::now() < deadline, "no write was acknowledged for {WAIT:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        acknowledged.extend(retry_until_created(&api, &ispb, &samples(&ispb, 5)).await);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     acknowledged
