@@ -2,9 +2,10 @@
 //!
 //! Layout:
 //! - `config`    — `cluster.toml` mirror, validation, the embedded default.
-//! - `server`    — `start(config, shutdown)`: storage, shard groups, listeners, tasks.
+//! - `server`    — `start`/`start_on`: storage, shard groups, the three listeners, tasks.
 //! - `app`       — `App`, the state every handler shares.
-//! - `api`       — HTTP routers and handlers: PSP pulls, producer appends.
+//! - `api`       — HTTP routers and handlers: PSP pulls, producer appends, forwarding,
+//!                 the peer listener, membership administration.
 //! - `notify`    — per-ISPB wake-ups for long polls, fed by the state machine.
 //! - `activity`  — leader-local stream activity: `streamBusy` and idle detection.
 //! - `sweeper`   — background expiry of idle streams.
@@ -15,7 +16,7 @@
 //! - `clock`     — epoch milliseconds and the `Pix-Enqueued-At` format.
 //! - `headers`   — names of the ICOM and pixstream extension headers.
 //! - `error`     — `ApiError`, the crate's one error enum, rendered as RFC 7807 XML.
-//! - `cli`       — the `pixstream` subcommands (`serve`, `send`, `pull`).
+//! - `cli`       — the `pixstream` subcommands (`serve`, `send`, `pull`, `bench`, `cluster`).
 //! - `bench`     — the load tool: pullers, producers, the correctness ledger, the report.
 //!
 //! Dependency direction: this crate → `raft` → `storage`, never back.
