@@ -1,6 +1,6 @@
 //! The `pixstream` command line: `serve` runs a node, `send` posts sample or given
-//! messages to the producer API, `pull` follows a stream like a PSP would, `cluster`
-//! changes which nodes replicate the shards.
+//! messages to the producer API, `pull` follows a stream like a PSP would, `bench`
+//! load-tests a deployment, `cluster` changes which nodes replicate the shards.
 
 pub mod cluster;
 pub mod pull;
