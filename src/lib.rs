@@ -4,8 +4,7 @@
 //! - `config`    — `cluster.toml` mirror, validation, the embedded default.
 //! - `server`    — `start`/`start_on`: storage, shard groups, the three listeners, tasks.
 //! - `app`       — `App`, the state every handler shares.
-//! - `api`       — HTTP routers and handlers: PSP pulls, producer appends, forwarding,
-//!                 the peer listener, membership administration.
+//! - `api`       — HTTP routers and handlers: pulls, appends, forwarding, peers, admin.
 //! - `notify`    — per-ISPB wake-ups for long polls, fed by the state machine.
 //! - `activity`  — leader-local stream activity: `streamBusy` and idle detection.
 //! - `sweeper`   — background expiry of idle streams.
