@@ -68,6 +68,19 @@ impl Fixture {
         self.store.write_relaxed(batch).expect("setup batch is written");
         results
     }
+
+    /// Applies commands and, with `write`, writes their batch; returns the results
+    /// and the time that took (the batch is dropped untimed without `write`).
+    fn timed_apply(&mut self, commands: Vec<Command>, write: bool) -> (Vec<CommandResult>, Duration) {
+        let mut batch = WriteBatch::default();
+        let start = Instant::now();
+        let results = self.machine.apply(commands, &mut batch).expect("bench commands apply");
+        if write {
+            self.store.write_relaxed(batch).expect("batch is written");
+        }
+        let took = start.elapsed();
+        (results, took)
+    }
 }
 
 fn ispb(i: usize) -> Ispb {
@@ -142,17 +155,8 @@ fn append(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let mut timed = Duration::ZERO;
                 for _ in 0..iters {
-                    let commands = vec![appends.command()];
-                    let mut batch = WriteBatch::default();
-                    let start = Instant::now();
-                    let results = fixture.machine.apply(commands, &mut batch).expect("append applies");
-                    if write {
-                        fixture.store.write_relaxed(batch).expect("batch is written");
-                        timed += start.elapsed();
-                    } else {
-                        timed += start.elapsed();
-                        drop(batch);
-                    }
+                    let (results, took) = fixture.timed_apply(vec![appends.command()], write);
+                    timed += took;
                     check_appended(&results);
                 }
                 timed
@@ -211,16 +215,8 @@ fn pull(c: &mut Criterion) {
                             now_ms,
                         })
                         .collect();
-                    let mut batch = WriteBatch::default();
-                    let start = Instant::now();
-                    let results = fixture.machine.apply(commands, &mut batch).expect("pulls apply");
-                    if write {
-                        fixture.store.write_relaxed(batch).expect("batch is written");
-                        timed += start.elapsed();
-                    } else {
-                        timed += start.elapsed();
-                        drop(batch);
-                    }
+                    let (results, took) = fixture.timed_apply(commands, write);
+                    timed += took;
                     for (entry, result) in streams.iter_mut().zip(results) {
                         match result {
                             CommandResult::Handout(h) if h.fresh && h.seqs.len() == BATCH => entry.2 = h.generation,
