@@ -1,11 +1,12 @@
 //! `LogStore`: the Raft log and vote of one shard, in the node's shared RocksDB.
 //!
 //! Entries live in `RAFT_LOG` under `shard ‖ index` (big-endian, so a shard's log is
-//! one contiguous, ordered key range); the vote, the committed and the last purged
-//! log ids live in `RAFT_META`. Appends, truncations, purges and votes are synced
-//! writes issued from the blocking pool: concurrent shards' fsyncs are merged by
-//! RocksDB into one, and the async runtime never waits on the disk. openraft 0.9
-//! awaits each append's flush before its next log I/O, so writes stay in order.
+//! one contiguous, ordered key range); the vote and the last purged log id live in
+//! `RAFT_META`. An append writes its entries at once and reports them flushed through
+//! openraft's `LogFlushed` callback after the node's shared fsync
+//! (`storage::wal_sync`): the Raft core never waits on the disk, and the appends of
+//! every shard share one fsync. Truncations, purges and votes are rare and synced in
+//! place, from the blocking pool.
 
 use std::fmt::Debug;
 use std::io;
@@ -158,22 +159,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         meta::get(&self.store, self.shard, meta::VOTE).map_err(|e| StorageIOError::read_vote(&e).into())
     }
 
-    /// Saved without fsync: it only spares re-applying entries after a restart, and
-    /// the next synced write of any shard persists it (one write-ahead log).
-    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError<u64>> {
-        let mut batch = WriteBatch::default();
-        meta::put(&self.store, &mut batch, self.shard, meta::COMMITTED, &committed)
-            .map_err(|e| StorageIOError::write(&e))?;
-        self.store.write_relaxed(batch).map_err(|e| StorageIOError::write(&e))?;
-        Ok(())
-    }
-
-    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError<u64>> {
-        let committed: Option<Option<LogId>> =
-            meta::get(&self.store, self.shard, meta::COMMITTED).map_err(|e| StorageIOError::read(&e))?;
-        Ok(committed.flatten())
-    }
-
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError<u64>>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
@@ -188,18 +173,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             last = Some(entry.log_id);
             count += 1;
         }
-        match self.write_durable(batch).await {
-            Ok(()) => {
-                tracing::trace!(shard = self.shard, count, last = ?last, "log entries flushed");
-                callback.log_io_completed(Ok(()));
-                Ok(())
+        let shard = self.shard;
+        let flushed = move |outcome: io::Result<()>| {
+            if let Err(e) = &outcome {
+                tracing::error!(shard, count, error = %e, "log append not synced");
+            } else {
+                tracing::trace!(shard, count, last = ?last, "log entries flushed");
             }
-            Err(e) => {
-                tracing::error!(shard = self.shard, count, error = %e, "log append failed");
-                callback.log_io_completed(Err(io::Error::other(e.to_string())));
-                Err(StorageIOError::write_logs(&e).into())
-            }
-        }
+            callback.log_io_completed(outcome);
+        };
+        self.store.write_then_sync(batch, Box::new(flushed)).map_err(|e| StorageIOError::write_logs(&e).into())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError<u64>> {

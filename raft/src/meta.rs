@@ -1,5 +1,5 @@
 //! Typed access to one shard's records in the `RAFT_META` column family: the vote,
-//! the committed and last purged log ids (log store), and the last applied log id
+//! the last purged log id (log store), and the last applied log id
 //! and membership (state machine). Values are bincode, like every stored record.
 
 use rocksdb::WriteBatch;
@@ -9,8 +9,6 @@ use storage::{Store, columns, keys};
 
 /// The vote (`openraft::Vote<u64>`).
 pub(crate) const VOTE: &str = "vote";
-/// The last committed log id, saved as a hint for restart.
-pub(crate) const COMMITTED: &str = "committed";
 /// The last purged log id.
 pub(crate) const PURGED: &str = "purged";
 /// The last log id applied to the state machine.

@@ -8,6 +8,7 @@ use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Optio
 
 use crate::error::{Error, Result};
 use crate::message::MessageRecord;
+use crate::wal_sync::{Completion, WalSyncer};
 use crate::{Ispb, Seq, StoredMessage, columns, keys};
 
 /// How the store writes.
@@ -28,6 +29,7 @@ impl Default for StoreOptions {
 pub struct Store {
     db: Arc<DB>,
     options: StoreOptions,
+    syncer: Arc<WalSyncer>,
 }
 
 impl Store {
@@ -47,7 +49,9 @@ impl Store {
             ColumnFamilyDescriptor::new(*name, cf_options)
         });
         let db = DB::open_cf_descriptors(&db_options, path, families)?;
-        Ok(Store { db: Arc::new(db), options })
+        let db = Arc::new(db);
+        let syncer = Arc::new(WalSyncer::start(db.clone())?);
+        Ok(Store { db, options, syncer })
     }
 
     /// The raw database, for the Raft log store.
@@ -74,6 +78,19 @@ impl Store {
         let mut options = WriteOptions::default();
         options.set_sync(false);
         self.db.write_opt(batch, &options)?;
+        Ok(())
+    }
+
+    /// Writes a batch at once and runs `done` when it is durable: after the node's
+    /// next shared fsync (`wal_sync`), or right away when fsync is off. For the Raft
+    /// log, whose appends report durability through a callback.
+    pub fn write_then_sync(&self, batch: WriteBatch, done: Completion) -> Result<()> {
+        self.write_relaxed(batch)?;
+        if self.options.fsync {
+            self.syncer.after_sync(done);
+        } else {
+            done(Ok(()));
+        }
         Ok(())
     }
 

@@ -17,6 +17,7 @@
 //! - `command`  — `Command` (what may change state) and `CommandResult`.
 //! - `machine`  — `ShardMachine`: applies commands of one shard into a `WriteBatch`.
 //! - `snapshot` — dumping and installing one shard's state as a snapshot file.
+//! - `wal_sync` — `WalSyncer`: one fsync thread shared by every shard's log appends.
 //!
 //! Invariant: `ShardMachine::apply` never reads the clock or randomness; everything
 //! time- or id-dependent arrives inside the command, so every replica computes the
@@ -33,6 +34,7 @@ pub mod message;
 pub mod snapshot;
 pub mod stream;
 pub mod tenant;
+pub mod wal_sync;
 
 pub use command::{AppendOutcome, Command, CommandResult, Handout, Rejection};
 pub use db::{Store, StoreOptions};
