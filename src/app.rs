@@ -11,6 +11,7 @@ use crate::activity::StreamActivity;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::notify::Notifier;
+use crate::read_claims::ReadClaims;
 use crate::token::KeyRing;
 
 /// Shared state of a running node.
@@ -20,6 +21,8 @@ pub struct App {
     pub store: Store,
     pub keys: KeyRing,
     pub notifier: Arc<Notifier>,
+    /// Which waiting streams of an ISPB go to Raft after a wake-up.
+    pub claims: ReadClaims,
     pub activity: Arc<StreamActivity>,
     /// HTTP client for forwarding requests to other nodes' peer listeners.
     pub peer_client: reqwest::Client,

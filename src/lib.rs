@@ -6,6 +6,7 @@
 //! - `app`       — `App`, the state every handler shares.
 //! - `api`       — HTTP routers and handlers: pulls, appends, forwarding, peers, admin.
 //! - `notify`    — per-ISPB wake-ups for long polls, fed by the state machine.
+//! - `read_claims` — which woken streams of an ISPB propose a read (the others wait).
 //! - `activity`  — leader-local stream activity: `streamBusy` and idle detection.
 //! - `sweeper`   — background expiry of idle streams.
 //! - `token`     — Ed25519-signed `PI-Pull-Next` cursors and the key ring.
@@ -31,6 +32,7 @@ pub mod error;
 pub mod headers;
 pub mod multipart;
 pub mod notify;
+pub mod read_claims;
 pub mod sample;
 pub mod server;
 pub mod sweeper;

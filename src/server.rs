@@ -18,6 +18,7 @@ use crate::app::{App, AppState};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::notify::Notifier;
+use crate::read_claims::ReadClaims;
 use crate::sweeper;
 use crate::token::KeyRing;
 
@@ -106,6 +107,7 @@ pub async fn start_on(
         shards,
         store,
         keys,
+        claims: ReadClaims::new(notifier.clone()),
         notifier,
         activity: Arc::new(StreamActivity::default()),
         peer_client,

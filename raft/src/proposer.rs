@@ -26,7 +26,7 @@ pub(crate) const MAX_BATCH: usize = 512;
 /// exceed it alone).
 pub(crate) const MAX_BATCH_BYTES: usize = 4 << 20;
 /// Most entries of one shard waiting for commit at once.
-pub(crate) const MAX_IN_FLIGHT: usize = 8;
+pub(crate) const MAX_IN_FLIGHT: usize = 2;
 /// Proposals queued per shard before callers wait for room.
 const QUEUE: usize = 8 * MAX_BATCH;
 

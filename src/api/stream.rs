@@ -2,14 +2,15 @@
 //! and `DELETE …/stream/{token}`, with the long poll that waits for messages.
 //!
 //! A read that can progress is proposed as a Raft command (`OpenStream`/`Pull`); a
-//! read that cannot (nothing outstanding, nothing available) waits on the ISPB's
+//! read that cannot (nothing outstanding, nothing available or everything available
+//! claimed by other streams' reads in flight, see `read_claims`) waits on the ISPB's
 //! notification instead of proposing, until the deadline or shutdown. A retry with
 //! the previous token is answered from the applied state without a proposal.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use storage::{Command, CommandResult, Handout, Ispb, Seq};
+use storage::{Command, CommandResult, Handout, Ispb, ReadOutlook, Seq};
 use tokio::time::Instant;
 
 use crate::activity::AdvanceGuard;
@@ -106,12 +107,13 @@ async fn deliver_or_wait(
     let ispb = position.ispb;
     loop {
         let mut wake = app.notifier.subscribe(&ispb);
-        // A shard this node does not host "progresses": the proposal reports why not.
-        let progress = app
+        // A shard this node does not host must be proposed to: the proposal reports why not.
+        let outlook = app
             .shards
-            .read(&ispb, |m| m.read_would_progress(&ispb, position.stream, position.generation))
-            .unwrap_or(true);
-        if progress {
+            .read(&ispb, |m| m.read_outlook(&ispb, position.stream, position.generation))
+            .unwrap_or(ReadOutlook::MUST_PROPOSE);
+        let claim = app.claims.claim(ispb, outlook.available, u64::from(limit));
+        if outlook.must_propose || claim.is_some() {
             let command = Command::Pull {
                 ispb,
                 stream: position.stream,
@@ -120,6 +122,9 @@ async fn deliver_or_wait(
                 now_ms: now_ms(),
             };
             let handout = expect_handout(app.propose(command).await?)?;
+            if let Some(mut claim) = claim {
+                claim.handed(handout.seqs.len());
+            }
             position = position_of(app, ispb, &handout);
             if !handout.seqs.is_empty() {
                 let messages = read_messages(app, &ispb, &handout.seqs)?;

@@ -19,6 +19,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use super::claims::TokenClaims;
 use super::codec::{self, MAX_KEY_ID_LEN};
+use super::recent::RecentTokens;
 use crate::error::ApiError;
 
 /// Key id of the key `load_or_generate_dev` creates in an empty directory.
@@ -35,6 +36,8 @@ pub struct KeyRing {
     signing_key: SigningKey,
     /// Every key that verifies, the active one included.
     verifying_keys: BTreeMap<String, VerifyingKey>,
+    /// Tokens signed or verified lately: recognised without another verification.
+    recent: RecentTokens,
 }
 
 impl fmt::Debug for KeyRing {
@@ -51,7 +54,7 @@ impl KeyRing {
     pub fn new(key_id: &str, signing_key: SigningKey) -> Result<KeyRing, ApiError> {
         check_key_id(key_id)?;
         let verifying_keys = BTreeMap::from([(key_id.to_owned(), signing_key.verifying_key())]);
-        Ok(KeyRing { active_key_id: key_id.to_owned(), signing_key, verifying_keys })
+        Ok(KeyRing { active_key_id: key_id.to_owned(), signing_key, verifying_keys, recent: RecentTokens::default() })
     }
 
     /// Load every key file of `dir`; `active_key_id` must have a `.key` file.
@@ -88,7 +91,12 @@ impl KeyRing {
                 dir.display()
             ))
         })?;
-        Ok(KeyRing { active_key_id: active_key_id.to_owned(), signing_key, verifying_keys })
+        Ok(KeyRing {
+            active_key_id: active_key_id.to_owned(),
+            signing_key,
+            verifying_keys,
+            recent: RecentTokens::default(),
+        })
     }
 
     /// The embedded default: when `dir` holds no `.key` file, create it and a fresh
@@ -111,12 +119,20 @@ impl KeyRing {
     /// Sign `claims` with the active key. Deterministic: the same claims always give
     /// the same token (idempotent retries rely on it).
     pub fn issue(&self, claims: &TokenClaims) -> String {
-        codec::encode(&self.active_key_id, &self.signing_key, claims)
+        let token = codec::encode(&self.active_key_id, &self.signing_key, claims);
+        self.recent.remember(&token, claims);
+        token
     }
 
-    /// Decode and verify a token signed by any key of the ring.
+    /// Decode and verify a token signed by any key of the ring. A token this ring
+    /// issued or verified lately is recognised by exact match instead.
     pub fn verify(&self, token: &str) -> Result<TokenClaims, ApiError> {
-        codec::decode(token, |key_id| self.verifying_keys.get(key_id))
+        if let Some(claims) = self.recent.get(token) {
+            return Ok(claims);
+        }
+        let claims = codec::decode(token, |key_id| self.verifying_keys.get(key_id))?;
+        self.recent.remember(token, &claims);
+        Ok(claims)
     }
 
     /// [`verify`](Self::verify), and reject a token issued for another ISPB.

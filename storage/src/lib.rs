@@ -40,7 +40,7 @@ pub use command::{AppendOutcome, Command, CommandResult, Handout, Rejection};
 pub use db::{Store, StoreOptions};
 pub use error::Error;
 pub use ispb::{Ispb, shard_of};
-pub use machine::ShardMachine;
+pub use machine::{ReadOutlook, ShardMachine};
 pub use message::{NewMessage, StoredMessage};
 pub use stream::StreamState;
 pub use tenant::{TenantSettings, TenantState};

@@ -384,15 +384,33 @@ impl ShardMachine {
         Ok(())
     }
 
-    /// Whether a read on `stream` with `generation` would change anything now: the
-    /// server waits (long poll) instead of proposing a read that hands out nothing.
-    pub fn read_would_progress(&self, ispb: &Ispb, stream: StreamId, generation: u64) -> bool {
+    /// What a read on `stream` with `generation` would do now, so that the server
+    /// waits (long poll) instead of proposing a read that hands out nothing.
+    pub fn read_outlook(&self, ispb: &Ispb, stream: StreamId, generation: u64) -> ReadOutlook {
         let Some(tenant) = self.tenants.get(ispb) else {
-            return true;
+            return ReadOutlook::MUST_PROPOSE;
         };
         match tenant.streams.get(&stream) {
-            Some(s) if s.generation == generation => !s.batch.is_empty() || tenant.has_available(),
-            _ => true,
+            Some(s) if s.generation == generation => {
+                ReadOutlook { must_propose: !s.batch.is_empty(), available: tenant.available_count() }
+            }
+            _ => ReadOutlook::MUST_PROPOSE,
         }
     }
+}
+
+/// What a read would do, judged from the applied state (`ShardMachine::read_outlook`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadOutlook {
+    /// The read changes state whatever is available: it confirms an outstanding batch,
+    /// or its answer (a rejection, an unknown stream) must come from the log.
+    pub must_propose: bool,
+    /// Messages a read could hand out now (redeliveries and new ones), across the
+    /// ISPB's streams.
+    pub available: u64,
+}
+
+impl ReadOutlook {
+    /// A read whose outcome only a proposal can tell.
+    pub const MUST_PROPOSE: ReadOutlook = ReadOutlook { must_propose: true, available: 0 };
 }

@@ -89,6 +89,11 @@ impl TenantState {
         !self.redeliver.is_empty() || self.next_hand < self.next_seq
     }
 
+    /// How many messages a read could hand out now.
+    pub fn available_count(&self) -> u64 {
+        self.redeliver.len() as u64 + self.next_seq.saturating_sub(self.next_hand)
+    }
+
     /// Number of open streams.
     pub fn open_streams(&self) -> u32 {
         self.streams.len() as u32

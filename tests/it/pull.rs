@@ -216,6 +216,41 @@ async fn long_poll_is_woken_by_an_append() {
     node.stop().await;
 }
 
+/// Six long polls wait on one ISPB; each single-message append is handed promptly to
+/// exactly one of them while the others keep waiting (only the streams needed for
+/// the new messages read; none is answered empty, none is left behind).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_appends_to_six_waiting_streams_each_wake_exactly_one() {
+    let node = TestNode::start(|c| {
+        c.long_poll_wait = Duration::from_secs(8);
+        c.stream_idle_timeout = Duration::from_secs(20);
+    })
+    .await;
+    let mut waiting = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let api = node.api.clone();
+        waiting.spawn(async move { api.start_stream(ISPB, MULTI).await });
+    }
+    node.wait_until(Duration::from_secs(5), "six streams opened and waiting", |n| n.open_streams(ISPB) == 6).await;
+    let started = Instant::now();
+    let mut delivered = Vec::new();
+    for round in 1..=6 {
+        let appended = node.append(ISPB, &messages(ISPB, 1)).await;
+        let answered = tokio::time::timeout(Duration::from_secs(4), waiting.join_next())
+            .await
+            .unwrap_or_else(|_| panic!("append {round} woke no waiting stream"))
+            .expect("a stream is still waiting")
+            .expect("task");
+        assert_eq!(answered.status, StatusCode::OK, "append {round} is answered with the message, not a 204");
+        assert_eq!(answered.seqs(), vec![appended[0].seq], "exactly the new message, to exactly one stream");
+        assert_eq!(waiting.len(), 6 - round, "the other streams keep waiting");
+        delivered.push(appended[0].seq);
+    }
+    assert_eq!(delivered, (1..=6).collect::<Vec<_>>());
+    assert!(started.elapsed() < Duration::from_secs(8), "every message was handed out before any long poll expired");
+    node.stop().await;
+}
+
 /// With nothing to deliver the pull waits `long_poll_wait`, then answers 204 with a
 /// `PI-Pull-Next` and the slots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
