@@ -7,6 +7,11 @@ use clap::Parser;
 use pixstream::cli::{Cli, Command, cluster, pull, send, serve};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of the system allocator: the request path allocates small
+/// buffers on many threads, where glibc malloc showed ~12 % of the server's CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
