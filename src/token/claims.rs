@@ -3,7 +3,7 @@
 //! the wire encoding (`codec`), and the signature to the key ring (`keyring`).
 
 /// Which kind of stream a token continues.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StreamKind {
     /// A normal stream following the ISPB's log.
     Live,
@@ -12,7 +12,7 @@ pub enum StreamKind {
 }
 
 /// The signed content of a `PI-Pull-Next` token (SPEC.md §2.5).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TokenClaims {
     /// The participant the token was issued to: 8 ASCII characters of `[0-9A-Z]`.
     pub ispb: [u8; 8],

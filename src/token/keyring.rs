@@ -117,21 +117,25 @@ impl KeyRing {
     }
 
     /// Sign `claims` with the active key. Deterministic: the same claims always give
-    /// the same token (idempotent retries rely on it).
+    /// the same token (idempotent retries rely on it), so a token signed lately for
+    /// the same claims is returned without signing again.
     pub fn issue(&self, claims: &TokenClaims) -> String {
+        if let Some(token) = self.recent.token(claims) {
+            return token;
+        }
         let token = codec::encode(&self.active_key_id, &self.signing_key, claims);
-        self.recent.remember(&token, claims);
+        self.recent.remember_issued(&token, claims);
         token
     }
 
     /// Decode and verify a token signed by any key of the ring. A token this ring
     /// issued or verified lately is recognised by exact match instead.
     pub fn verify(&self, token: &str) -> Result<TokenClaims, ApiError> {
-        if let Some(claims) = self.recent.get(token) {
+        if let Some(claims) = self.recent.claims(token) {
             return Ok(claims);
         }
         let claims = codec::decode(token, |key_id| self.verifying_keys.get(key_id))?;
-        self.recent.remember(token, &claims);
+        self.recent.remember_verified(token, &claims);
         Ok(claims)
     }
 
