@@ -7,6 +7,8 @@
 //! notification instead of proposing, until the deadline or shutdown. A retry with
 //! the previous token is answered from the applied state without a proposal.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -103,7 +105,7 @@ async fn deliver_or_wait(
         let messages = read_messages(app, &position.ispb, &seqs)?;
         return read_response(app, &position, &messages, prefs);
     }
-    let deadline = Instant::now() + app.config.long_poll_wait;
+    let deadline = long_poll_deadline(app.config.long_poll_wait);
     let ispb = position.ispb;
     loop {
         let mut wake = app.notifier.subscribe(&ispb);
@@ -142,6 +144,14 @@ async fn deliver_or_wait(
         }
     }
     read_response(app, &position, &[], prefs)
+}
+
+/// When a long poll gives up: between 90 % and 100 % of `wait` from now (SPEC.md:
+/// "up to" the wait), so that polls opened together — by a client fleet, after a
+/// restart or a failover — do not all expire, answer and come back in one instant.
+fn long_poll_deadline(wait: Duration) -> Instant {
+    let early = (wait / 10).mul_f64(rand::random::<f64>());
+    Instant::now() + wait - early
 }
 
 /// A stream's state as the applied log has it.

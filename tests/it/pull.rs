@@ -251,8 +251,8 @@ async fn single_appends_to_six_waiting_streams_each_wake_exactly_one() {
     node.stop().await;
 }
 
-/// With nothing to deliver the pull waits `long_poll_wait`, then answers 204 with a
-/// `PI-Pull-Next` and the slots.
+/// With nothing to deliver the pull waits `long_poll_wait` (at least 90 % of it: the
+/// end is spread), then answers 204 with a `PI-Pull-Next` and the slots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_queue_answers_204_after_the_long_poll_wait() {
     let node = TestNode::start(|c| c.long_poll_wait = Duration::from_millis(400)).await;
