@@ -8,6 +8,9 @@ use std::fmt;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::clock::now_ms;
+use crate::log_throttle::LogThrottle;
+
 /// Everything that can go wrong while serving a request.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum ApiError {
@@ -172,7 +175,13 @@ pub struct RenderedProblem(pub ApiError);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, _) = self.parts();
-        if status.is_server_error() {
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Expected in bursts (a shard electing a leader, back-pressure): one line a second.
+            static UNAVAILABLE: LogThrottle = LogThrottle::new();
+            if let Some(occurrences) = UNAVAILABLE.admit(now_ms(), 1_000) {
+                tracing::warn!(error = %self, code, occurrences, "requests answered 503 (at most one line a second)");
+            }
+        } else if status.is_server_error() {
             tracing::error!(error = %self, code, "request failed");
         } else {
             tracing::debug!(error = %self, code, "request rejected");

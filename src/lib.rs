@@ -15,6 +15,7 @@
 //! - `sample`    — generator of realistic SPI envelopes for tests, CLI and benchmarks.
 //! - `clock`     — epoch milliseconds and the `Pix-Enqueued-At` format.
 //! - `headers`   — names of the ICOM and pixstream extension headers.
+//! - `log_throttle` — at most one log line a second for conditions that repeat in bursts.
 //! - `error`     — `ApiError`, the crate's one error enum, rendered as RFC 7807 XML.
 //! - `cli`       — the `pixstream` subcommands (`serve`, `send`, `pull`, `bench`, `cluster`).
 //! - `bench`     — the load tool: pullers, producers, the correctness ledger, the report.
@@ -30,6 +31,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod headers;
+pub mod log_throttle;
 pub mod multipart;
 pub mod notify;
 pub mod read_claims;

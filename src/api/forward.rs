@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 
 use crate::api::path::ispb_of;
 use crate::app::{App, AppState};
+use crate::clock::now_ms;
 use crate::error::ApiError;
+use crate::log_throttle::LogThrottle;
 
 /// Header carrying the number of hops a forwarded request has made.
 pub const FORWARD_HOPS: HeaderName = HeaderName::from_static("pixstream-forward-hops");
@@ -91,7 +93,10 @@ async fn forward(app: &App, peer_addr: &str, hops: u32, request: Request) -> Res
         .timeout(app.config.long_poll_wait + std::time::Duration::from_secs(10))
         .body(reqwest::Body::wrap_stream(body.into_data_stream()));
     let answer = outgoing.send().await.map_err(|error| {
-        tracing::warn!(%error, peer = peer_addr, "forwarding to the shard leader failed");
+        static FORWARD_FAILED: LogThrottle = LogThrottle::new();
+        if let Some(occurrences) = FORWARD_FAILED.admit(now_ms(), 1_000) {
+            tracing::warn!(%error, peer = peer_addr, occurrences, "forwarding to the shard leader failed (at most one line a second)");
+        }
         ApiError::Unavailable { reason: "the shard leader is unreachable", retry_after_secs: 1 }
     })?;
     let mut response = Response::builder().status(answer.status());
