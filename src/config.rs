@@ -44,11 +44,15 @@ pub struct ClusterSection {
     pub replication_factor: Option<u32>,
     /// Raft heartbeat interval.
     pub heartbeat_ms: u64,
+    /// `[min, max]` of a follower's random election timeout. A failover takes about
+    /// min + max: the leader lease (= max) refuses the first election after a leader
+    /// dies, the second wins.
+    pub election_timeout_ms: [u64; 2],
 }
 
 impl Default for ClusterSection {
     fn default() -> Self {
-        ClusterSection { shards: 16, replication_factor: None, heartbeat_ms: 500 }
+        ClusterSection { shards: 16, replication_factor: None, heartbeat_ms: 500, election_timeout_ms: [1500, 3000] }
     }
 }
 
@@ -195,6 +199,8 @@ pub struct Config {
     pub shards: u32,
     pub replication_factor: u32,
     pub heartbeat_ms: u64,
+    /// `(min, max)` election timeout of every shard group.
+    pub election_timeout_ms: (u64, u64),
     pub data_dir: PathBuf,
     pub fsync: bool,
     pub long_poll_wait: Duration,
@@ -303,6 +309,16 @@ impl ConfigFile {
         if c.shards == 0 || c.shards > 1024 {
             return Err(bad("cluster.shards", format!("{} is not in 1..=1024", c.shards)));
         }
+        let [election_min, election_max] = c.election_timeout_ms;
+        if c.heartbeat_ms == 0 || election_min < 2 * c.heartbeat_ms || election_max <= election_min {
+            return Err(bad(
+                "cluster.election_timeout_ms",
+                format!(
+                    "[{election_min}, {election_max}] must satisfy 2 x heartbeat_ms ({}) <= min < max",
+                    c.heartbeat_ms
+                ),
+            ));
+        }
         let node_count = self.nodes.len() as u32;
         let replication_factor = match c.replication_factor {
             None => DEFAULT_REPLICATION_FACTOR.min(node_count),
@@ -357,6 +373,7 @@ impl ConfigFile {
             shards: c.shards,
             replication_factor,
             heartbeat_ms: c.heartbeat_ms,
+            election_timeout_ms: (c.election_timeout_ms[0], c.election_timeout_ms[1]),
             data_dir: if self.nodes.len() > 1 {
                 self.storage.data_dir.join(format!("node-{node_id}"))
             } else {
@@ -409,6 +426,7 @@ mod tests {
     fn a_minimal_file_gets_the_documented_defaults() {
         let c = Config::parse(ONE_NODE, 1).expect("valid");
         assert_eq!(c.shards, 16);
+        assert_eq!((c.heartbeat_ms, c.election_timeout_ms), (500, (1500, 3000)));
         assert_eq!(c.long_poll_wait, Duration::from_secs(5));
         assert_eq!(c.stream_idle_timeout, Duration::from_secs(15));
         assert_eq!(c.max_batch, 10);
@@ -431,6 +449,10 @@ mod tests {
     fn bad_relations_are_refused_naming_the_field() {
         let wait = format!("{ONE_NODE}\n[limits]\nlong_poll_wait_ms = 9000\nstream_idle_timeout_ms = 9000\n");
         assert!(error_of(&wait).contains("limits.stream_idle_timeout_ms"));
+        let elections = format!("[cluster]\nheartbeat_ms = 500\nelection_timeout_ms = [800, 3000]\n{ONE_NODE}");
+        assert!(error_of(&elections).contains("cluster.election_timeout_ms"), "min below two heartbeats");
+        let reversed = format!("[cluster]\nelection_timeout_ms = [3000, 1500]\n{ONE_NODE}");
+        assert!(error_of(&reversed).contains("cluster.election_timeout_ms"));
         let repl = format!("[cluster]\nreplication_factor = 3\n{ONE_NODE}");
         assert!(error_of(&repl).contains("cluster.replication_factor"));
         let dup = format!("{ONE_NODE}{ONE_NODE}");

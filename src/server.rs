@@ -89,6 +89,7 @@ pub async fn start_on(
         faults,
         snapshot_dir: config.snapshot_dir(),
         heartbeat_ms: config.heartbeat_ms,
+        election_timeout_ms: config.election_timeout_ms,
         join: config.join,
         ..raft::ShardsConfig::default()
     };
