@@ -52,7 +52,7 @@ pub struct ClusterSection {
 
 impl Default for ClusterSection {
     fn default() -> Self {
-        ClusterSection { shards: 16, replication_factor: None, heartbeat_ms: 500, election_timeout_ms: [1000, 2000] }
+        ClusterSection { shards: 16, replication_factor: None, heartbeat_ms: 500, election_timeout_ms: [1500, 3000] }
     }
 }
 
@@ -426,7 +426,7 @@ mod tests {
     fn a_minimal_file_gets_the_documented_defaults() {
         let c = Config::parse(ONE_NODE, 1).expect("valid");
         assert_eq!(c.shards, 16);
-        assert_eq!((c.heartbeat_ms, c.election_timeout_ms), (500, (1000, 2000)));
+        assert_eq!((c.heartbeat_ms, c.election_timeout_ms), (500, (1500, 3000)));
         assert_eq!(c.long_poll_wait, Duration::from_secs(5));
         assert_eq!(c.stream_idle_timeout, Duration::from_secs(15));
         assert_eq!(c.max_batch, 10);

@@ -83,7 +83,7 @@ impl Default for ShardsConfig {
             faults: Arc::new(NetworkFaults::default()),
             snapshot_dir: PathBuf::from("data/snapshots"),
             heartbeat_ms: 500,
-            election_timeout_ms: (1000, 2000),
+            election_timeout_ms: (1500, 3000),
             snapshot_logs_since_last: 20_000,
             logs_to_keep: 1_000,
             join: false,
