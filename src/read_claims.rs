@@ -54,7 +54,8 @@ impl ReadClaims {
     }
 
     /// Messages of `ispb` claimed by reads in flight.
-    pub fn claimed(&self, ispb: &Ispb) -> u64 {
+    #[cfg(test)]
+    fn claimed(&self, ispb: &Ispb) -> u64 {
         self.claimed.lock().get(ispb).copied().unwrap_or(0)
     }
 

@@ -84,11 +84,6 @@ impl TenantState {
         (self.next_seq - self.watermark).saturating_sub(self.confirmed_above.len() as u64)
     }
 
-    /// Whether a read would hand anything out right now.
-    pub fn has_available(&self) -> bool {
-        !self.redeliver.is_empty() || self.next_hand < self.next_seq
-    }
-
     /// How many messages a read could hand out now.
     pub fn available_count(&self) -> u64 {
         self.redeliver.len() as u64 + self.next_seq.saturating_sub(self.next_hand)
@@ -156,7 +151,7 @@ mod tests {
         t.return_for_redelivery(&first);
         assert_eq!(t.take_available(4), vec![1, 2, 3, 4]);
         assert_eq!(t.take_available(10), vec![5, 6, 7, 8, 9, 10]);
-        assert!(!t.has_available());
+        assert_eq!(t.available_count(), 0);
     }
 
     #[test]
