@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{InitializeError, RaftError};
+use openraft::error::{CheckIsLeaderError, InitializeError, RaftError};
 use openraft::{ServerState, SnapshotPolicy};
 use parking_lot::{Mutex, RwLock};
 use storage::{Command, CommandResult, Ispb, ShardMachine, Store, shard_of};
@@ -290,6 +290,26 @@ impl Shards {
             return Err(Error::NotMember { shard });
         };
         group.proposer.propose(command).await
+    }
+
+    /// Waits until this node's machine of `ispb`'s shard has applied everything the
+    /// shard committed before the call (openraft's linearizable read barrier: it
+    /// confirms leadership with a quorum). A new leader's machine may still be
+    /// applying what its predecessor committed; a read that must see the newest
+    /// state of a stream passes this barrier first. `NotLeader` when another replica
+    /// leads the shard, `NotMember` when this node does not replicate it.
+    pub async fn catch_up(&self, ispb: &Ispb) -> Result<(), Error> {
+        let shard = self.shard_for(ispb);
+        let Some(group) = self.group(shard) else {
+            return Err(Error::NotMember { shard });
+        };
+        match group.raft.ensure_linearizable().await {
+            Ok(_) => Ok(()),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward))) => {
+                Err(Error::NotLeader { leader: forward.leader_id })
+            }
+            Err(other) => Err(Error::Unavailable(format!("shard {shard}: {other}"))),
+        }
     }
 
     /// Runs `f` on the machine of `ispb`'s shard under its read lock; `None` when this

@@ -51,7 +51,7 @@ pub async fn next(
     let prefs = ReadPrefs::from_headers(&headers)?;
     let claims = verify_token(&app, &ispb, &token)?;
     app.activity.touch(ispb, claims.stream);
-    let Some(state) = stream_state(&app, &ispb, claims.stream) else {
+    let Some(state) = current_stream_state(&app, &ispb, &claims).await? else {
         return Err(ApiError::StreamClosed);
     };
     let mut position = state.position;
@@ -152,6 +152,33 @@ async fn deliver_or_wait(
 fn long_poll_deadline(wait: Duration) -> Instant {
     let early = (wait / 10).mul_f64(rand::random::<f64>());
     Instant::now() + wait - early
+}
+
+/// The stream's state, caught up with the shard when the local state looks behind
+/// the token: a token names a stream this node has not seen open, or a read it has
+/// not applied yet, when a new leader is still applying what the previous one
+/// committed. Only a state that is still behind after the barrier is the client's
+/// error.
+async fn current_stream_state(
+    app: &App,
+    ispb: &Ispb,
+    claims: &TokenClaims,
+) -> Result<Option<StreamSnapshot>, ApiError> {
+    let state = stream_state(app, ispb, claims.stream);
+    if state.as_ref().is_some_and(|s| claims.generation <= s.position.generation) {
+        return Ok(state);
+    }
+    let barrier = tokio::time::timeout(crate::app::PROPOSE_TIMEOUT, app.shards.catch_up(ispb));
+    match barrier.await {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(ApiError::Unavailable {
+                reason: "the shard could not confirm its state in time",
+                retry_after_secs: 1,
+            });
+        }
+    }
+    Ok(stream_state(app, ispb, claims.stream))
 }
 
 /// A stream's state as the applied log has it.

@@ -96,6 +96,14 @@ async fn leader_failure_elects_a_new_leader_without_losing_appends() {
         stopped.elapsed()
     );
     assert_ne!(new, old);
+    // The read barrier: past it, the new leader's machine holds everything the old
+    // leader committed; a follower names the leader instead.
+    cluster.node(new).catch_up(&target).await.expect("the new leader confirms its state");
+    let (tenant, _) = cluster.state_on(new, &target);
+    assert_eq!(tenant.map(|t| t.next_seq), Some(11), "all ten appends applied on the new leader");
+    let follower = survivors.iter().copied().find(|id| *id != new).expect("two survivors");
+    let refused = cluster.node(follower).catch_up(&target).await;
+    assert!(matches!(refused, Err(Error::NotLeader { leader: Some(l) }) if l == new), "{refused:?}");
 
     let seqs = append_all(&cluster, target, (11..=15).map(|n| format!("k{n}"))).await;
     assert_eq!(seqs, vec![11, 12, 13, 14, 15], "no committed append was lost or reordered");
