@@ -94,6 +94,10 @@ pub struct BenchArgs {
     /// Ask for gzip-compressed pull responses.
     #[arg(long)]
     pub gzip: bool,
+    /// Pull one message per request (`Accept: application/xml`, a bare XML answer)
+    /// instead of up to 10 (`Accept: multipart/mixed`).
+    #[arg(long)]
+    pub single: bool,
     /// Speak HTTP/2 (prior knowledge, plain text) instead of HTTP/1.1; raise `--clients`
     /// so that each connection carries at most ~100 long polls.
     #[arg(long)]

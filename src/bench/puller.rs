@@ -1,6 +1,6 @@
 //! One puller: a PSP "thread" of one ISPB. It opens a stream with `stream/start`,
-//! follows every `PI-Pull-Next` at once with `Accept: multipart/mixed` until the run
-//! stops, and closes with a DELETE of its current token (which confirms its last
+//! follows every `PI-Pull-Next` at once with `Accept: multipart/mixed` (or, with
+//! `--single`, `application/xml`: one bare message per answer) until the run stops, and closes with a DELETE of its current token (which confirms its last
 //! batch; if a request was abandoned in flight, the token is the previous one and the
 //! batch goes back for redelivery — correct either way). Errors are counted and
 //! backed off: 409 and 5xx retry the same token, transport failures too (a repeat of
@@ -26,6 +26,7 @@ use crate::bench::producer::{jitter, transport_error_kind};
 use crate::headers::{PI_PULL_NEXT, PI_RESOURCE_ID, PIX_SEQUENCE};
 
 const MULTIPART: HeaderValue = HeaderValue::from_static("multipart/mixed");
+const SINGLE_XML: HeaderValue = HeaderValue::from_static("application/xml");
 /// Pullers started together, and the pause between such waves.
 const RAMP_WAVE: usize = 200;
 const RAMP_STEP: Duration = Duration::from_millis(10);
@@ -69,7 +70,7 @@ pub(crate) async fn run(shared: Arc<Shared>, client: reqwest::Client, ispb: usiz
         // The request confirms the batch we hold.
         shared.ledger.release(ispb, stream);
         let sent_us = shared.now_us();
-        let exchange = exchange(&client, &url);
+        let exchange = exchange(&client, &url, if shared.args.single { SINGLE_XML } else { MULTIPART });
         let answer = tokio::select! {
             biased;
             () = stop.cancelled() => break,
@@ -161,8 +162,8 @@ pub(crate) async fn run(shared: Arc<Shared>, client: reqwest::Client, ispb: usiz
 }
 
 /// One GET: status, the headers we need, the whole body.
-async fn exchange(client: &reqwest::Client, url: &str) -> Result<Answer, reqwest::Error> {
-    let response = client.get(url).header(ACCEPT, MULTIPART).send().await?;
+async fn exchange(client: &reqwest::Client, url: &str, accept: HeaderValue) -> Result<Answer, reqwest::Error> {
+    let response = client.get(url).header(ACCEPT, accept).send().await?;
     let status = response.status();
     let headers = response.headers();
     let next = headers.get(PI_PULL_NEXT).cloned();

@@ -47,6 +47,8 @@ pub struct Setup {
     pub duration_secs: u64,
     pub warmup_secs: u64,
     pub gzip: bool,
+    /// One message per pull (`Accept: application/xml`) instead of multipart batches.
+    pub single: bool,
     pub http2: bool,
     pub clients: usize,
 }
@@ -165,6 +167,7 @@ impl Report {
                 duration_secs: args.duration,
                 warmup_secs: if args.drain_mode() { 0 } else { args.warmup },
                 gzip: args.gzip,
+                single: args.single,
                 http2: args.http2,
                 clients: args.clients,
             },
@@ -218,13 +221,14 @@ impl fmt::Display for Report {
         };
         writeln!(
             f,
-            "  load       {} ISPBs x {} streams = {} pullers; {} producers, {production}, batch {}, ~{} B; {}, gzip {}, {} clients",
+            "  load       {} ISPBs x {} streams = {} pullers; {} producers, {production}, batch {}, ~{} B; {}, {}, gzip {}, {} clients",
             s.ispbs,
             s.streams,
             s.pullers,
             s.producers,
             s.batch,
             s.message_bytes,
+            if s.single { "1 message per pull" } else { "up to 10 per pull" },
             if s.http2 { "HTTP/2" } else { "HTTP/1.1" },
             if s.gzip { "on" } else { "off" },
             s.clients

@@ -1,7 +1,7 @@
 //! The load tool (`pixstream bench`) run as a library call against an in-process node
 //! at tiny scale: a fixed-duration run with producers at a rate, the same followed by
-//! a drain, and a preload drain must each deliver and end with a clean verdict; a
-//! drain that cannot finish in time must fail the run.
+//! a drain, and a preload drain (also one message per pull) must each deliver and end
+//! with a clean verdict; a drain that cannot finish in time must fail the run.
 
 use pixstream::bench::{BenchArgs, Report, run_bench};
 
@@ -112,6 +112,23 @@ async fn bench_preload_drains_every_message_to_every_ispb() {
         assert_eq!(node.watermark(&ispb), 61, "every message confirmed: {ispb}\n{report}");
         assert_eq!(node.open_streams(&ispb), 0, "{ispb}");
     }
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_single_pulls_one_message_per_request() {
+    let node = TestNode::start(|_| {}).await;
+    let report = run_bench(args(
+        &node,
+        &["--ispbs", "3", "--streams", "2", "--preload", "20", "--batch", "10", "--duration", "30", "--single"],
+    ))
+    .await
+    .expect("bench runs");
+    assert_clean(&report);
+    assert!(report.setup.single, "{report}");
+    assert_eq!(report.ledger.delivered, 60, "{report}");
+    assert_eq!(report.pulls.with_messages, 60, "a backlog still comes one message per pull: {report}");
+    assert!((report.messages.mean_batch - 1.0).abs() < f64::EPSILON, "{report}");
     node.stop().await;
 }
 
