@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use storage::{Command, CommandResult, Store};
+use storage::{Command, CommandResult, Ispb, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::activity::StreamActivity;
@@ -44,6 +44,18 @@ impl App {
         match tokio::time::timeout(PROPOSE_TIMEOUT, self.shards.propose(command)).await {
             Ok(result) => Ok(result?),
             Err(_) => Err(ApiError::Unavailable { reason: "the shard could not commit in time", retry_after_secs: 1 }),
+        }
+    }
+
+    /// Waits until this node has applied everything the ISPB's shard committed
+    /// (`raft::Shards::catch_up`), at most `PROPOSE_TIMEOUT`.
+    pub async fn catch_up(&self, ispb: &Ispb) -> Result<(), ApiError> {
+        match tokio::time::timeout(PROPOSE_TIMEOUT, self.shards.catch_up(ispb)).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(ApiError::Unavailable {
+                reason: "the shard could not confirm its state in time",
+                retry_after_secs: 1,
+            }),
         }
     }
 }

@@ -168,16 +168,7 @@ async fn current_stream_state(
     if state.as_ref().is_some_and(|s| claims.generation <= s.position.generation) {
         return Ok(state);
     }
-    let barrier = tokio::time::timeout(crate::app::PROPOSE_TIMEOUT, app.shards.catch_up(ispb));
-    match barrier.await {
-        Ok(result) => result?,
-        Err(_) => {
-            return Err(ApiError::Unavailable {
-                reason: "the shard could not confirm its state in time",
-                retry_after_secs: 1,
-            });
-        }
-    }
+    app.catch_up(ispb).await?;
     Ok(stream_state(app, ispb, claims.stream))
 }
 

@@ -155,6 +155,7 @@ fn background_env() -> Result<Env> {
     env.lower_thread_pool_cpu_priority();
     Ok(env)
 }
+
 /// bincode configuration used for every stored record.
 pub(crate) fn bincode_config() -> bincode::config::Configuration {
     bincode::config::standard()
