@@ -45,7 +45,8 @@ struct Fixture {
 impl Fixture {
     fn open(fsync: bool, ispbs: &[Ispb]) -> Fixture {
         let dir = TempDir::new().expect("a temporary directory can be created");
-        let store = Store::open(dir.path(), StoreOptions { fsync }).expect("RocksDB opens in a fresh directory");
+        let store = Store::open(dir.path(), StoreOptions { fsync, ..StoreOptions::default() })
+            .expect("RocksDB opens in a fresh directory");
         let machine = ShardMachine::load(store.clone(), 0, 1).expect("an empty store loads");
         let mut rng = StdRng::seed_from_u64(7);
         let bodies = (0..BATCH)

@@ -82,11 +82,18 @@ pub struct StorageSection {
     pub data_dir: PathBuf,
     /// fsync the write-ahead log before acknowledging (production: true).
     pub fsync: bool,
+    /// Upper bound of RocksDB's flush and compaction writes in MiB/s, tuned below it
+    /// to the demand (0: unbounded).
+    pub background_write_mb_per_sec: u64,
 }
 
 impl Default for StorageSection {
     fn default() -> Self {
-        StorageSection { data_dir: PathBuf::from("./data"), fsync: true }
+        StorageSection {
+            data_dir: PathBuf::from("./data"),
+            fsync: true,
+            background_write_mb_per_sec: storage::DEFAULT_BACKGROUND_WRITE_BYTES_PER_SEC >> 20,
+        }
     }
 }
 
@@ -203,6 +210,8 @@ pub struct Config {
     pub election_timeout_ms: (u64, u64),
     pub data_dir: PathBuf,
     pub fsync: bool,
+    /// Bound of RocksDB's background writes in bytes per second (0: unbounded).
+    pub background_write_bytes_per_sec: u64,
     pub long_poll_wait: Duration,
     pub stream_idle_timeout: Duration,
     pub max_batch: u32,
@@ -234,7 +243,7 @@ impl Config {
                 internal_addr: internal_addr.to_string(),
                 peer_addr: "127.0.0.1:0".to_owned(),
             }],
-            storage: StorageSection { data_dir: data_dir.to_path_buf(), fsync: true },
+            storage: StorageSection { data_dir: data_dir.to_path_buf(), ..StorageSection::default() },
             limits: LimitsSection::default(),
             tenants: TenantsSection::default(),
             tokens: TokensSection::default(),
@@ -380,6 +389,7 @@ impl ConfigFile {
                 self.storage.data_dir.clone()
             },
             fsync: self.storage.fsync,
+            background_write_bytes_per_sec: self.storage.background_write_mb_per_sec.saturating_mul(1 << 20),
             long_poll_wait: Duration::from_millis(l.long_poll_wait_ms),
             stream_idle_timeout: Duration::from_millis(l.stream_idle_timeout_ms),
             max_batch: l.max_batch,
@@ -432,6 +442,9 @@ mod tests {
         assert_eq!(c.max_batch, 10);
         assert_eq!(c.tenant_defaults.max_streams, 6);
         assert!(c.auto_create_tenants && c.fsync && !c.strict_headers);
+        assert_eq!(c.background_write_bytes_per_sec, 48 << 20);
+        let unbounded = format!("{ONE_NODE}\n[storage]\nbackground_write_mb_per_sec = 0\n");
+        assert_eq!(Config::parse(&unbounded, 1).expect("valid").background_write_bytes_per_sec, 0);
     }
 
     #[test]

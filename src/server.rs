@@ -152,7 +152,9 @@ impl RunningNode {
 async fn open_store(config: &Config) -> Result<Store, storage::Error> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        match Store::open(&config.db_dir(), StoreOptions { fsync: config.fsync }) {
+        let options =
+            StoreOptions { fsync: config.fsync, background_write_bytes_per_sec: config.background_write_bytes_per_sec };
+        match Store::open(&config.db_dir(), options.clone()) {
             Err(error) if error.to_string().contains("lock") && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

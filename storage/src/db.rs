@@ -16,11 +16,21 @@ use crate::{Ispb, Seq, StoredMessage, columns, keys};
 pub struct StoreOptions {
     /// fsync the write-ahead log on every synced write (production: on).
     pub fsync: bool,
+    /// Upper bound of the rate at which flushes and compactions write, in bytes per
+    /// second (0: unbounded). RocksDB tunes the actual rate below it to the demand,
+    /// so a memtable flush is spread over seconds instead of arriving at the disk in
+    /// one burst that the write-ahead log's fsyncs queue behind.
+    pub background_write_bytes_per_sec: u64,
 }
+
+/// The default bound of background writes: 48 MiB/s. At half the single node's peak
+/// rate it keeps the end-to-end p99 below 20 ms; it costs bursts of 100-message
+/// producer batches a third of their peak rate (docs/benchmarks.md).
+pub const DEFAULT_BACKGROUND_WRITE_BYTES_PER_SEC: u64 = 48 << 20;
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { fsync: true }
+        StoreOptions { fsync: true, background_write_bytes_per_sec: DEFAULT_BACKGROUND_WRITE_BYTES_PER_SEC }
     }
 }
 
@@ -45,11 +55,15 @@ impl Store {
         // Flushes and compactions hand their output to the disk as they go, so that
         // closing a 64 MB table is not one large fsync that the WAL's syncs queue behind.
         db_options.set_bytes_per_sync(BACKGROUND_SYNC_BYTES);
+        if let Ok(limit @ 1..) = i64::try_from(options.background_write_bytes_per_sec) {
+            db_options.set_auto_tuned_ratelimiter(limit, RATE_LIMIT_REFILL_MICROS, RATE_LIMIT_FAIRNESS);
+        }
         let families = columns::ALL.iter().map(|name| {
             let mut cf_options = Options::default();
             if *name == columns::MESSAGES || *name == columns::RAFT_LOG {
                 cf_options.set_compression_type(DBCompressionType::Lz4);
                 separate_large_values(&mut cf_options);
+                cf_options.set_max_write_buffer_number(LARGE_FAMILY_MEMTABLES);
             }
             ColumnFamilyDescriptor::new(*name, cf_options)
         });
@@ -132,6 +146,16 @@ impl Store {
 /// How much a flush or compaction writes before it asks the kernel to start writing
 /// the file out (`sync_file_range`).
 const BACKGROUND_SYNC_BYTES: u64 = 1 << 20;
+
+/// The rate limiter hands out write budget every 100 ms; flushes (high priority) are
+/// served ahead of compactions except one time in ten.
+const RATE_LIMIT_REFILL_MICROS: i64 = 100_000;
+const RATE_LIMIT_FAIRNESS: i32 = 10;
+
+/// Memtables a large family may hold (one filling, the rest waiting for or in a
+/// flush). A flush slowed by the background write bound then never stops writers:
+/// up to 4 × 64 MB of bodies wait in memory instead.
+const LARGE_FAMILY_MEMTABLES: i32 = 4;
 
 /// Values at least this large (message bodies, Raft entries carrying appends) live in
 /// blob files: compactions then move keys and small pointers instead of rewriting
@@ -219,7 +243,7 @@ mod tests {
             Bytes::from((0..3000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>()),
         ];
         {
-            let store = Store::open(dir.path(), StoreOptions { fsync: true }).expect("open");
+            let store = Store::open(dir.path(), StoreOptions::default()).expect("open");
             let mut machine = ShardMachine::load(store.clone(), 0, 1).expect("load");
             let mut batch = WriteBatch::default();
             machine.apply(vec![append(ispb, &bodies)], &mut batch).expect("apply");
@@ -228,7 +252,7 @@ mod tests {
             store.flush().expect("flush");
             assert!(blob_files(dir.path()) >= 1, "the flush moved the large bodies into a blob file");
         }
-        let store = Store::open(dir.path(), StoreOptions { fsync: true }).expect("reopen");
+        let store = Store::open(dir.path(), StoreOptions::default()).expect("reopen");
         let read = store.read_messages(&ispb, &[1, 2, 3]).expect("read");
         let read_bodies: Vec<Bytes> = read.into_iter().map(|m| m.body).collect();
         assert_eq!(read_bodies, bodies);

@@ -37,7 +37,7 @@ pub mod tenant;
 pub mod wal_sync;
 
 pub use command::{AppendOutcome, Command, CommandResult, Handout, Rejection};
-pub use db::{Store, StoreOptions};
+pub use db::{DEFAULT_BACKGROUND_WRITE_BYTES_PER_SEC, Store, StoreOptions};
 pub use error::Error;
 pub use ispb::{Ispb, shard_of};
 pub use machine::{ReadOutlook, ShardMachine};

@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn completions_run_after_the_sync_and_the_write_survives_reopening() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path(), StoreOptions { fsync: true }).expect("open");
+        let store = Store::open(dir.path(), StoreOptions::default()).expect("open");
         let (tx, rx) = channel();
         for i in 0u8..20 {
             let mut batch = WriteBatch::default();
@@ -96,7 +96,7 @@ mod tests {
         assert_eq!(seen, (0u8..20).map(|i| (i, true)).collect::<Vec<_>>());
         // Dropping the last handle stops the syncer and releases the database lock.
         drop(store);
-        let store = Store::open(dir.path(), StoreOptions { fsync: true }).expect("reopen at once");
+        let store = Store::open(dir.path(), StoreOptions::default()).expect("reopen at once");
         assert_eq!(store.get(columns::RAFT_LOG, &[7]).expect("read"), Some(vec![7]));
     }
 }

@@ -114,7 +114,8 @@ struct Harness {
 impl Harness {
     fn new() -> Harness {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path(), StoreOptions { fsync: false }).expect("open store");
+        let store =
+            Store::open(dir.path(), StoreOptions { fsync: false, ..StoreOptions::default() }).expect("open store");
         let machine = ShardMachine::load(store.clone(), 0, 1).expect("load");
         let ispbs = [Ispb::parse("32074986").expect("valid"), Ispb::parse("99999A03").expect("valid")];
         let mut h =

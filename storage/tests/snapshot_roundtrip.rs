@@ -8,7 +8,7 @@ use storage::snapshot::export_shard;
 use storage::{Command, CommandResult, Ispb, NewMessage, ShardMachine, Store, StoreOptions, TenantSettings};
 
 fn open(dir: &tempfile::TempDir) -> (Store, ShardMachine) {
-    let store = Store::open(dir.path(), StoreOptions { fsync: false }).expect("open");
+    let store = Store::open(dir.path(), StoreOptions { fsync: false, ..StoreOptions::default() }).expect("open");
     let machine = ShardMachine::load(store.clone(), 0, 1).expect("load");
     (store, machine)
 }

@@ -15,7 +15,7 @@ struct Builder;
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
     async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError<u64>> {
         let dir = TempDir::new().map_err(|e| StorageIOError::write(&e))?;
-        let store = Store::open(&dir.path().join("db"), StoreOptions { fsync: false })
+        let store = Store::open(&dir.path().join("db"), StoreOptions { fsync: false, ..StoreOptions::default() })
             .map_err(|e| StorageIOError::write(&e))?;
         let machine = ShardMachine::load(store.clone(), 0, 1).map_err(|e| StorageIOError::read(&e))?;
         let sm = StateMachine::open(
