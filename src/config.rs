@@ -82,8 +82,7 @@ pub struct StorageSection {
     pub data_dir: PathBuf,
     /// fsync the write-ahead log before acknowledging (production: true).
     pub fsync: bool,
-    /// Upper bound of RocksDB's flush and compaction writes in MiB/s, tuned below it
-    /// to the demand (0: unbounded).
+    /// The rate RocksDB's flushes and compactions may write at, MiB/s (0: unbounded).
     pub background_write_mb_per_sec: u64,
 }
 
@@ -442,7 +441,7 @@ mod tests {
         assert_eq!(c.max_batch, 10);
         assert_eq!(c.tenant_defaults.max_streams, 6);
         assert!(c.auto_create_tenants && c.fsync && !c.strict_headers);
-        assert_eq!(c.background_write_bytes_per_sec, 48 << 20);
+        assert_eq!(c.background_write_bytes_per_sec, 32 << 20);
         let unbounded = format!("{ONE_NODE}\n[storage]\nbackground_write_mb_per_sec = 0\n");
         assert_eq!(Config::parse(&unbounded, 1).expect("valid").background_write_bytes_per_sec, 0);
     }
