@@ -441,7 +441,7 @@ mod tests {
         assert_eq!(c.max_batch, 10);
         assert_eq!(c.tenant_defaults.max_streams, 6);
         assert!(c.auto_create_tenants && c.fsync && !c.strict_headers);
-        assert_eq!(c.background_write_bytes_per_sec, 32 << 20);
+        assert_eq!(c.background_write_bytes_per_sec, 48 << 20);
         let unbounded = format!("{ONE_NODE}\n[storage]\nbackground_write_mb_per_sec = 0\n");
         assert_eq!(Config::parse(&unbounded, 1).expect("valid").background_write_bytes_per_sec, 0);
     }

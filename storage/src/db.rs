@@ -23,12 +23,13 @@ pub struct StoreOptions {
     pub background_write_bytes_per_sec: u64,
 }
 
-/// The default bound of background writes: 32 MiB/s, about twice what flushes need
-/// at the single node's peak rate, so it spreads flushes without slowing producers
+/// The default bound of background writes: 48 MiB/s, three times what flushes need at
+/// the single node's peak rate with the load tool's messages and ~1.5 times with
+/// bodies that compress less, so it spreads flushes without slowing producers
 /// (docs/benchmarks.md). A fixed rate on purpose: RocksDB's auto-tuned limiter drops
 /// to 1/20 of its bound after ten idle seconds and climbs back 5 % per ten seconds,
 /// which stalls writers when a quiet node meets a burst.
-pub const DEFAULT_BACKGROUND_WRITE_BYTES_PER_SEC: u64 = 32 << 20;
+pub const DEFAULT_BACKGROUND_WRITE_BYTES_PER_SEC: u64 = 48 << 20;
 
 impl Default for StoreOptions {
     fn default() -> Self {
@@ -150,8 +151,9 @@ impl Store {
 const BACKGROUND_SYNC_BYTES: u64 = 1 << 20;
 
 /// The rate limiter hands out write budget every 10 ms (RocksDB's default of 100 ms
-/// lets 3 MB through at once, which the next fsync waits behind); flushes (high
-/// priority) are served ahead of compactions except one time in ten.
+/// lets a tenth of a second's budget, ~5 MB, through at once, which the next fsync
+/// waits behind); flushes (high priority) are served ahead of compactions except one
+/// time in ten.
 const RATE_LIMIT_REFILL_MICROS: i64 = 10_000;
 const RATE_LIMIT_FAIRNESS: i32 = 10;
 
