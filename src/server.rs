@@ -150,10 +150,10 @@ impl RunningNode {
 /// Opens RocksDB. A database this process closed a moment ago may still be held by
 /// background tasks finishing their shutdown: its lock is retried for 5 seconds.
 async fn open_store(config: &Config) -> Result<Store, storage::Error> {
+    let options =
+        StoreOptions { fsync: config.fsync, background_write_bytes_per_sec: config.background_write_bytes_per_sec };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let options =
-            StoreOptions { fsync: config.fsync, background_write_bytes_per_sec: config.background_write_bytes_per_sec };
         match Store::open(&config.db_dir(), options.clone()) {
             Err(error) if error.to_string().contains("lock") && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;

@@ -1,6 +1,7 @@
 //! One puller: a PSP "thread" of one ISPB. It opens a stream with `stream/start`,
 //! follows every `PI-Pull-Next` at once with `Accept: multipart/mixed` (or, with
-//! `--single`, `application/xml`: one bare message per answer) until the run stops, and closes with a DELETE of its current token (which confirms its last
+//! `--single`, `application/xml`: one bare message per answer) until the run stops,
+//! and closes with a DELETE of its current token (which confirms its last
 //! batch; if a request was abandoned in flight, the token is the previous one and the
 //! batch goes back for redelivery — correct either way). Errors are counted and
 //! backed off: 409 and 5xx retry the same token, transport failures too (a repeat of
