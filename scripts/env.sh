@@ -2,11 +2,28 @@
 # every build at one target directory outside the checkout, so CI reuses what a
 # previous build compiled (RocksDB takes ~15 minutes cold).
 set -euo pipefail
-if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && ! ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
+
+# bindgen (through clang-sys) loads libclang itself: `libclang.so`, `libclang.so.N` or
+# `libclang-N.so.M`. Only those names count; `libclang-cpp.so.N`, which the base image
+# ships, is the C++ library and cannot be used.
+have_libclang() {
+    local dir
+    if [ -n "${LIBCLANG_PATH:-}" ]; then
+        ls "$LIBCLANG_PATH"/libclang.so* "$LIBCLANG_PATH"/libclang-[0-9]*.so* >/dev/null 2>&1
+        return
+    fi
+    for dir in /usr/lib/llvm-*/lib /usr/lib/x86_64-linux-gnu /usr/lib/aarch64-linux-gnu /usr/lib64 /usr/local/lib; do
+        ls "$dir"/libclang.so* "$dir"/libclang-[0-9]*.so* >/dev/null 2>&1 && return 0
+    done
+    return 1
+}
+
+if ! have_libclang; then
     echo "installing libclang-dev (needed by the RocksDB bindings)" >&2
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
-    $SUDO apt-get install -y --no-install-recommends libclang-dev >/dev/null
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libclang-dev >/dev/null
+    have_libclang || { echo "libclang-dev installed but no libclang.so found" >&2; exit 1; }
 fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pixstream/target}"
 mkdir -p "$CARGO_TARGET_DIR"
