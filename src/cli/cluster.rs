@@ -13,8 +13,9 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use crate::api::cluster_admin::{MEMBERS_PATH, MembersAnswer, MembersRequest};
-use crate::config::ConfigFile;
-use crate::error::ApiError;
+use anyhow::Context;
+
+use crate::config::StartMode;
 
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
@@ -42,32 +43,31 @@ pub struct MembersArgs {
 }
 
 /// Runs a `cluster` subcommand.
-pub async fn run(args: ClusterArgs) -> Result<(), ApiError> {
+pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
     match args.command {
         ClusterCommand::Members(args) => members(args).await,
     }
 }
 
-async fn members(args: MembersArgs) -> Result<(), ApiError> {
-    let fail = |what: String| ApiError::Startup(what);
+async fn members(args: MembersArgs) -> anyhow::Result<()> {
     let request = request_from_config(&args.config)?;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(args.timeout_secs))
         .build()
-        .map_err(|e| fail(format!("http client: {e}")))?;
+        .context("http client")?;
     let url = format!("{}{MEMBERS_PATH}", args.url.trim_end_matches('/'));
-    let body = serde_json::to_vec(&request).map_err(|e| fail(format!("encode request: {e}")))?;
+    let body = serde_json::to_vec(&request).context("encode request")?;
     let response = client
         .post(&url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body)
         .send()
         .await
-        .map_err(|e| fail(format!("POST {url}: {e}")))?;
+        .with_context(|| format!("POST {url}"))?;
     let status = response.status();
-    let text = response.text().await.map_err(|e| fail(format!("read answer: {e}")))?;
+    let text = response.text().await.context("read answer")?;
     let Ok(answer) = serde_json::from_str::<MembersAnswer>(&text) else {
-        return Err(fail(format!("{status}: {text}")));
+        anyhow::bail!("{status}: {text}");
     };
     for shard in &answer.shards {
         println!("shard {}: voters {:?}", shard.shard, shard.voters);
@@ -78,21 +78,20 @@ async fn members(args: MembersArgs) -> Result<(), ApiError> {
     if status.is_success() && answer.failed.is_empty() {
         Ok(())
     } else {
-        Err(fail(format!("{} shards not changed ({status}); the same command can be repeated", answer.failed.len())))
+        anyhow::bail!("{} shards not changed ({status}); the same command can be repeated", answer.failed.len())
     }
 }
 
 /// The members request of the node list and replication factor of the config file.
-pub fn request_from_config(path: &Path) -> Result<MembersRequest, ApiError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| ApiError::Startup(format!("cannot read {}: {e}", path.display())))?;
+pub fn request_from_config(path: &Path) -> anyhow::Result<MembersRequest> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     request_from_text(&text)
 }
 
-fn request_from_text(text: &str) -> Result<MembersRequest, ApiError> {
-    let file: ConfigFile = toml::from_str(text).map_err(|e| ApiError::Startup(format!("config: {e}")))?;
-    let first = file.nodes.first().map(|n| n.id).ok_or_else(|| ApiError::Startup("config: no nodes".into()))?;
-    let map = file.validate(first)?.cluster_map();
+fn request_from_text(text: &str) -> anyhow::Result<MembersRequest> {
+    let file: crate::config::ConfigFile = toml::from_str(text).map_err(crate::config::ConfigError::from)?;
+    let first = file.nodes.first().map(|n| n.id).context("config: no nodes")?;
+    let map = file.validate(first, StartMode::Bootstrap)?.cluster_map();
     Ok(MembersRequest { nodes: map.nodes, replication_factor: Some(map.replication_factor) })
 }
 

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
-use crate::error::ApiError;
+use crate::config::{Config, StartMode};
 use crate::server;
 
 #[derive(Debug, Args)]
@@ -34,12 +33,12 @@ pub struct ServeArgs {
 }
 
 /// Runs the node described by `args`.
-pub async fn run(args: ServeArgs) -> Result<(), ApiError> {
-    let mut config = match &args.config {
-        Some(path) => Config::load(path, args.node_id.unwrap_or(1))?,
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let mode = if args.join { StartMode::Join } else { StartMode::Bootstrap };
+    let config = match &args.config {
+        Some(path) => Config::load(path, args.node_id.unwrap_or(1), mode)?,
         None => Config::embedded(&args.data_dir, args.public_addr, args.internal_addr),
     };
-    config.join = args.join;
     let shutdown = CancellationToken::new();
     let node = server::start(config, shutdown.clone()).await?;
     println!("pixstream node {} ready", node.app.config.node_id);
