@@ -11,32 +11,29 @@
 //! - `sweeper`   — background expiry of idle streams.
 //! - `token`     — Ed25519-signed `PI-Pull-Next` cursors and the key ring.
 //! - `xml`       — SPI envelope validation of producer messages.
-//! - `multipart` — RFC 2046 `multipart/mixed` rendering (pull) and parsing (produce).
-//! - `sample`    — generator of realistic SPI envelopes for tests, CLI and benchmarks.
-//! - `clock`     — epoch milliseconds and the `Pix-Enqueued-At` format.
-//! - `headers`   — names of the ICOM and pixstream extension headers.
 //! - `log_throttle` — at most one log line a second for conditions that repeat in bursts.
 //! - `error`     — `ApiError`, the crate's one error enum, rendered as RFC 7807 XML.
 //! - `cli`       — the `pixstream` subcommands (`serve`, `send`, `pull`, `bench`, `cluster`).
-//! - `bench`     — the load tool: pullers, producers, the correctness ledger, the report.
+//! - `clock`, `headers`, `multipart` — re-exported from `wire`, the ICOM wire format.
 //!
-//! Dependency direction: this crate → `raft` → `storage`, never back.
+//! The load tool (`pixstream bench`) and the sample envelope generator live in the
+//! `loadgen` crate.
+//!
+//! Dependency direction: this crate → `raft` → `storage`, this crate → `loadgen` →
+//! `wire`, this crate → `wire`; never back.
 
 pub mod activity;
 pub mod api;
 pub mod app;
-pub mod bench;
 pub mod cli;
-pub mod clock;
 pub mod config;
 pub mod error;
-pub mod headers;
 pub mod log_throttle;
-pub mod multipart;
 pub mod notify;
 pub mod read_claims;
-pub mod sample;
 pub mod server;
 pub mod sweeper;
 pub mod token;
 pub mod xml;
+
+pub use wire::{clock, headers, multipart};

@@ -37,7 +37,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Serve(args) => serve::run(args).await,
             Command::Send(args) => Ok(send::run(args).await?),
             Command::Pull(args) => Ok(pull::run(args).await?),
-            Command::Bench(args) => Ok(pixstream::bench::run(args).await?),
+            Command::Bench(args) => Ok(loadgen::run(args).await?),
             Command::Cluster(args) => cluster::run(args).await,
         }
     })

@@ -86,7 +86,7 @@ fn split_messages(app: &App, content_type: &str, headers: &HeaderMap, body: Byte
             let boundary = multipart::boundary_from_content_type(content_type)
                 .ok_or_else(|| ApiError::InvalidBody("multipart/mixed without a usable boundary".into()))?;
             let parts = multipart::parse(&body, &boundary, app.config.max_messages_per_request)
-                .map_err(ApiError::InvalidBody)?;
+                .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
             parts
                 .into_iter()
                 .enumerate()

@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use loadgen::sample::{SampleKind, sample_message};
 use rand::SeedableRng;
 
 use crate::error::ApiError;
 use crate::multipart::{self, Part};
-use crate::sample::{SampleKind, sample_message};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Kind {
