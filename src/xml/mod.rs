@@ -5,4 +5,4 @@ mod envelope;
 #[cfg(test)]
 mod sample_validation;
 
-pub use envelope::{EnvelopeInfo, validate_envelope};
+pub use envelope::{EnvelopeError, EnvelopeInfo, validate_envelope};
