@@ -1,8 +1,8 @@
 //! `PI-Pull-Next` tokens (SPEC.md §2.5): what they claim (`claims`), their signed
-//! base64url wire form (`codec`) and the Ed25519 key ring that issues and verifies
-//! them (`keyring`), their errors (`error`), the cache that recognises recently issued
-//! or verified tokens without another signature check (`recent`). The path a token is
-//! used in is built by `wire::paths::pull_next_path`.
+//! base64url wire form (`codec`), the Ed25519 key ring that issues and verifies them
+//! (`keyring`), their errors (`error`), and the cache that recognises recently issued
+//! or verified tokens without another signature check (`recent`). The path a token
+//! is used in is built by `wire::paths::pull_next_path`.
 
 mod claims;
 mod codec;

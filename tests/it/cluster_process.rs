@@ -78,7 +78,9 @@ async fn kill_9_of_a_shard_leader_loses_no_acknowledged_message() {
     std::fs::write(&config_path, &text).expect("write config");
 
     // An ISPB whose shard node 1 bootstraps, so node 1 leads it at first.
-    let map = pixstream::config::Config::parse(&text, 1, pixstream::config::StartMode::Bootstrap).expect("valid config").cluster_map();
+    let map = pixstream::config::Config::parse(&text, 1, pixstream::config::StartMode::Bootstrap)
+        .expect("valid config")
+        .cluster_map();
     let ispb = ["32074986", "99999A03", "60746948", "00000000", "00360305", "90400888"]
         .into_iter()
         .find(|i| map.replicas(storage::shard_of(&storage::Ispb::parse(i).expect("valid"), 4))[0] == 1)
