@@ -1,27 +1,37 @@
-//! The in-process cluster harness: N nodes in this process, each with its own temp
-//! dir and port-0 listeners bound before any node starts (so every node's config
-//! names the others' real addresses), one shared signing key, and one shared
-//! `NetworkFaults` to cut or slow the links between them. Nodes can be stopped and
-//! restarted on the same dir and ports, and new members added to the running cluster
-//! (`add_member`, for membership changes).
+//! `TestCluster` and its `Member`s: N nodes in this process, each on its own data
+//! dir under one temp dir, their port-0 listeners bound before any starts (so every
+//! member's `ConfigFile` lists the others' real addresses), one shared key dir, and
+//! one shared `NetworkFaults` to cut or slow the links between them. Members can be
+//! stopped and restarted on the same dir and ports, and new members added to the
+//! running cluster (`add_member`, for membership changes).
 
-#![allow(dead_code)]
-
-use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pixstream::config::{ClusterNode, Config};
+use pixstream::config::{
+    ClusterNode, ClusterSection, Config, ConfigFile, HttpSection, LimitsSection, NodeSection, StartMode,
+    StorageSection, TenantsSection, TokensSection,
+};
 use pixstream::server::{self, Listeners, RunningNode};
 use raft::NetworkFaults;
 use storage::Ispb;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::harness::{Api, client};
+use super::client::{Api, client};
+use super::timing;
+
+/// The key dir every member's file names, relative to the shared data dir: one
+/// signing key for the whole cluster.
+const KEY_DIR: &str = "keys";
+
+/// Replicas per shard: 3, capped at the member count.
+const REPLICATION_FACTOR: u32 = 3;
 
 /// One member of a test cluster.
 pub struct Member {
+    /// The validated configuration the member runs with.
     pub config: Config,
     pub api: Api,
     node: Option<RunningNode>,
@@ -48,42 +58,30 @@ pub struct TestCluster {
 
 impl TestCluster {
     /// Starts `regions.len()` nodes (node i+1 in region `regions[i]`) with `shards`
-    /// shards and replication factor 3 (capped), and waits for every shard to have a
-    /// leader.
+    /// shards, replication factor 3 (capped) and `timing::MEMBER`, and waits for
+    /// every shard to have a leader.
     pub async fn start(regions: &[&str], shards: u32) -> TestCluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut bound = Vec::new();
         for _ in regions {
-            let public = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            let internal = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            let peer = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            bound.push(Listeners { public, internal, peer });
+            bound.push(bind_any().await);
         }
-        let addr = |l: &TcpListener| l.local_addr().expect("local addr");
         let nodes: Vec<ClusterNode> = bound
             .iter()
             .zip(regions)
             .enumerate()
-            .map(|(i, (l, region))| ClusterNode {
-                id: i as u64 + 1,
-                region: (*region).to_owned(),
-                public_addr: addr(&l.public),
-                internal_addr: addr(&l.internal),
-                peer_addr: addr(&l.peer),
-            })
+            .map(|(i, (listeners, region))| node_of(i as u64 + 1, region, listeners))
             .collect();
+        let configs: Vec<Config> =
+            nodes.iter().map(|n| member_config(dir.path(), &nodes, n.id, shards, StartMode::Bootstrap)).collect();
         // One signing key for every node, made before any starts.
-        let key_dir = dir.path().join("keys");
-        pixstream::token::KeyRing::load_or_generate_dev(&key_dir).expect("dev key");
+        pixstream::token::KeyRing::load_or_generate_dev(&configs[0].key_dir).expect("dev key");
         let faults = Arc::new(NetworkFaults::default());
-        let mut launches = Vec::new();
-        for (node, listeners) in nodes.iter().zip(bound) {
-            let config = member_config(dir.path(), &nodes, node, shards);
-            launches.push(launch(config, listeners, faults.clone()));
-        }
+        let launches =
+            configs.into_iter().zip(bound).map(|(config, listeners)| launch(config, listeners, faults.clone()));
         let members = futures::future::join_all(launches).await;
         let cluster = TestCluster { members, faults, dir };
-        cluster.wait_for_leaders(Duration::from_secs(30)).await;
+        cluster.wait_for_leaders(timing::LEADERS).await;
         cluster
     }
 
@@ -127,7 +125,7 @@ impl TestCluster {
                 return;
             }
             assert!(Instant::now() < deadline, "shards {missing:?} have no leader after {timeout:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(timing::CLUSTER_POLL).await;
         }
     }
 
@@ -139,7 +137,7 @@ impl TestCluster {
                 return leader;
             }
             assert!(Instant::now() < deadline, "shard {shard} elected no new leader within {timeout:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(timing::CLUSTER_POLL).await;
         }
     }
 
@@ -148,7 +146,9 @@ impl TestCluster {
         let member = &mut self.members[(id - 1) as usize];
         if let Some(node) = member.node.take() {
             member.shutdown.cancel();
-            tokio::time::timeout(Duration::from_secs(30), node.stopped()).await.expect("node stops within 30 s");
+            tokio::time::timeout(timing::STOP, node.stopped())
+                .await
+                .unwrap_or_else(|_| panic!("node {id} stops within {:?}", timing::STOP));
         }
     }
 
@@ -159,47 +159,35 @@ impl TestCluster {
 
     /// Binds new listeners and starts node `id` (the next id) in `region`, its config
     /// listing every member and itself; `join` starts it as a joining node
-    /// (`serve --join`). It replicates nothing until a membership change adds it.
+    /// (`serve --join`, `StartMode::Join`). It replicates nothing until a membership
+    /// change adds it.
     pub async fn add_member(&mut self, id: u64, region: &str, join: bool) {
         assert_eq!(id, self.members.len() as u64 + 1, "members are numbered in order");
-        let bind = || TcpListener::bind("127.0.0.1:0");
-        let listeners = Listeners {
-            public: bind().await.expect("bind"),
-            internal: bind().await.expect("bind"),
-            peer: bind().await.expect("bind"),
-        };
-        let addr = |l: &TcpListener| l.local_addr().expect("local addr");
-        let node = ClusterNode {
-            id,
-            region: region.to_owned(),
-            public_addr: addr(&listeners.public),
-            internal_addr: addr(&listeners.internal),
-            peer_addr: addr(&listeners.peer),
-        };
+        let listeners = bind_any().await;
         let mut nodes = self.nodes();
-        nodes.push(node.clone());
-        let mut config = member_config(self.dir.path(), &nodes, &node, self.members[0].config.shards);
-        config.join = join;
+        nodes.push(node_of(id, region, &listeners));
+        let mode = if join { StartMode::Join } else { StartMode::Bootstrap };
+        let config = member_config(self.dir.path(), &nodes, id, self.members[0].config.shards, mode);
         let member = launch(config, listeners, self.faults.clone()).await;
         self.members.push(member);
     }
 
-    /// Starts node `id` again on its data dir and its old addresses.
+    /// Starts node `id` again on its data dir and its old addresses, in the mode it
+    /// ran in before.
     pub async fn restart(&mut self, id: u64) {
+        let mode = if self.member(id).config.join { StartMode::Join } else { StartMode::Bootstrap };
+        self.restart_as(id, mode).await;
+    }
+
+    /// Starts node `id` again on its data dir and its old addresses, its config
+    /// validated anew for `mode` (a joined node restarted without `--join`:
+    /// `StartMode::Bootstrap`). The server retries the RocksDB lock the previous run
+    /// may still hold.
+    pub async fn restart_as(&mut self, id: u64, mode: StartMode) {
         self.stop(id).await;
-        let config = self.member(id).config.clone();
-        let mut listeners = None;
-        for _ in 0..100 {
-            match bind_same(&config).await {
-                Ok(l) => {
-                    listeners = Some(l);
-                    break;
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-        let listeners = listeners.expect("the node's old ports can be bound again");
-        // The previous RocksDB handle may still be closing: retry the start briefly.
+        let old = &self.member(id).config;
+        let config = member_config(self.dir.path(), &old.nodes, id, old.shards, mode);
+        let listeners = bind_again(&config).await;
         let restarted = launch(config, listeners, self.faults.clone()).await;
         self.members[(id - 1) as usize] = restarted;
     }
@@ -230,7 +218,7 @@ impl TestCluster {
                 return first.clone();
             }
             assert!(Instant::now() < deadline, "replicas of {ispb} did not converge: {views:#?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(timing::CLUSTER_POLL).await;
         }
     }
 
@@ -261,31 +249,80 @@ fn own_node(config: &Config) -> ClusterNode {
     }
 }
 
-fn member_config(dir: &std::path::Path, nodes: &[ClusterNode], node: &ClusterNode, shards: u32) -> Config {
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let mut config = Config::embedded(&dir.join(format!("node-{}", node.id)), any, any);
-    config.node_id = node.id;
-    config.region = node.region.clone();
-    config.nodes = nodes.to_vec();
-    config.public_addr = node.public_addr;
-    config.internal_addr = node.internal_addr;
-    config.peer_addr = node.peer_addr;
-    config.shards = shards;
-    config.replication_factor = 3.min(nodes.len() as u32);
-    config.heartbeat_ms = 100;
-    config.fsync = false;
-    config.long_poll_wait = Duration::from_millis(500);
-    config.stream_idle_timeout = Duration::from_secs(10);
-    config.key_dir = dir.join("keys");
-    config
+/// Node `id` in `region` on the addresses `listeners` are bound to.
+fn node_of(id: u64, region: &str, listeners: &Listeners) -> ClusterNode {
+    let addr = |l: &TcpListener| l.local_addr().expect("local addr");
+    ClusterNode {
+        id,
+        region: region.to_owned(),
+        public_addr: addr(&listeners.public),
+        internal_addr: addr(&listeners.internal),
+        peer_addr: addr(&listeners.peer),
+    }
 }
 
-async fn bind_same(config: &Config) -> std::io::Result<Listeners> {
-    Ok(Listeners {
-        public: TcpListener::bind(config.public_addr).await?,
-        internal: TcpListener::bind(config.internal_addr).await?,
-        peer: TcpListener::bind(config.peer_addr).await?,
-    })
+/// The cluster file every member of `nodes` shares: `timing::MEMBER`, no fsync,
+/// data under `dir` (each node in its `node-{id}`), keys in `dir/keys`.
+fn member_file(dir: &Path, nodes: &[ClusterNode], shards: u32) -> ConfigFile {
+    let t = &timing::MEMBER;
+    ConfigFile {
+        cluster: ClusterSection {
+            shards,
+            replication_factor: Some(REPLICATION_FACTOR.min(nodes.len() as u32)),
+            heartbeat_ms: t.heartbeat_ms,
+            election_timeout_ms: t.election_timeout_ms,
+        },
+        nodes: nodes
+            .iter()
+            .map(|n| NodeSection {
+                id: n.id,
+                region: n.region.clone(),
+                public_addr: n.public_addr.to_string(),
+                internal_addr: n.internal_addr.to_string(),
+                peer_addr: n.peer_addr.to_string(),
+            })
+            .collect(),
+        storage: StorageSection { data_dir: dir.to_path_buf(), fsync: false, ..StorageSection::default() },
+        limits: LimitsSection {
+            long_poll_wait_ms: t.long_poll_wait_ms,
+            stream_idle_timeout_ms: t.stream_idle_timeout_ms,
+            ..LimitsSection::default()
+        },
+        tenants: TenantsSection::default(),
+        tokens: TokensSection { key_dir: PathBuf::from(KEY_DIR), ..TokensSection::default() },
+        http: HttpSection::default(),
+    }
+}
+
+/// Node `id`'s validated config in the cluster of `nodes`.
+fn member_config(dir: &Path, nodes: &[ClusterNode], id: u64, shards: u32, mode: StartMode) -> Config {
+    member_file(dir, nodes, shards)
+        .validate(id, mode)
+        .unwrap_or_else(|e| panic!("node {id}'s cluster config is refused: {e}"))
+}
+
+/// Three listeners on port 0 of 127.0.0.1.
+async fn bind_any() -> Listeners {
+    let bind = || TcpListener::bind("127.0.0.1:0");
+    Listeners {
+        public: bind().await.expect("bind"),
+        internal: bind().await.expect("bind"),
+        peer: bind().await.expect("bind"),
+    }
+}
+
+/// Binds a stopped node's old addresses again, retrying while they are still taken.
+async fn bind_again(config: &Config) -> Listeners {
+    let deadline = Instant::now() + timing::REBIND;
+    loop {
+        match Listeners::bind(config).await {
+            Ok(listeners) => return listeners,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "node {}'s old ports are still taken: {e}", config.node_id);
+                tokio::time::sleep(timing::RETRY_PAUSE).await;
+            }
+        }
+    }
 }
 
 async fn launch(config: Config, listeners: Listeners, faults: Arc<NetworkFaults>) -> Member {
@@ -295,39 +332,11 @@ async fn launch(config: Config, listeners: Listeners, faults: Arc<NetworkFaults>
         public: format!("http://{}", config.public_addr),
         internal: format!("http://{}", config.internal_addr),
     };
-    let node = tokio::time::timeout(
-        Duration::from_secs(60),
-        server::start_on(config.clone(), listeners, shutdown.clone(), faults),
-    )
-    .await
-    .expect("node starts within 60 s")
-    .unwrap_or_else(|e| panic!("node {} failed to start: {e}", config.node_id));
+    let id = config.node_id;
+    let node =
+        tokio::time::timeout(timing::START, server::start_on(config.clone(), listeners, shutdown.clone(), faults))
+            .await
+            .unwrap_or_else(|_| panic!("node {id} starts within {:?}", timing::START))
+            .unwrap_or_else(|e| panic!("node {id} failed to start: {e}"));
     Member { config, api, node: Some(node), shutdown }
-}
-
-/// Posts until 201/200 (retrying 503s and broken connections: the dedupe key makes
-/// a retried post idempotent) and returns the outcomes.
-pub async fn retry_until_created(api: &Api, ispb: &str, bodies: &[String]) -> Vec<crate::harness::Appended> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let parts: Vec<crate::harness::OutPart> =
-            bodies.iter().map(|b| crate::harness::OutPart::xml(b.as_bytes())).collect();
-        let (content_type, body) = crate::harness::multipart_body(&parts);
-        let sent = api
-            .client
-            .post(format!("{}/internal/v1/out/{ispb}/msgs", api.internal))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await;
-        if let Ok(response) = sent {
-            let status = response.status();
-            if status.is_success() {
-                return crate::harness::appended(response).await.1;
-            }
-            assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "only 503 is retried");
-        }
-        assert!(Instant::now() < deadline, "no write was acknowledged for 30 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
