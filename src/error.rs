@@ -1,44 +1,33 @@
-//! The one error type of the server crate: every failure a request can meet, each
-//! mapped in one exhaustive `match` to an HTTP status and a stable RFC 7807 problem
-//! code (SPEC.md §2.6). Bodies never carry internals: the `detail` shown to clients is
-//! written here, and underlying causes are only logged.
+//! `Error`: the server crate's one error enum — every way starting a node or serving
+//! a domain call (pull, append, admin) can fail, in domain terms. It knows nothing of
+//! HTTP: `api::ApiError` maps each case to a status and a problem code. Leaf modules
+//! keep their own precise errors (`ConfigError`, `KeyError`, `InvalidToken`,
+//! `EnvelopeError`, `wire::multipart::MultipartError`) and this enum wraps them.
 
-use std::fmt;
+use std::net::SocketAddr;
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use crate::config::ConfigError;
+use crate::token::KeyError;
+use crate::xml::EnvelopeError;
 
-use crate::clock::now_ms;
-use crate::log_throttle::LogThrottle;
+/// Why a producer message was refused (`Error::InvalidMessage`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MessageFault {
+    /// The body is not an acceptable SPI envelope.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// The producer's `PI-ResourceId` is not 1-64 characters of `[A-Za-z0-9+/=_-]`.
+    #[error("PI-ResourceId must be 1-64 characters of [A-Za-z0-9+/=_-]")]
+    ResourceId,
+}
 
-/// Everything that can go wrong while serving a request.
-#[derive(Clone, Debug, thiserror::Error)]
-pub enum ApiError {
-    /// The `{ispb}` path segment is not 8 characters of `[0-9A-Z]`.
-    #[error("invalid ISPB in path: {0:?}")]
-    InvalidIspb(String),
-    /// A `PI-Pull-Next` token that is malformed, tampered, unsigned, signed by an
-    /// unknown key, or issued for another ISPB.
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A `PI-Pull-Next` token that is malformed, tampered, unsigned, of an unknown key,
+    /// for another ISPB or shard, or naming a read the stream never made.
     #[error("invalid cursor: {0}")]
     InvalidCursor(&'static str),
-    /// A request header that is malformed or (strict mode) outside the allow-list.
-    #[error("invalid header: {0}")]
-    InvalidHeader(String),
-    /// The caller may not act on this ISPB.
-    #[error("forbidden")]
-    Forbidden,
-    /// The ISPB is not registered and tenants are not auto-created.
-    #[error("tenant not found")]
-    TenantNotFound,
-    /// No such route.
-    #[error("not found")]
-    NotFound,
-    /// The route exists, the method does not.
-    #[error("method not allowed")]
-    MethodNotAllowed,
-    /// The `Accept` header asks for a representation we do not produce.
-    #[error("not acceptable: {0}")]
-    NotAcceptable(String),
     /// Another request is advancing the same stream right now.
     #[error("stream busy")]
     StreamBusy,
@@ -48,220 +37,57 @@ pub enum ApiError {
     /// The token belongs to an open stream but is older than the previous read.
     #[error("stale cursor")]
     StaleCursor,
-    /// The body, or one message in it, is larger than allowed.
-    #[error("payload too large: {0}")]
-    PayloadTooLarge(String),
+    /// A repeated read whose outstanding batch holds more messages than the request
+    /// may receive (`Accept: application/xml` for a multipart batch): answering one
+    /// would confirm the others unseen.
+    #[error("the outstanding batch holds {held} messages; repeat the request with Accept: multipart/mixed")]
+    BatchTooLarge { held: usize },
+    /// A producer message over `max_message_bytes`; `part` is 1-based.
+    #[error("message {part} has {bytes} bytes, the limit is {limit}")]
+    MessageTooLarge { part: usize, bytes: usize, limit: usize },
     /// A producer message failed validation; `part` is 1-based.
-    #[error("invalid message in part {part}: {reason}")]
-    InvalidMessage { part: usize, reason: String },
-    /// A producer body that cannot be parsed at all (e.g. broken multipart framing).
-    #[error("invalid body: {0}")]
-    InvalidBody(String),
-    /// A producer body with a `Content-Type` we do not take.
-    #[error("unsupported media type: {0}")]
-    UnsupportedMediaType(String),
-    /// All stream slots of the ISPB are in use.
-    #[error("too many streams ({open}/{limit})")]
-    TooManyStreams { open: u32, limit: u32 },
-    /// The ISPB is over its request rate.
-    #[error("rate limited")]
-    RateLimited { retry_after_secs: u64 },
-    /// Temporarily unable to serve: no leader, storage failure, shedding, paused
-    /// tenant, producer back-pressure.
+    #[error("invalid message in part {part}: {fault}")]
+    InvalidMessage { part: usize, fault: MessageFault },
+    /// The state machine refused the command (unknown or paused tenant, no free
+    /// stream slot, closed or stale stream, back-pressure).
+    #[error("refused: {0:?}")]
+    Rejected(storage::Rejection),
+    /// The shard cannot take or confirm commands now (no leader, a cut-off leader,
+    /// storage failure); retry after `retry_after_secs`.
     #[error("unavailable: {reason}")]
     Unavailable { reason: &'static str, retry_after_secs: u64 },
-    /// A bug or an unexpected failure; the cause is logged, never shown.
+    /// A bug or an unexpected failure while serving; the text is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
-    /// A failure outside request handling: bad configuration, unreadable key files,
-    /// storage that will not open, a CLI command whose server answered badly. The
-    /// text says what failed. Never produced while serving a request.
-    #[error("{0}")]
-    Startup(String),
+    /// Start-up: the configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Start-up: the token keys cannot be loaded.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// Start-up: a listener cannot be bound.
+    #[error("bind {what} listener {addr}: {source}")]
+    Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
+    /// Start-up: storage, the shard groups or the peer client cannot start.
+    #[error("{what}: {reason}")]
+    Start { what: &'static str, reason: String },
 }
 
-impl ApiError {
-    /// HTTP status of this error.
-    pub fn status(&self) -> StatusCode {
-        self.parts().0
-    }
-
-    /// Stable problem code, the last segment of the problem `type`.
-    pub fn code(&self) -> &'static str {
-        self.parts().1
-    }
-
-    /// (status, code, Portuguese title as ICOM clients expect) for every case.
-    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
-        use ApiError::*;
-        match self {
-            InvalidIspb(_) => (StatusCode::BAD_REQUEST, "invalidIspb", "ISPB inválido"),
-            InvalidCursor(_) => (StatusCode::BAD_REQUEST, "invalidCursor", "Cursor inválido"),
-            InvalidHeader(_) => (StatusCode::BAD_REQUEST, "invalidHeader", "Cabeçalho inválido"),
-            Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Acesso negado"),
-            TenantNotFound => (StatusCode::NOT_FOUND, "tenantNotFound", "Participante não encontrado"),
-            NotFound => (StatusCode::NOT_FOUND, "notFound", "Recurso não encontrado"),
-            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "methodNotAllowed", "Método não permitido"),
-            NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "notAcceptable", "Formato não aceito"),
-            StreamBusy => (StatusCode::CONFLICT, "streamBusy", "Stream ocupado"),
-            StreamClosed => (StatusCode::GONE, "streamClosed", "Stream encerrado"),
-            StaleCursor => (StatusCode::GONE, "staleCursor", "Cursor expirado"),
-            PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payloadTooLarge", "Mensagem muito grande"),
-            InvalidMessage { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalidMessage", "Mensagem inválida"),
-            InvalidBody(_) => (StatusCode::BAD_REQUEST, "invalidBody", "Corpo inválido"),
-            UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupportedMediaType", "Tipo de conteúdo não suportado")
-            }
-            TooManyStreams { .. } => (StatusCode::TOO_MANY_REQUESTS, "tooManyStreams", "Limite de streams atingido"),
-            RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rateLimited", "Limite de requisições atingido"),
-            Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Serviço indisponível"),
-            Internal(_) | Startup(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Erro interno"),
-        }
-    }
-
-    /// The client-facing `detail`: precise about the request, silent about internals.
-    fn detail(&self) -> String {
-        match self {
-            ApiError::Internal(_) | ApiError::Startup(_) => "unexpected server error".to_owned(),
-            ApiError::Unavailable { reason, .. } => (*reason).to_owned(),
-            other => other.to_string(),
-        }
-    }
-
-    /// Seconds for `Retry-After`, for the errors that invite a retry.
-    pub fn retry_after_secs(&self) -> Option<u64> {
-        match self {
-            ApiError::TooManyStreams { .. } => Some(1),
-            ApiError::RateLimited { retry_after_secs } | ApiError::Unavailable { retry_after_secs, .. } => {
-                Some((*retry_after_secs).max(1))
-            }
-            _ => None,
-        }
-    }
-
-    /// Render as `application/problem+xml` with `type = {problem_base}{code}`.
-    pub fn into_problem_response(self, problem_base: &str) -> Response {
-        let (status, code, title) = self.parts();
-        let body = ProblemXml {
-            type_uri: format!("{problem_base}{code}"),
-            title,
-            status: status.as_u16(),
-            detail: self.detail(),
-        }
-        .to_string();
-        let mut response = (status, body).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+xml; charset=utf-8"));
-        if let Some(secs) = self.retry_after_secs() {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        if let ApiError::TooManyStreams { open, limit } = self
-            && let Ok(v) = HeaderValue::from_str(&format!("{open}/{limit}"))
-        {
-            headers.insert(crate::headers::PIX_STREAM_SLOTS, v);
-        }
-        response
-    }
-}
-
-/// Default problem base: the relative reference of SPEC.md §2.6.
-pub const DEFAULT_PROBLEM_BASE: &str = "/api/v1/error/";
-
-/// Carried in the extensions of an error response, so a listener configured with
-/// another problem base can render the same error again.
-#[derive(Clone)]
-pub struct RenderedProblem(pub ApiError);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code, _) = self.parts();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            // Expected in bursts (a shard electing a leader, back-pressure): one line a second.
-            static UNAVAILABLE: LogThrottle = LogThrottle::new();
-            if let Some(occurrences) = UNAVAILABLE.admit(now_ms(), 1_000) {
-                tracing::warn!(error = %self, code, occurrences, "requests answered 503 (at most one line a second)");
-            }
-        } else if status.is_server_error() {
-            tracing::error!(error = %self, code, "request failed");
-        } else {
-            tracing::debug!(error = %self, code, "request rejected");
-        }
-        let mut response = self.clone().into_problem_response(DEFAULT_PROBLEM_BASE);
-        response.extensions_mut().insert(RenderedProblem(self));
-        response
-    }
-}
-
-/// RFC 7807 problem document in its XML form.
-struct ProblemXml {
-    type_uri: String,
-    title: &'static str,
-    status: u16,
-    detail: String,
-}
-
-impl fmt::Display for ProblemXml {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>{}</type><title>{}</title><status>{}</status><detail>{}</detail></problem>",
-            escape(&self.type_uri),
-            escape(self.title),
-            self.status,
-            escape(&self.detail)
-        )
-    }
-}
-
-/// Escape text for an XML element body.
-fn escape(text: &str) -> String {
-    quick_xml::escape::escape(text).into_owned()
-}
-
-impl From<storage::Rejection> for ApiError {
+impl From<storage::Rejection> for Error {
     fn from(rejection: storage::Rejection) -> Self {
-        use storage::Rejection::*;
-        match rejection {
-            TenantNotFound => ApiError::TenantNotFound,
-            TenantPaused => ApiError::Unavailable { reason: "tenant is paused", retry_after_secs: 5 },
-            TooManyStreams { open, limit } => ApiError::TooManyStreams { open, limit },
-            StreamClosed => ApiError::StreamClosed,
-            StaleCursor => ApiError::StaleCursor,
-            UnknownGeneration => ApiError::InvalidCursor("token names a read the stream never made"),
-            Backpressure { .. } => {
-                ApiError::Unavailable { reason: "unconfirmed backlog over the tenant's limit", retry_after_secs: 5 }
-            }
-        }
+        Error::Rejected(rejection)
     }
 }
 
-impl From<raft::Error> for ApiError {
+impl From<raft::Error> for Error {
     fn from(error: raft::Error) -> Self {
         tracing::warn!(%error, "replication refused a command");
-        ApiError::Unavailable { reason: "shard has no leader or storage is unavailable", retry_after_secs: 1 }
+        Error::Unavailable { reason: "shard has no leader or storage is unavailable", retry_after_secs: 1 }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn internal_errors_hide_their_cause() {
-        let e = ApiError::Internal("/var/lib/secret path exploded".into());
-        assert_eq!(e.detail(), "unexpected server error");
-    }
-
-    #[test]
-    fn problem_xml_escapes_detail() {
-        let p = ProblemXml {
-            type_uri: "/api/v1/error/invalidBody".into(),
-            title: "Corpo inválido",
-            status: 400,
-            detail: "a <b> & c".into(),
-        };
-        let xml = p.to_string();
-        assert!(xml.contains("<detail>a &lt;b&gt; &amp; c</detail>"), "{xml}");
-        assert!(xml.contains("<type>/api/v1/error/invalidBody</type>"));
+impl From<crate::token::InvalidToken> for Error {
+    fn from(invalid: crate::token::InvalidToken) -> Self {
+        Error::InvalidCursor(invalid.0)
     }
 }

@@ -1,42 +1,43 @@
 //! pixstream: the Pix outgoing message stream appliance (ICOM-compatible pull API).
 //!
-//! Layout:
-//! - `config`    — `cluster.toml` mirror, validation, the embedded default.
-//! - `server`    — `start`/`start_on`: storage, shard groups, the three listeners, tasks.
-//! - `app`       — `App`, the state every handler shares.
-//! - `api`       — HTTP routers and handlers: pulls, appends, forwarding, peers, admin.
-//! - `notify`    — per-ISPB wake-ups for long polls, fed by the state machine.
-//! - `read_claims` — which woken streams of an ISPB propose a read (the others wait).
-//! - `activity`  — leader-local stream activity: `streamBusy` and idle detection.
-//! - `sweeper`   — background expiry of idle streams.
-//! - `token`     — Ed25519-signed `PI-Pull-Next` cursors and the key ring.
-//! - `xml`       — SPI envelope validation of producer messages.
-//! - `multipart` — RFC 2046 `multipart/mixed` rendering (pull) and parsing (produce).
-//! - `sample`    — generator of realistic SPI envelopes for tests, CLI and benchmarks.
-//! - `clock`     — epoch milliseconds and the `Pix-Enqueued-At` format.
-//! - `headers`   — names of the ICOM and pixstream extension headers.
-//! - `log_throttle` — at most one log line a second for conditions that repeat in bursts.
-//! - `error`     — `ApiError`, the crate's one error enum, rendered as RFC 7807 XML.
-//! - `cli`       — the `pixstream` subcommands (`serve`, `send`, `pull`, `bench`, `cluster`).
-//! - `bench`     — the load tool: pullers, producers, the correctness ledger, the report.
+//! Layout, by layer — a request travels down this list, never up:
+//! - `api`          — HTTP only: routers, extractors, negotiation, rendering,
+//!   `ApiError` → status and RFC 7807 problem; forwarding; the peer listener.
+//! - `context`      — `RequestContext` (identity, ISPB, route, request id), built
+//!   once per request: where per-request policy attaches.
+//! - `pull`         — domain: the stream protocol (open / next / close), the long
+//!   poll, read claims, stream activity, idle expiry.
+//! - `produce`      — domain: producer appends (validation, ids, dedupe keys).
+//! - `shard_client` — how the services reach the shard groups (bounded proposals,
+//!   read barriers, applied state).
 //!
-//! Dependency direction: this crate → `raft` → `storage`, never back.
+//! Beside the layers:
+//! - `token`        — Ed25519-signed `PI-Pull-Next` cursors and the key ring.
+//! - `xml`          — SPI envelope validation of producer messages.
+//! - `config`       — `cluster.toml` mirror, validation, the embedded default.
+//! - `error`        — `Error`, the crate's one error enum (domain and start-up).
+//! - `log_throttle` — at most one log line a second for conditions that repeat in bursts.
+//! - `app`          — `App`, what one node's handlers and tasks share.
+//! - `server`       — `start`/`start_on`: storage, shard groups, the listeners, tasks.
+//! - `cli`          — the `pixstream` subcommands (`serve`, `send`, `pull`, `bench`, `cluster`).
+//!
+//! The ICOM wire format (header names, multipart, paths, time format) is the `wire`
+//! crate, shared with the CLI clients and the load tool (`loadgen`).
+//!
+//! Dependency direction: this crate → `raft` → `storage`, and → `wire`, never back.
 
-pub mod activity;
 pub mod api;
 pub mod app;
-pub mod bench;
 pub mod cli;
-pub mod clock;
 pub mod config;
+pub mod context;
 pub mod error;
-pub mod headers;
 pub mod log_throttle;
-pub mod multipart;
-pub mod notify;
-pub mod read_claims;
-pub mod sample;
+pub mod produce;
+pub mod pull;
 pub mod server;
-pub mod sweeper;
+pub mod shard_client;
 pub mod token;
 pub mod xml;
+
+pub use error::Error;

@@ -12,14 +12,13 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::activity::StreamActivity;
 use crate::api;
 use crate::app::{App, AppState};
 use crate::config::Config;
-use crate::error::ApiError;
-use crate::notify::Notifier;
-use crate::read_claims::ReadClaims;
-use crate::sweeper;
+use crate::error::Error;
+use crate::produce::AppendService;
+use crate::pull::{Notifier, PullService, sweeper};
+use crate::shard_client::ShardClient;
 use crate::token::KeyRing;
 
 /// A running node.
@@ -41,9 +40,9 @@ pub struct Listeners {
 
 impl Listeners {
     /// Binds the addresses of `config`.
-    pub async fn bind(config: &Config) -> Result<Listeners, ApiError> {
+    pub async fn bind(config: &Config) -> Result<Listeners, Error> {
         let bind = |what: &'static str, addr| async move {
-            TcpListener::bind(addr).await.map_err(|e| ApiError::Startup(format!("bind {what} listener {addr}: {e}")))
+            TcpListener::bind(addr).await.map_err(|source| Error::Bind { what, addr, source })
         };
         Ok(Listeners {
             public: bind("public", config.public_addr).await?,
@@ -54,7 +53,7 @@ impl Listeners {
 }
 
 /// Binds the configured addresses, then starts the node (see `start_on`).
-pub async fn start(config: Config, shutdown: CancellationToken) -> Result<RunningNode, ApiError> {
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<RunningNode, Error> {
     let listeners = Listeners::bind(&config).await?;
     start_on(config, listeners, shutdown, Arc::new(raft::NetworkFaults::default())).await
 }
@@ -67,8 +66,8 @@ pub async fn start_on(
     listeners: Listeners,
     shutdown: CancellationToken,
     faults: Arc<raft::NetworkFaults>,
-) -> Result<RunningNode, ApiError> {
-    let startup = |what: &str, e: &dyn std::fmt::Display| ApiError::Startup(format!("{what}: {e}"));
+) -> Result<RunningNode, Error> {
+    let startup = |what: &'static str, e: &dyn std::fmt::Display| Error::Start { what, reason: e.to_string() };
     std::fs::create_dir_all(&config.data_dir).map_err(|e| startup("create data dir", &e))?;
     let store = open_store(&config).await.map_err(|e| startup("open storage", &e))?;
     let keys = if config.active_key.is_empty() {
@@ -103,14 +102,22 @@ pub async fn start_on(
         .pool_idle_timeout(Duration::from_secs(60))
         .build()
         .map_err(|e| startup("peer http client", &e))?;
+    let config = Arc::new(config);
+    let shard_client = ShardClient::new(shards.clone());
+    let pull = Arc::new(PullService::new(
+        config.clone(),
+        shard_client.clone(),
+        store.clone(),
+        keys,
+        notifier,
+        shutdown.clone(),
+    ));
     let app: AppState = Arc::new(App {
+        append: AppendService::new(config.clone(), shard_client),
         config,
         shards,
         store,
-        keys,
-        claims: ReadClaims::new(notifier.clone()),
-        notifier,
-        activity: Arc::new(StreamActivity::default()),
+        pull,
         peer_client,
         shutdown: shutdown.clone(),
     });
@@ -121,7 +128,7 @@ pub async fn start_on(
         serve(listeners.peer, peer, shutdown.clone(), "peer"),
         serve(listeners.public, public, shutdown.clone(), "public"),
         serve(listeners.internal, internal, shutdown.clone(), "internal"),
-        tokio::spawn(sweeper::run(app.clone())),
+        tokio::spawn(sweeper::run(app.pull.clone())),
     ];
     // The peer listener is up: the other nodes can now reach this one to elect.
     if let Err(error) = app.shards.wait_for_leaders(Duration::from_secs(30)).await {

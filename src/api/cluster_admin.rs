@@ -27,10 +27,10 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::api::ApiError;
 
 /// Route of the membership call.
-pub const MEMBERS_PATH: &str = "/internal/v1/cluster/members";
+pub const MEMBERS_PATH: &str = wire::paths::CLUSTER_MEMBERS;
 /// How long one shard's change may take (a new replica's catch-up included).
 const SHARD_CHANGE_TIMEOUT: Duration = Duration::from_secs(90);
 

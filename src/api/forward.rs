@@ -11,14 +11,18 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::api::ApiError;
 use crate::api::path::ispb_of;
 use crate::app::{App, AppState};
-use crate::clock::now_ms;
-use crate::error::ApiError;
+use wire::clock::now_ms;
+use crate::context::RequestContext;
 use crate::log_throttle::LogThrottle;
 
 /// Header carrying the number of hops a forwarded request has made.
 pub const FORWARD_HOPS: HeaderName = HeaderName::from_static("pixstream-forward-hops");
+/// Header carrying the request id to the node that serves a forwarded request, so
+/// both nodes log the request under one id.
+pub const FORWARD_REQUEST_ID: HeaderName = HeaderName::from_static("pixstream-request-id");
 /// Path prefix of forwarded requests on the peer listener.
 pub const FORWARD_PREFIX: &str = "/peer/v1/forward";
 /// Most hops: entry node → replica → leader.
@@ -79,6 +83,7 @@ fn target_node(app: &App, shard: u32, hops: u32) -> Result<String, ApiError> {
 
 /// Sends the request to `peer_addr` and relays the answer.
 async fn forward(app: &App, peer_addr: &str, hops: u32, request: Request) -> Result<Response, ApiError> {
+    let request_id = request.extensions().get::<RequestContext>().map(|ctx| ctx.request_id.clone());
     let (parts, body) = request.into_parts();
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let url = format!("http://{peer_addr}{FORWARD_PREFIX}{path}");
@@ -87,6 +92,9 @@ async fn forward(app: &App, peer_addr: &str, hops: u32, request: Request) -> Res
         if !is_hop_by_hop(name) {
             outgoing = outgoing.header(name, value);
         }
+    }
+    if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        outgoing = outgoing.header(FORWARD_REQUEST_ID, id);
     }
     let outgoing = outgoing
         .header(FORWARD_HOPS, HeaderValue::from(hops))
@@ -116,4 +124,5 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
         name.as_str(),
         "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "upgrade" | "te" | "trailer" | "host"
     ) || name == FORWARD_HOPS
+        || name == FORWARD_REQUEST_ID
 }

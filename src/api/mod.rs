@@ -1,53 +1,69 @@
-//! HTTP routing of the three listeners: the public PSP pull API, the internal
-//! (producer) API and the peer API (Raft RPCs, forwarded requests), with RFC 7807
-//! answers for unknown routes and methods.
+//! HTTP only: the routers of the three listeners, extractors, content negotiation,
+//! rendering, and `ApiError` → status and RFC 7807 problem. Handlers read like:
+//! extract → `service.call(&ctx, …).await` → render; the protocol itself lives in
+//! the domain services (`pull`, `produce`).
 //!
-//! Modules: `negotiate` (Accept, Accept-Encoding, strict headers), `path` (the
-//! `{ispb}`/`{token}` segments, with problem answers), `stream` (pull
-//! handlers and the long poll), `reply` (200/204 bodies and headers), `produce`
-//! (producer appends), `forward` (to the shard leader), `peer` (the peer listener),
-//! `cluster_admin` (membership changes).
+//! Every public and internal route runs, in order: `context::attach` (the request's
+//! context and span), `forward::to_leader` (serve here or relay to the shard leader),
+//! the handler. Route templates come from `wire::paths`, peer routes from `raft`.
+//!
+//! Layout:
+//! - `error`         — `ApiError`, the problem rendering, the domain-error mapping.
+//! - `negotiate`     — `Accept`, `Accept-Encoding`, strict ICOM headers.
+//! - `path`          — the `{ispb}`/`{token}` segments, with problem answers.
+//! - `stream`        — the pull handlers.
+//! - `reply`         — 200/204 pull bodies and headers, the DELETE answer.
+//! - `produce`       — the producer handler.
+//! - `forward`       — relaying a request to the shard leader.
+//! - `peer`          — the peer listener (Raft RPCs, membership, forwarded requests).
+//! - `cluster_admin` — membership changes.
 
 pub mod cluster_admin;
+mod error;
 pub mod forward;
 pub mod negotiate;
 pub mod path;
 pub mod peer;
-pub mod produce;
-pub mod reply;
-pub mod stream;
+mod produce;
+mod reply;
+mod stream;
 
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+pub use error::{ApiError, RenderedProblem};
+use wire::paths;
 
 use crate::app::AppState;
-use crate::error::{ApiError, RenderedProblem};
+use crate::config::DEFAULT_PROBLEM_BASE;
+use crate::context;
 
 /// The PSP-facing router (`/api/v1/out/...`).
 pub fn public_router(app: AppState) -> Router {
     Router::new()
-        .route("/api/v1/out/{ispb}/stream/start", get(stream::start))
-        .route("/api/v1/out/{ispb}/stream/{token}", get(stream::next).delete(stream::close))
+        .route(paths::STREAM_START, get(stream::start))
+        .route(paths::STREAM_NEXT, get(stream::next).delete(stream::close))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))
+        .route_layer(middleware::from_fn_with_state(app.clone(), context::attach))
         .layer(middleware::from_fn_with_state(app.clone(), public_guard))
         .with_state(app)
 }
 
-/// The internal router (producer API, cluster membership admin; metrics come later).
+/// The internal router (producer API, cluster membership admin, health).
 pub fn internal_router(app: AppState) -> Router {
     Router::new()
-        .route("/internal/v1/out/{ispb}/msgs", post(produce::append))
+        .route(paths::APPEND, post(produce::append))
         .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))
-        .route(cluster_admin::MEMBERS_PATH, post(cluster_admin::members))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
+        .route(paths::CLUSTER_MEMBERS, post(cluster_admin::members))
+        .route(paths::HEALTHZ, get(|| async { "ok" }))
+        .route(paths::READYZ, get(ready))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(app.clone(), context::attach))
         .layer(middleware::from_fn_with_state(app.clone(), problem_base))
         .with_state(app)
 }
@@ -65,7 +81,7 @@ async fn public_guard(State(app): State<AppState>, request: Request, next: Next)
 /// Renders error answers with the configured problem base.
 async fn problem_base(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let response = next.run(request).await;
-    if app.config.problem_base == crate::error::DEFAULT_PROBLEM_BASE {
+    if app.config.problem_base == DEFAULT_PROBLEM_BASE {
         return response;
     }
     match response.extensions().get::<RenderedProblem>() {

@@ -4,7 +4,8 @@
 
 use axum::http::{HeaderMap, header};
 
-use crate::error::ApiError;
+use crate::api::ApiError;
+use crate::pull::ReadSize;
 
 /// Request headers ICOM allows (strict mode refuses any other).
 const ICOM_ALLOWED_HEADERS: [&str; 12] = [
@@ -56,8 +57,8 @@ impl ReadPrefs {
     }
 
     /// How many messages one response may carry.
-    pub fn batch_limit(&self, max_batch: u32) -> u32 {
-        if self.multipart { max_batch } else { 1 }
+    pub fn size(&self) -> ReadSize {
+        if self.multipart { ReadSize::Batch } else { ReadSize::One }
     }
 }
 

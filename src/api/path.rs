@@ -7,7 +7,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use storage::Ispb;
 
-use crate::error::ApiError;
+use crate::api::ApiError;
 
 /// The `{ispb}` segment: the one after `/out/`.
 pub struct IspbSegment(pub Ispb);

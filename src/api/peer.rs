@@ -14,9 +14,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use tower::ServiceExt;
 
-use crate::api::forward::{FORWARD_HOPS, FORWARD_PREFIX, ForwardHops};
+use raft::{MEMBERSHIP_PATH, PEER_RAFT_PATH};
+
+use crate::api::ApiError;
+use crate::api::forward::{FORWARD_HOPS, FORWARD_PREFIX, FORWARD_REQUEST_ID, ForwardHops};
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::context::ForwardedRequestId;
 
 /// Largest peer request body.
 const PEER_BODY_LIMIT: usize = 64 << 20;
@@ -32,9 +35,9 @@ struct PeerState {
 /// The peer router. `public` and `internal` are the node's own routers.
 pub fn peer_router(app: AppState, public: Router, internal: Router) -> Router {
     Router::new()
-        .route("/peer/v1/raft/{shard}/{kind}", post(raft_rpc))
-        .route("/peer/v1/membership/{shard}", post(membership))
-        .route("/peer/v1/forward/{*rest}", any(forwarded))
+        .route(&format!("{PEER_RAFT_PATH}/{{shard}}/{{kind}}"), post(raft_rpc))
+        .route(&format!("{MEMBERSHIP_PATH}/{{shard}}"), post(membership))
+        .route(&format!("{FORWARD_PREFIX}/{{*rest}}"), any(forwarded))
         // Raft appends carry batches of messages (entries of up to ~4 MiB each).
         .layer(DefaultBodyLimit::max(PEER_BODY_LIMIT))
         .with_state(PeerState { app, public, internal })
@@ -71,6 +74,7 @@ async fn forwarded(State(peer): State<PeerState>, mut request: Request) -> Respo
         .remove(FORWARD_HOPS)
         .and_then(|v| v.to_str().ok().and_then(|t| t.parse::<u32>().ok()))
         .unwrap_or(1);
+    let request_id = request.headers_mut().remove(FORWARD_REQUEST_ID).and_then(|v| v.to_str().ok().map(str::to_owned));
     let original = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let Some(rest) = original.strip_prefix(FORWARD_PREFIX) else {
         return ApiError::NotFound.into_response();
@@ -81,6 +85,9 @@ async fn forwarded(State(peer): State<PeerState>, mut request: Request) -> Respo
     let router = if uri.path().starts_with("/internal/") { peer.internal } else { peer.public };
     *request.uri_mut() = uri;
     request.extensions_mut().insert(ForwardHops(hops));
+    if let Some(id) = request_id {
+        request.extensions_mut().insert(ForwardedRequestId(id));
+    }
     match router.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},

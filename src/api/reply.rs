@@ -1,6 +1,7 @@
-//! Building pull responses: one bare XML message or a `multipart/mixed` batch (200),
-//! or nothing yet (204) — each with the next `PI-Pull-Next` and the stream slots —
-//! optionally gzip-compressed as a whole.
+//! Rendering what the pull service returns: one bare XML message or a
+//! `multipart/mixed` batch (200), or nothing yet (204) — each with the next
+//! `PI-Pull-Next` and the stream slots — optionally gzip-compressed as a whole; and
+//! the empty 200 of a DELETE with the slots left.
 
 use std::io::Write;
 
@@ -10,68 +11,35 @@ use axum::response::Response;
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use storage::{Ispb, StoredMessage, StreamId};
+use storage::StoredMessage;
 
-use crate::api::negotiate::ReadPrefs;
-use crate::app::App;
-use crate::clock::format_utc_ms;
-use crate::error::ApiError;
-use crate::headers::{
+use wire::clock::format_utc_ms;
+use wire::headers::{
     PI_PULL_NEXT, PI_RESOURCE_ID, PIX_ENQUEUED_AT, PIX_MESSAGE_TYPE, PIX_REPLAY, PIX_SEQUENCE, PIX_STREAM_SLOTS,
 };
-use crate::multipart::{self, Part};
-use crate::token::{StreamKind, TokenClaims, pull_next_path};
+use wire::multipart::{self, Part};
 
-/// Where a stream stands after a read: what the next token continues from.
-#[derive(Clone, Debug)]
-pub struct StreamPosition {
-    pub ispb: Ispb,
-    pub shard: u32,
-    pub stream: StreamId,
-    pub generation: u64,
-    pub handed_at_ms: u64,
-    pub open_streams: u32,
-    pub max_streams: u32,
-    pub kind: StreamKind,
-}
+use crate::api::ApiError;
+use crate::api::negotiate::ReadPrefs;
+use crate::pull::{Read, Slots};
 
-impl StreamPosition {
-    /// The `PI-Pull-Next` path continuing from this position. Deterministic: the
-    /// same position always yields the same token.
-    pub fn pull_next(&self, app: &App) -> String {
-        let token = app.keys.issue(&TokenClaims {
-            ispb: *self.ispb.as_bytes(),
-            shard: self.shard,
-            stream: self.stream,
-            generation: self.generation,
-            issued_at_ms: self.handed_at_ms,
-            kind: self.kind,
-        });
-        pull_next_path(self.ispb.as_str(), &token)
-    }
-}
-
-/// The answer to a read: 200 with the messages, or 204 when there are none.
-pub fn read_response(
-    app: &App,
-    position: &StreamPosition,
-    messages: &[StoredMessage],
-    prefs: ReadPrefs,
-) -> Result<Response, ApiError> {
+/// The answer to a read: 200 with the messages, or 204 when there are none. Both
+/// carry the next `PI-Pull-Next` and the stream slots.
+pub fn read_response(read: &Read, prefs: ReadPrefs) -> Result<Response, ApiError> {
     let mut headers = HeaderMap::new();
-    headers.insert(PI_PULL_NEXT, header_value(&position.pull_next(app))?);
-    headers.insert(PIX_STREAM_SLOTS, header_value(&format!("{}/{}", position.open_streams, position.max_streams))?);
+    headers.insert(PI_PULL_NEXT, header_value(&read.pull_next)?);
+    headers.insert(PIX_STREAM_SLOTS, slots_value(read.slots)?);
+    let messages = &read.messages;
     if messages.is_empty() {
         return Ok(with_headers(StatusCode::NO_CONTENT, headers, Bytes::new()));
     }
-    let replay = position.kind == StreamKind::Replay;
     let body = if prefs.multipart {
         let parts = messages
             .iter()
             .map(|m| {
                 let mut part_headers =
                     vec![(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"))];
-                part_headers.extend(message_headers(m, replay)?);
+                part_headers.extend(message_headers(m, read.replay)?);
                 Ok(Part { headers: part_headers, body: m.body.clone() })
             })
             .collect::<Result<Vec<_>, ApiError>>()?;
@@ -79,16 +47,11 @@ pub fn read_response(
         headers.insert(header::CONTENT_TYPE, header_value(&multipart::content_type(&boundary))?);
         multipart::render(&parts, &boundary)
     } else {
-        let [message] = messages else {
-            // A retry that repeats a multipart batch under `Accept: application/xml`:
-            // answering with one message would confirm the rest unseen.
-            return Err(ApiError::NotAcceptable(format!(
-                "the outstanding batch holds {} messages; repeat the request with Accept: multipart/mixed",
-                messages.len()
-            )));
+        let [message] = messages.as_slice() else {
+            return Err(ApiError::Internal(format!("{} messages read for a single-message answer", messages.len())));
         };
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
-        for (name, value) in message_headers(message, replay)? {
+        for (name, value) in message_headers(message, read.replay)? {
             headers.insert(name, value);
         }
         message.body.clone()
@@ -101,6 +64,18 @@ pub fn read_response(
     };
     headers.insert(header::VARY, HeaderValue::from_static("accept, accept-encoding"));
     Ok(with_headers(StatusCode::OK, headers, body))
+}
+
+/// The answer to a DELETE: 200, empty, with the stream slots after the close (and,
+/// the stream being gone, no `PI-Pull-Next`).
+pub fn closed_response(slots: Slots) -> Result<Response, ApiError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(PIX_STREAM_SLOTS, slots_value(slots)?);
+    Ok(with_headers(StatusCode::OK, headers, Bytes::new()))
+}
+
+fn slots_value(slots: Slots) -> Result<HeaderValue, ApiError> {
+    header_value(&format!("{}/{}", slots.open, slots.limit))
 }
 
 /// Per-message headers: id, seq, type, enqueue time (and the replay mark).

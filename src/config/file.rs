@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use storage::TenantSettings;
 
+/// Default prefix of RFC 7807 problem types: the relative reference of SPEC.md §2.6.
+pub const DEFAULT_PROBLEM_BASE: &str = "/api/v1/error/";
+
 /// `cluster.toml` as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -171,7 +174,7 @@ pub struct HttpSection {
 
 impl Default for HttpSection {
     fn default() -> Self {
-        HttpSection { strict_headers: false, problem_base: crate::error::DEFAULT_PROBLEM_BASE.to_owned() }
+        HttpSection { strict_headers: false, problem_base: DEFAULT_PROBLEM_BASE.to_owned() }
     }
 }
 

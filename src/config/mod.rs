@@ -19,7 +19,7 @@ use storage::TenantSettings;
 
 pub use error::ConfigError;
 pub use file::{
-    ClusterSection, ConfigFile, HttpSection, LimitsSection, NodeSection, StorageSection, TenantsSection, TokensSection,
+    ClusterSection, ConfigFile, DEFAULT_PROBLEM_BASE, HttpSection, LimitsSection, NodeSection, StorageSection, TenantsSection, TokensSection,
 };
 
 /// How a node starts with its configuration.

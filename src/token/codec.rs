@@ -17,14 +17,14 @@
 //! | 64 | Ed25519 signature over every byte before it |
 //!
 //! At most 127 bytes, so at most 170 characters. Decoding checks everything, rejects
-//! with `ApiError::InvalidCursor` and never panics.
+//! with `InvalidToken` and never panics.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 use super::claims::{StreamKind, TokenClaims};
-use crate::error::ApiError;
+use super::error::InvalidToken;
 
 /// The only token format this build reads and writes.
 pub const FORMAT_VERSION: u8 = 1;
@@ -44,15 +44,15 @@ const DECODE_BUF_LEN: usize = MAX_TOKEN_CHARS / 4 * 3;
 const KIND_LIVE: u8 = 1;
 const KIND_REPLAY: u8 = 2;
 
-const EMPTY: ApiError = ApiError::InvalidCursor("empty token");
-const TOO_LONG: ApiError = ApiError::InvalidCursor("token too long");
-const NOT_BASE64URL: ApiError = ApiError::InvalidCursor("token is not base64url");
-const WRONG_LENGTH: ApiError = ApiError::InvalidCursor("token has wrong length");
-const UNKNOWN_VERSION: ApiError = ApiError::InvalidCursor("unknown token format version");
-const BAD_KEY_ID: ApiError = ApiError::InvalidCursor("bad key id in token");
-const BAD_KIND: ApiError = ApiError::InvalidCursor("bad stream kind in token");
-const UNKNOWN_KEY: ApiError = ApiError::InvalidCursor("token signed by unknown key");
-const BAD_SIGNATURE: ApiError = ApiError::InvalidCursor("bad token signature");
+const EMPTY: InvalidToken = InvalidToken("empty token");
+const TOO_LONG: InvalidToken = InvalidToken("token too long");
+const NOT_BASE64URL: InvalidToken = InvalidToken("token is not base64url");
+const WRONG_LENGTH: InvalidToken = InvalidToken("token has wrong length");
+const UNKNOWN_VERSION: InvalidToken = InvalidToken("unknown token format version");
+const BAD_KEY_ID: InvalidToken = InvalidToken("bad key id in token");
+const BAD_KIND: InvalidToken = InvalidToken("bad stream kind in token");
+const UNKNOWN_KEY: InvalidToken = InvalidToken("token signed by unknown key");
+const BAD_SIGNATURE: InvalidToken = InvalidToken("bad token signature");
 
 /// Whether `key_id` is 1–16 characters of `[A-Za-z0-9_-]`.
 pub fn is_valid_key_id(key_id: &str) -> bool {
@@ -87,11 +87,11 @@ pub(crate) fn encode(key_id: &str, key: &SigningKey, claims: &TokenClaims) -> St
 }
 
 /// Decode `token`, find its verifying key with `key_for(key_id)` and check the
-/// signature (`verify_strict`). Every failure is an `ApiError::InvalidCursor`.
+/// signature (`verify_strict`). Every failure is an `InvalidToken`.
 pub(crate) fn decode<'k>(
     token: &str,
     key_for: impl FnOnce(&str) -> Option<&'k VerifyingKey>,
-) -> Result<TokenClaims, ApiError> {
+) -> Result<TokenClaims, InvalidToken> {
     if token.is_empty() {
         return Err(EMPTY);
     }
@@ -135,7 +135,7 @@ fn signed_len(key_id_len: usize) -> usize {
 
 /// Parse the claims section (which may be followed by the signature). `None` when it
 /// is too short; a bad kind byte is an error of its own.
-fn parse_claims(bytes: &[u8]) -> Option<Result<TokenClaims, ApiError>> {
+fn parse_claims(bytes: &[u8]) -> Option<Result<TokenClaims, InvalidToken>> {
     let (&[kind], rest) = bytes.split_first_chunk::<1>()?;
     let (ispb, rest) = rest.split_first_chunk::<8>()?;
     let (shard, rest) = rest.split_first_chunk::<4>()?;
@@ -179,14 +179,14 @@ mod tests {
         }
     }
 
-    fn decode_with(token: &str, key: &SigningKey) -> Result<TokenClaims, ApiError> {
+    fn decode_with(token: &str, key: &SigningKey) -> Result<TokenClaims, InvalidToken> {
         let verifying = key.verifying_key();
         decode(token, |kid| (kid == KEY_ID).then_some(&verifying))
     }
 
-    fn reason(result: Result<TokenClaims, ApiError>) -> &'static str {
+    fn reason(result: Result<TokenClaims, InvalidToken>) -> &'static str {
         match result {
-            Err(ApiError::InvalidCursor(reason)) => reason,
+            Err(InvalidToken(reason)) => reason,
             other => panic!("expected InvalidCursor, got {other:?}"),
         }
     }

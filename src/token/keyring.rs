@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use super::claims::TokenClaims;
-use super::codec::{self, MAX_KEY_ID_LEN};
+use super::codec;
 use super::recent::RecentTokens;
-use crate::error::ApiError;
+use super::error::{InvalidToken, KeyError};
 
 /// Key id of the key `load_or_generate_dev` creates in an empty directory.
 pub const DEV_KEY_ID: &str = "dev-1";
@@ -51,14 +51,14 @@ impl fmt::Debug for KeyRing {
 
 impl KeyRing {
     /// A ring holding only `signing_key`, active under `key_id` (tests, tools).
-    pub fn new(key_id: &str, signing_key: SigningKey) -> Result<KeyRing, ApiError> {
+    pub fn new(key_id: &str, signing_key: SigningKey) -> Result<KeyRing, KeyError> {
         check_key_id(key_id)?;
         let verifying_keys = BTreeMap::from([(key_id.to_owned(), signing_key.verifying_key())]);
         Ok(KeyRing { active_key_id: key_id.to_owned(), signing_key, verifying_keys, recent: RecentTokens::default() })
     }
 
     /// Load every key file of `dir`; `active_key_id` must have a `.key` file.
-    pub fn load_dir(dir: &Path, active_key_id: &str) -> Result<KeyRing, ApiError> {
+    pub fn load_dir(dir: &Path, active_key_id: &str) -> Result<KeyRing, KeyError> {
         check_key_id(active_key_id)?;
         let mut secrets = BTreeMap::new();
         let mut publics = BTreeMap::new();
@@ -75,22 +75,16 @@ impl KeyRing {
         for (key_id, secret) in &secrets {
             let public = secret.verifying_key();
             if publics.get(key_id).is_some_and(|p| *p != public) {
-                return Err(ApiError::Startup(format!(
-                    "key files {key_id}.key and {key_id}.pub in {} hold different keys",
-                    dir.display()
-                )));
+                return Err(KeyError::Disagree { key_id: key_id.clone(), dir: dir.to_path_buf() });
             }
             verifying_keys.insert(key_id.clone(), public);
         }
         for (key_id, public) in publics {
             verifying_keys.entry(key_id).or_insert(public);
         }
-        let signing_key = secrets.remove(active_key_id).ok_or_else(|| {
-            ApiError::Startup(format!(
-                "active key {active_key_id:?} has no {active_key_id}.key file in {}",
-                dir.display()
-            ))
-        })?;
+        let signing_key = secrets
+            .remove(active_key_id)
+            .ok_or_else(|| KeyError::NoActiveSecret { key_id: active_key_id.to_owned(), dir: dir.to_path_buf() })?;
         Ok(KeyRing {
             active_key_id: active_key_id.to_owned(),
             signing_key,
@@ -102,7 +96,7 @@ impl KeyRing {
     /// The embedded default: when `dir` holds no `.key` file, create it and a fresh
     /// `dev-1.key` (never overwriting one a concurrent start wrote), then load with the
     /// lexicographically greatest `.key` id active.
-    pub fn load_or_generate_dev(dir: &Path) -> Result<KeyRing, ApiError> {
+    pub fn load_or_generate_dev(dir: &Path) -> Result<KeyRing, KeyError> {
         create_private_dir(dir)?;
         if !key_files(dir)?.iter().any(|f| f.secret) {
             write_new_secret(dir, DEV_KEY_ID)?;
@@ -112,7 +106,7 @@ impl KeyRing {
             .filter(|f| f.secret)
             .map(|f| f.key_id)
             .max()
-            .ok_or_else(|| ApiError::Startup(format!("no .key file in {}", dir.display())))?;
+            .ok_or_else(|| KeyError::NoSecret { dir: dir.to_path_buf() })?;
         KeyRing::load_dir(dir, &active)
     }
 
@@ -130,7 +124,7 @@ impl KeyRing {
 
     /// Decode and verify a token signed by any key of the ring. A token this ring
     /// issued or verified lately is recognised by exact match instead.
-    pub fn verify(&self, token: &str) -> Result<TokenClaims, ApiError> {
+    pub fn verify(&self, token: &str) -> Result<TokenClaims, InvalidToken> {
         if let Some(claims) = self.recent.claims(token) {
             return Ok(claims);
         }
@@ -140,10 +134,10 @@ impl KeyRing {
     }
 
     /// [`verify`](Self::verify), and reject a token issued for another ISPB.
-    pub fn verify_for(&self, token: &str, ispb: &[u8; 8]) -> Result<TokenClaims, ApiError> {
+    pub fn verify_for(&self, token: &str, ispb: &[u8; 8]) -> Result<TokenClaims, InvalidToken> {
         let claims = self.verify(token)?;
         if claims.ispb != *ispb {
-            return Err(ApiError::InvalidCursor("token issued for another ISPB"));
+            return Err(InvalidToken("token issued for another ISPB"));
         }
         Ok(claims)
     }
@@ -159,12 +153,8 @@ impl KeyRing {
     }
 }
 
-fn check_key_id(key_id: &str) -> Result<(), ApiError> {
-    if codec::is_valid_key_id(key_id) {
-        Ok(())
-    } else {
-        Err(ApiError::Startup(format!("key id {key_id:?} is not 1-{MAX_KEY_ID_LEN} characters of [A-Za-z0-9_-]")))
-    }
+fn check_key_id(key_id: &str) -> Result<(), KeyError> {
+    if codec::is_valid_key_id(key_id) { Ok(()) } else { Err(KeyError::BadKeyId { key_id: key_id.to_owned() }) }
 }
 
 /// One `<kid>.key` or `<kid>.pub` file.
@@ -175,8 +165,9 @@ struct KeyFile {
 }
 
 /// The key files of `dir`, sorted by name; other files are ignored.
-fn key_files(dir: &Path) -> Result<Vec<KeyFile>, ApiError> {
-    let unreadable = |e: io::Error| ApiError::Startup(format!("cannot read key directory {}: {e}", dir.display()));
+fn key_files(dir: &Path) -> Result<Vec<KeyFile>, KeyError> {
+    let unreadable =
+        |source: io::Error| KeyError::Io { what: "cannot read key directory", path: dir.to_path_buf(), source };
     let mut files = Vec::new();
     for entry in fs::read_dir(dir).map_err(unreadable)? {
         let path = entry.map_err(unreadable)?.path();
@@ -189,13 +180,10 @@ fn key_files(dir: &Path) -> Result<Vec<KeyFile>, ApiError> {
             _ => continue,
         };
         if !codec::is_valid_key_id(stem) {
-            return Err(ApiError::Startup(format!(
-                "key file {}: the name must be a key id of 1-{MAX_KEY_ID_LEN} characters of [A-Za-z0-9_-]",
-                path.display()
-            )));
+            return Err(KeyError::BadFileName { path });
         }
         if !path.is_file() {
-            return Err(ApiError::Startup(format!("key file {}: not a regular file", path.display())));
+            return Err(KeyError::BadFile { path, why: "not a regular file" });
         }
         files.push(KeyFile { key_id: stem.to_owned(), path, secret });
     }
@@ -204,17 +192,15 @@ fn key_files(dir: &Path) -> Result<Vec<KeyFile>, ApiError> {
 }
 
 /// Read a file of 64 hex characters (plus trailing whitespace) as 32 bytes.
-fn read_hex_32(path: &Path) -> Result<[u8; 32], ApiError> {
-    let malformed = || {
-        ApiError::Startup(format!(
-            "key file {}: expected 64 hex characters (32 bytes) and nothing else",
-            path.display()
-        ))
+fn read_hex_32(path: &Path) -> Result<[u8; 32], KeyError> {
+    let malformed = || KeyError::BadFile {
+        path: path.to_path_buf(),
+        why: "expected 64 hex characters (32 bytes) and nothing else",
     };
     let mut content = Vec::new();
     fs::File::open(path)
         .and_then(|f| f.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut content))
-        .map_err(|e| ApiError::Startup(format!("cannot read key file {}: {e}", path.display())))?;
+        .map_err(|source| KeyError::Io { what: "cannot read key file", path: path.to_path_buf(), source })?;
     let parsed = parse_hex_32(content.trim_ascii_end());
     content.fill(0);
     parsed.ok_or_else(malformed)
@@ -251,10 +237,10 @@ fn to_hex(bytes: &[u8]) -> String {
     out
 }
 
-fn parse_public(path: &Path, bytes: &[u8; 32]) -> Result<VerifyingKey, ApiError> {
+fn parse_public(path: &Path, bytes: &[u8; 32]) -> Result<VerifyingKey, KeyError> {
     match VerifyingKey::from_bytes(bytes) {
         Ok(key) if !key.is_weak() => Ok(key),
-        _ => Err(ApiError::Startup(format!("key file {}: not a usable Ed25519 public key", path.display()))),
+        _ => Err(KeyError::BadFile { path: path.to_path_buf(), why: "not a usable Ed25519 public key" }),
     }
 }
 
@@ -273,12 +259,16 @@ fn check_private_mode(path: &Path) {
     let _ = path;
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), ApiError> {
+fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|e| ApiError::Startup(format!("cannot create key directory {}: {e}", dir.display())))
+    builder.create(dir).map_err(|source| KeyError::Io {
+        what: "cannot create key directory",
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 /// Open a new file for writing, failing if it exists; mode 0600 on unix.
@@ -293,12 +283,12 @@ fn create_new_private(path: &Path) -> io::Result<fs::File> {
 /// Generate a key and publish it as `<key_id>.key` complete or not at all: written to a
 /// temporary file, then hard-linked into place (which, like `create_new`, never
 /// replaces an existing file). Losing the race to a concurrent start is not an error.
-fn write_new_secret(dir: &Path, key_id: &str) -> Result<(), ApiError> {
+fn write_new_secret(dir: &Path, key_id: &str) -> Result<(), KeyError> {
     let key = SigningKey::generate(&mut rand::rngs::OsRng);
     let content = format!("{}\n", to_hex(&key.to_bytes()));
     let path = dir.join(format!("{key_id}.{SECRET_EXT}"));
     let temp = dir.join(format!(".{key_id}.{SECRET_EXT}.{}.{}.tmp", std::process::id(), rand::random::<u64>()));
-    let failed = |e: io::Error| ApiError::Startup(format!("cannot write key file {}: {e}", path.display()));
+    let failed = |source: io::Error| KeyError::Io { what: "cannot write key file", path: path.clone(), source };
 
     let write = |target: &Path| -> io::Result<()> {
         let mut file = create_new_private(target)?;
@@ -350,17 +340,17 @@ mod tests {
         to_hex(SigningKey::from_bytes(&[seed; 32]).verifying_key().as_bytes())
     }
 
-    fn reason(result: Result<TokenClaims, ApiError>) -> &'static str {
+    fn reason(result: Result<TokenClaims, InvalidToken>) -> &'static str {
         match result {
-            Err(ApiError::InvalidCursor(reason)) => reason,
+            Err(InvalidToken(reason)) => reason,
             other => panic!("expected InvalidCursor, got {other:?}"),
         }
     }
 
-    fn startup_message(result: Result<KeyRing, ApiError>) -> String {
+    fn startup_message(result: Result<KeyRing, KeyError>) -> String {
         match result {
-            Err(ApiError::Startup(message)) => message,
-            other => panic!("expected Startup, got {other:?}"),
+            Err(error) => error.to_string(),
+            Ok(ring) => panic!("expected a key error, got {ring:?}"),
         }
     }
 

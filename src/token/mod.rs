@@ -1,14 +1,16 @@
 //! `PI-Pull-Next` tokens (SPEC.md §2.5): what they claim (`claims`), their signed
 //! base64url wire form (`codec`) and the Ed25519 key ring that issues and verifies
-//! them (`keyring`), the cache that recognises recently issued or verified tokens
+//! them (`keyring`), their errors (`error`), the cache that recognises recently issued or verified tokens
 //! without another signature check (`recent`), plus the pull path a token is used in.
 
 mod claims;
 mod codec;
+mod error;
 mod keyring;
 mod recent;
 
 pub use claims::{StreamKind, TokenClaims};
+pub use error::{InvalidToken, KeyError};
 pub use codec::{FORMAT_VERSION, MAX_KEY_ID_LEN, MAX_TOKEN_CHARS, is_valid_key_id};
 pub use keyring::{DEV_KEY_ID, KeyRing};
 

@@ -12,6 +12,59 @@ use quick_xml::events::{BytesDecl, BytesRef, BytesStart, BytesText, Event};
 /// Longest `MsgDefIdr` / `BizMsgIdr` accepted (ISO 20022 head.001 `Max35Text`).
 const MAX_ID_CHARS: usize = 35;
 
+/// Why a producer message is not an acceptable SPI envelope. The texts are shown to
+/// the producer (422 `invalidMessage`): they name the problem, never payload content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("body is not valid UTF-8 (at byte {at})")]
+    NotUtf8 { at: usize },
+    #[error("control character not allowed in XML at byte {at}")]
+    ControlCharacter { at: usize },
+    /// quick-xml refused the syntax at byte `at`.
+    #[error("malformed XML at byte {at}: {what}")]
+    Syntax { at: u64, what: &'static str },
+    /// A reference or attribute that is not well-formed.
+    #[error("malformed XML: {0}")]
+    Malformed(&'static str),
+    #[error("{0} is not valid UTF-8")]
+    Undecodable(&'static str),
+    /// The XML declaration is misplaced, incomplete or names another encoding.
+    #[error("XML declaration {0}")]
+    Declaration(&'static str),
+    #[error("DOCTYPE is not allowed")]
+    DocType,
+    #[error("no root element")]
+    NoRoot,
+    #[error("more than one root element")]
+    MultipleRoots,
+    #[error("root element is not Envelope")]
+    RootNotEnvelope,
+    #[error("text before the root element")]
+    TextBeforeRoot,
+    #[error("content after the root element")]
+    ContentAfterRoot,
+    #[error("content outside the root element")]
+    ContentOutsideRoot,
+    #[error("truncated XML: element not closed at end of body")]
+    Truncated,
+    /// A child that may occur once occurs again (`AppHdr`, `Document`, `AppHdr/To`, …).
+    #[error("more than one {0}")]
+    Duplicate(&'static str),
+    #[error("Envelope has no {0} child")]
+    MissingChild(&'static str),
+    /// A required `AppHdr` part is missing (`To`, `To/Id`, `MsgDefIdr`).
+    #[error("{0}")]
+    MissingHeader(&'static str),
+    #[error("AppHdr/To Id {found} does not match path ISPB {expected}")]
+    WrongRecipient { found: String, expected: String },
+    #[error("AppHdr/MsgDefIdr is empty")]
+    EmptyMsgDefIdr,
+    #[error("AppHdr/MsgDefIdr is not 1 to {MAX_ID_CHARS} visible ASCII characters")]
+    BadMsgDefIdr,
+    #[error("AppHdr/BizMsgIdr is longer than {MAX_ID_CHARS} characters or has control characters")]
+    BadBizMsgIdr,
+}
+
 /// What the server keeps from a valid envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvelopeInfo {
@@ -27,11 +80,10 @@ pub struct EnvelopeInfo {
 /// Checks `body` as an SPI envelope addressed to `expected_ispb`.
 ///
 /// Returns the envelope's identifiers, or a short reason fit to show the producer.
-pub fn validate_envelope(body: &[u8], expected_ispb: &str) -> Result<EnvelopeInfo, String> {
-    let text =
-        std::str::from_utf8(body).map_err(|e| format!("body is not valid UTF-8 (at byte {})", e.valid_up_to()))?;
+pub fn validate_envelope(body: &[u8], expected_ispb: &str) -> Result<EnvelopeInfo, EnvelopeError> {
+    let text = std::str::from_utf8(body).map_err(|e| EnvelopeError::NotUtf8 { at: e.valid_up_to() })?;
     if let Some(at) = text.bytes().position(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) {
-        return Err(format!("control character not allowed in XML at byte {at}"));
+        return Err(EnvelopeError::ControlCharacter { at });
     }
     let (bom_len, xml) = match text.strip_prefix('\u{feff}') {
         Some(rest) => (3, rest),
@@ -79,7 +131,7 @@ struct Scan {
 }
 
 impl Scan {
-    fn feed(&mut self, event: Event<'_>) -> Result<(), String> {
+    fn feed(&mut self, event: Event<'_>) -> Result<(), EnvelopeError> {
         let first = !self.seen_event;
         self.seen_event = true;
         match event {
@@ -92,7 +144,7 @@ impl Scan {
             Event::Text(t) => self.text(&t),
             Event::CData(c) => {
                 self.require_inside_root()?;
-                let s = c.decode().map_err(|_| "CDATA is not valid UTF-8".to_string())?;
+                let s = c.decode().map_err(|_| EnvelopeError::Undecodable("CDATA"))?;
                 self.collect(&s);
                 Ok(())
             }
@@ -105,12 +157,12 @@ impl Scan {
                 Ok(())
             }
             Event::Decl(d) => check_declaration(&d, first),
-            Event::DocType(_) => Err("DOCTYPE is not allowed".to_string()),
+            Event::DocType(_) => Err(EnvelopeError::DocType),
             Event::Comment(_) | Event::PI(_) | Event::Eof => Ok(()),
         }
     }
 
-    fn open(&mut self, e: &BytesStart<'_>, empty: bool) -> Result<(), String> {
+    fn open(&mut self, e: &BytesStart<'_>, empty: bool) -> Result<(), EnvelopeError> {
         check_attributes(e)?;
         let local = e.local_name();
         let name = local.as_ref();
@@ -118,11 +170,11 @@ impl Scan {
         match level {
             0 => {
                 if self.root_seen {
-                    return Err("more than one root element".to_string());
+                    return Err(EnvelopeError::MultipleRoots);
                 }
                 self.root_seen = true;
                 if name != b"Envelope" {
-                    return Err("root element is not Envelope".to_string());
+                    return Err(EnvelopeError::RootNotEnvelope);
                 }
             }
             1 => match name {
@@ -139,10 +191,10 @@ impl Scan {
                     self.in_to = !empty;
                 }
                 b"MsgDefIdr" if self.msg_def_idr.is_some() => {
-                    return Err("more than one AppHdr/MsgDefIdr".to_string());
+                    return Err(EnvelopeError::Duplicate("AppHdr/MsgDefIdr"));
                 }
                 b"BizMsgIdr" if self.biz_msg_idr.is_some() => {
-                    return Err("more than one AppHdr/BizMsgIdr".to_string());
+                    return Err(EnvelopeError::Duplicate("AppHdr/BizMsgIdr"));
                 }
                 b"MsgDefIdr" => self.start_capture(Field::MsgDefIdr, level),
                 b"BizMsgIdr" => self.start_capture(Field::BizMsgIdr, level),
@@ -177,26 +229,26 @@ impl Scan {
         self.depth = level;
     }
 
-    fn text(&mut self, t: &BytesText<'_>) -> Result<(), String> {
+    fn text(&mut self, t: &BytesText<'_>) -> Result<(), EnvelopeError> {
         if self.depth == 0 {
             if !t.iter().all(u8::is_ascii_whitespace) {
                 return Err(if self.root_closed {
-                    "content after the root element".to_string()
+                    EnvelopeError::ContentAfterRoot
                 } else {
-                    "text before the root element".to_string()
+                    EnvelopeError::TextBeforeRoot
                 });
             }
             return Ok(());
         }
         if self.capture.is_some() {
-            let s = t.decode().map_err(|_| "text is not valid UTF-8".to_string())?;
+            let s = t.decode().map_err(|_| EnvelopeError::Undecodable("text"))?;
             self.collect(&s);
         }
         Ok(())
     }
 
-    fn require_inside_root(&self) -> Result<(), String> {
-        if self.depth == 0 { Err("content outside the root element".to_string()) } else { Ok(()) }
+    fn require_inside_root(&self) -> Result<(), EnvelopeError> {
+        if self.depth == 0 { Err(EnvelopeError::ContentOutsideRoot) } else { Ok(()) }
     }
 
     fn start_capture(&mut self, field: Field, level: usize) {
@@ -227,85 +279,81 @@ impl Scan {
         }
     }
 
-    fn finish(self, expected_ispb: &str) -> Result<EnvelopeInfo, String> {
+    fn finish(self, expected_ispb: &str) -> Result<EnvelopeInfo, EnvelopeError> {
         if !self.root_seen {
-            return Err("no root element".to_string());
+            return Err(EnvelopeError::NoRoot);
         }
         if self.depth > 0 {
-            return Err("truncated XML: element not closed at end of body".to_string());
+            return Err(EnvelopeError::Truncated);
         }
         if !self.app_hdr_seen {
-            return Err("Envelope has no AppHdr child".to_string());
+            return Err(EnvelopeError::MissingChild("AppHdr"));
         }
         if !self.document_seen {
-            return Err("Envelope has no Document child".to_string());
+            return Err(EnvelopeError::MissingChild("Document"));
         }
         if !self.to_seen {
-            return Err("AppHdr has no To".to_string());
+            return Err(EnvelopeError::MissingHeader("AppHdr has no To"));
         }
-        let to_id = self.to_id.ok_or("AppHdr/To has no Id")?;
+        let to_id = self.to_id.ok_or(EnvelopeError::MissingHeader("AppHdr/To has no Id"))?;
         if to_id != expected_ispb {
-            return Err(format!(
-                "AppHdr/To Id {} does not match path ISPB {}",
-                shown_id(&to_id),
-                shown_id(expected_ispb)
-            ));
+            return Err(EnvelopeError::WrongRecipient { found: shown_id(&to_id), expected: shown_id(expected_ispb) });
         }
-        let msg_def_idr = self.msg_def_idr.ok_or("AppHdr has no MsgDefIdr")?;
+        let msg_def_idr = self.msg_def_idr.ok_or(EnvelopeError::MissingHeader("AppHdr has no MsgDefIdr"))?;
         if msg_def_idr.is_empty() {
-            return Err("AppHdr/MsgDefIdr is empty".to_string());
+            return Err(EnvelopeError::EmptyMsgDefIdr);
         }
         if msg_def_idr.len() > MAX_ID_CHARS || !msg_def_idr.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(format!("AppHdr/MsgDefIdr is not 1 to {MAX_ID_CHARS} visible ASCII characters"));
+            return Err(EnvelopeError::BadMsgDefIdr);
         }
         let biz_msg_idr = self.biz_msg_idr.filter(|b| !b.is_empty());
         if let Some(biz) = &biz_msg_idr
             && (biz.chars().count() > MAX_ID_CHARS || biz.chars().any(char::is_control))
         {
-            return Err(format!("AppHdr/BizMsgIdr is longer than {MAX_ID_CHARS} characters or has control characters"));
+            return Err(EnvelopeError::BadBizMsgIdr);
         }
         Ok(EnvelopeInfo { msg_def_idr, biz_msg_idr, to_ispb: to_id })
     }
 }
 
 /// Marks a child that may occur only once.
-fn once(seen: &mut bool, what: &str) -> Result<(), String> {
-    if std::mem::replace(seen, true) { Err(format!("more than one {what}")) } else { Ok(()) }
+fn once(seen: &mut bool, what: &'static str) -> Result<(), EnvelopeError> {
+    if std::mem::replace(seen, true) { Err(EnvelopeError::Duplicate(what)) } else { Ok(()) }
 }
 
 /// Checks an element's attributes for syntax, duplicates and bad references.
-fn check_attributes(e: &BytesStart<'_>) -> Result<(), String> {
+fn check_attributes(e: &BytesStart<'_>) -> Result<(), EnvelopeError> {
     for attr in e.attributes() {
-        let attr = attr.map_err(|_| "malformed XML: malformed attribute".to_string())?;
+        let attr = attr.map_err(|_| EnvelopeError::Malformed("malformed attribute"))?;
         if memchr::memchr(b'<', &attr.value).is_some() {
-            return Err("malformed XML: '<' in attribute value".to_string());
+            return Err(EnvelopeError::Malformed("'<' in attribute value"));
         }
         if memchr::memchr(b'&', &attr.value).is_some() {
-            attr.unescape_value().map_err(|_| "malformed XML: bad reference in attribute value".to_string())?;
+            attr.unescape_value().map_err(|_| EnvelopeError::Malformed("bad reference in attribute value"))?;
         }
     }
     Ok(())
 }
 
 /// An XML declaration must come first and may only name UTF-8.
-fn check_declaration(d: &BytesDecl<'_>, first: bool) -> Result<(), String> {
+fn check_declaration(d: &BytesDecl<'_>, first: bool) -> Result<(), EnvelopeError> {
     if !first {
-        return Err("XML declaration is not at the start of the body".to_string());
+        return Err(EnvelopeError::Declaration("is not at the start of the body"));
     }
-    d.version().map_err(|_| "XML declaration has no version".to_string())?;
+    d.version().map_err(|_| EnvelopeError::Declaration("has no version"))?;
     match d.encoding() {
         None => Ok(()),
         Some(Ok(enc)) if enc.eq_ignore_ascii_case(b"UTF-8") => Ok(()),
-        Some(_) => Err("XML declaration names an encoding other than UTF-8".to_string()),
+        Some(_) => Err(EnvelopeError::Declaration("names an encoding other than UTF-8")),
     }
 }
 
 /// Resolves `&name;` / `&#n;`: only the five predefined entities exist without a DTD.
-fn resolve_reference(r: &BytesRef<'_>) -> Result<char, String> {
+fn resolve_reference(r: &BytesRef<'_>) -> Result<char, EnvelopeError> {
     if r.is_char_ref() {
         return match r.resolve_char_ref() {
             Ok(Some(ch)) => Ok(ch),
-            _ => Err("malformed XML: invalid character reference".to_string()),
+            _ => Err(EnvelopeError::Malformed("invalid character reference")),
         };
     }
     match &**r {
@@ -314,7 +362,7 @@ fn resolve_reference(r: &BytesRef<'_>) -> Result<char, String> {
         b"gt" => Ok('>'),
         b"apos" => Ok('\''),
         b"quot" => Ok('"'),
-        _ => Err("malformed XML: undefined entity reference".to_string()),
+        _ => Err(EnvelopeError::Malformed("undefined entity reference")),
     }
 }
 
@@ -328,7 +376,7 @@ fn shown_id(id: &str) -> String {
 }
 
 /// Turns a quick-xml error into a reason that names the problem, not the content.
-fn malformed(err: &XmlError, at: u64) -> String {
+fn malformed(err: &XmlError, at: u64) -> EnvelopeError {
     let what = match err {
         XmlError::Syntax(s) => match s {
             SyntaxError::InvalidBangMarkup => "invalid markup after '<!'",
@@ -350,7 +398,7 @@ fn malformed(err: &XmlError, at: u64) -> String {
         XmlError::Escape(_) => "invalid reference",
         _ => "unreadable XML",
     };
-    format!("malformed XML at byte {at}: {what}")
+    EnvelopeError::Syntax { at, what }
 }
 
 #[cfg(test)]
@@ -377,7 +425,7 @@ mod tests {
     const DOC: &str = "<Document><FIToFICstmrCdtTrf><Id>99999999</Id></FIToFICstmrCdtTrf></Document>";
 
     fn check(xml: &str) -> Result<EnvelopeInfo, String> {
-        validate_envelope(xml.as_bytes(), ISPB)
+        validate_envelope(xml.as_bytes(), ISPB).map_err(|e| e.to_string())
     }
 
     fn err(xml: &str) -> String {

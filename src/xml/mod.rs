@@ -3,4 +3,4 @@
 
 mod envelope;
 
-pub use envelope::{EnvelopeInfo, validate_envelope};
+pub use envelope::{EnvelopeError, EnvelopeInfo, validate_envelope};

@@ -58,10 +58,13 @@ pub enum CommandResult {
     Appended(Vec<AppendOutcome>),
     /// A read of a stream (also the first read of `OpenStream`).
     Handout(Handout),
-    /// The stream is closed; `redelivered` seqs went back to the queue.
+    /// The stream is closed; `redelivered` seqs went back to the queue. The ISPB's
+    /// stream slots after the close come along for `Pix-Stream-Slots`.
     Closed {
         confirmed: usize,
         redelivered: usize,
+        open_streams: u32,
+        max_streams: u32,
     },
     /// The idle stream is closed (`true`) or had moved on and stays open (`false`).
     Expired(bool),

@@ -339,12 +339,18 @@ impl ShardMachine {
         pending.streams.insert((ispb, id));
         // Wake the ISPB either way: a long poll waiting on this stream answers now.
         self.woken.insert(ispb);
-        if generation == current {
+        let (confirmed, redelivered) = if generation == current {
             tenant.confirm(&stream.batch);
-            CommandResult::Closed { confirmed: stream.batch.len(), redelivered: 0 }
+            (stream.batch.len(), 0)
         } else {
             tenant.return_for_redelivery(&stream.batch);
-            CommandResult::Closed { confirmed: 0, redelivered: stream.batch.len() }
+            (0, stream.batch.len())
+        };
+        CommandResult::Closed {
+            confirmed,
+            redelivered,
+            open_streams: tenant.open_streams(),
+            max_streams: tenant.settings.max_streams,
         }
     }
 

@@ -271,7 +271,11 @@ impl Harness {
             assert_eq!(result, CommandResult::Rejected(Rejection::StreamClosed));
             return;
         }
-        let CommandResult::Closed { confirmed, redelivered } = result else { panic!("close: {result:?}") };
+        let CommandResult::Closed { confirmed, redelivered, open_streams, .. } = result else {
+            panic!("close: {result:?}")
+        };
+        let still_open = model.streams.iter().filter(|s| s.open).count() - 1;
+        assert_eq!(open_streams as usize, still_open, "the slots after the close");
         if previous {
             assert_eq!((confirmed, redelivered), (0, stream.batch.len()));
             model.give_back(&stream.batch);

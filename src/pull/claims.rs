@@ -18,7 +18,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use storage::Ispb;
 
-use crate::notify::Notifier;
+use super::notify::Notifier;
 
 /// Messages claimed by reads in flight, per ISPB.
 pub struct ReadClaims {

@@ -1,0 +1,277 @@
+//! `ApiError`: every answer a client can get that is not a success, each mapped in
+//! one exhaustive `match` to an HTTP status and a stable RFC 7807 problem code
+//! (SPEC.md §2.6), rendered as `application/problem+xml`. Domain errors
+//! (`crate::Error`) become API errors in one exhaustive `From`; the HTTP-only cases
+//! (routing, negotiation, body framing) are raised here in `api/`. Bodies never carry
+//! internals: the `detail` shown to clients is written here, causes are only logged.
+
+use std::fmt;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use wire::clock::now_ms;
+use crate::config::DEFAULT_PROBLEM_BASE;
+use crate::error::Error;
+use crate::log_throttle::LogThrottle;
+
+/// Everything a client can be answered with besides success.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The `{ispb}` path segment is not 8 characters of `[0-9A-Z]`.
+    #[error("invalid ISPB in path: {0:?}")]
+    InvalidIspb(String),
+    /// A `PI-Pull-Next` token that is malformed, tampered, unsigned, signed by an
+    /// unknown key, or issued for another ISPB.
+    #[error("invalid cursor: {0}")]
+    InvalidCursor(&'static str),
+    /// A request header that is malformed or (strict mode) outside the allow-list.
+    #[error("invalid header: {0}")]
+    InvalidHeader(String),
+    /// The caller may not act on this ISPB.
+    #[error("forbidden")]
+    Forbidden,
+    /// The ISPB is not registered and tenants are not auto-created.
+    #[error("tenant not found")]
+    TenantNotFound,
+    /// No such route.
+    #[error("not found")]
+    NotFound,
+    /// The route exists, the method does not.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The `Accept` header asks for a representation we do not produce.
+    #[error("not acceptable: {0}")]
+    NotAcceptable(String),
+    /// Another request is advancing the same stream right now.
+    #[error("stream busy")]
+    StreamBusy,
+    /// The stream was closed (DELETE, idle expiry or operator action).
+    #[error("stream closed")]
+    StreamClosed,
+    /// The token belongs to an open stream but is older than the previous read.
+    #[error("stale cursor")]
+    StaleCursor,
+    /// The body, or one message in it, is larger than allowed.
+    #[error("payload too large: {0}")]
+    PayloadTooLarge(String),
+    /// A producer message failed validation; `part` is 1-based.
+    #[error("invalid message in part {part}: {reason}")]
+    InvalidMessage { part: usize, reason: String },
+    /// A producer body that cannot be parsed at all (e.g. broken multipart framing).
+    #[error("invalid body: {0}")]
+    InvalidBody(String),
+    /// A producer body with a `Content-Type` we do not take.
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    /// All stream slots of the ISPB are in use.
+    #[error("too many streams ({open}/{limit})")]
+    TooManyStreams { open: u32, limit: u32 },
+    /// The ISPB is over its request rate.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
+    /// Temporarily unable to serve: no leader, storage failure, shedding, paused
+    /// tenant, producer back-pressure.
+    #[error("unavailable: {reason}")]
+    Unavailable { reason: &'static str, retry_after_secs: u64 },
+    /// A bug or an unexpected failure; the cause is logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    /// Stable problem code, the last segment of the problem `type`.
+    pub fn code(&self) -> &'static str {
+        self.parts().1
+    }
+
+    /// (status, code, Portuguese title as ICOM clients expect) for every case.
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        use ApiError::*;
+        match self {
+            InvalidIspb(_) => (StatusCode::BAD_REQUEST, "invalidIspb", "ISPB inválido"),
+            InvalidCursor(_) => (StatusCode::BAD_REQUEST, "invalidCursor", "Cursor inválido"),
+            InvalidHeader(_) => (StatusCode::BAD_REQUEST, "invalidHeader", "Cabeçalho inválido"),
+            Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Acesso negado"),
+            TenantNotFound => (StatusCode::NOT_FOUND, "tenantNotFound", "Participante não encontrado"),
+            NotFound => (StatusCode::NOT_FOUND, "notFound", "Recurso não encontrado"),
+            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "methodNotAllowed", "Método não permitido"),
+            NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "notAcceptable", "Formato não aceito"),
+            StreamBusy => (StatusCode::CONFLICT, "streamBusy", "Stream ocupado"),
+            StreamClosed => (StatusCode::GONE, "streamClosed", "Stream encerrado"),
+            StaleCursor => (StatusCode::GONE, "staleCursor", "Cursor expirado"),
+            PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payloadTooLarge", "Mensagem muito grande"),
+            InvalidMessage { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalidMessage", "Mensagem inválida"),
+            InvalidBody(_) => (StatusCode::BAD_REQUEST, "invalidBody", "Corpo inválido"),
+            UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupportedMediaType", "Tipo de conteúdo não suportado")
+            }
+            TooManyStreams { .. } => (StatusCode::TOO_MANY_REQUESTS, "tooManyStreams", "Limite de streams atingido"),
+            RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rateLimited", "Limite de requisições atingido"),
+            Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Serviço indisponível"),
+            Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Erro interno"),
+        }
+    }
+
+    /// The client-facing `detail`: precise about the request, silent about internals.
+    fn detail(&self) -> String {
+        match self {
+            ApiError::Internal(_) => "unexpected server error".to_owned(),
+            ApiError::Unavailable { reason, .. } => (*reason).to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Seconds for `Retry-After`, for the errors that invite a retry.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::TooManyStreams { .. } => Some(1),
+            ApiError::RateLimited { retry_after_secs } | ApiError::Unavailable { retry_after_secs, .. } => {
+                Some((*retry_after_secs).max(1))
+            }
+            _ => None,
+        }
+    }
+
+    /// Render as `application/problem+xml` with `type = {problem_base}{code}`.
+    pub fn into_problem_response(self, problem_base: &str) -> Response {
+        let (status, code, title) = self.parts();
+        let body = ProblemXml {
+            type_uri: format!("{problem_base}{code}"),
+            title,
+            status: status.as_u16(),
+            detail: self.detail(),
+        }
+        .to_string();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+xml; charset=utf-8"));
+        if let Some(secs) = self.retry_after_secs() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let ApiError::TooManyStreams { open, limit } = self
+            && let Ok(v) = HeaderValue::from_str(&format!("{open}/{limit}"))
+        {
+            headers.insert(wire::headers::PIX_STREAM_SLOTS, v);
+        }
+        response
+    }
+}
+
+
+/// Carried in the extensions of an error response, so a listener configured with
+/// another problem base can render the same error again.
+#[derive(Clone)]
+pub struct RenderedProblem(pub ApiError);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, _) = self.parts();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Expected in bursts (a shard electing a leader, back-pressure): one line a second.
+            static UNAVAILABLE: LogThrottle = LogThrottle::new();
+            if let Some(occurrences) = UNAVAILABLE.admit(now_ms(), 1_000) {
+                tracing::warn!(error = %self, code, occurrences, "requests answered 503 (at most one line a second)");
+            }
+        } else if status.is_server_error() {
+            tracing::error!(error = %self, code, "request failed");
+        } else {
+            tracing::debug!(error = %self, code, "request rejected");
+        }
+        let mut response = self.clone().into_problem_response(DEFAULT_PROBLEM_BASE);
+        response.extensions_mut().insert(RenderedProblem(self));
+        response
+    }
+}
+
+/// RFC 7807 problem document in its XML form.
+struct ProblemXml {
+    type_uri: String,
+    title: &'static str,
+    status: u16,
+    detail: String,
+}
+
+impl fmt::Display for ProblemXml {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>{}</type><title>{}</title><status>{}</status><detail>{}</detail></problem>",
+            escape(&self.type_uri),
+            escape(self.title),
+            self.status,
+            escape(&self.detail)
+        )
+    }
+}
+
+/// Escape text for an XML element body.
+fn escape(text: &str) -> String {
+    quick_xml::escape::escape(text).into_owned()
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::InvalidCursor(reason) => ApiError::InvalidCursor(reason),
+            Error::StreamBusy => ApiError::StreamBusy,
+            Error::StreamClosed => ApiError::StreamClosed,
+            Error::StaleCursor => ApiError::StaleCursor,
+            error @ Error::BatchTooLarge { .. } => ApiError::NotAcceptable(error.to_string()),
+            error @ Error::MessageTooLarge { .. } => ApiError::PayloadTooLarge(error.to_string()),
+            Error::InvalidMessage { part, fault } => ApiError::InvalidMessage { part, reason: fault.to_string() },
+            Error::Rejected(rejection) => rejection.into(),
+            Error::Unavailable { reason, retry_after_secs } => ApiError::Unavailable { reason, retry_after_secs },
+            Error::Internal(what) => ApiError::Internal(what),
+            error @ (Error::Config(_) | Error::Keys(_) | Error::Bind { .. } | Error::Start { .. }) => {
+                ApiError::Internal(error.to_string())
+            }
+        }
+    }
+}
+
+impl From<storage::Rejection> for ApiError {
+    fn from(rejection: storage::Rejection) -> Self {
+        use storage::Rejection::*;
+        match rejection {
+            TenantNotFound => ApiError::TenantNotFound,
+            TenantPaused => ApiError::Unavailable { reason: "tenant is paused", retry_after_secs: 5 },
+            TooManyStreams { open, limit } => ApiError::TooManyStreams { open, limit },
+            StreamClosed => ApiError::StreamClosed,
+            StaleCursor => ApiError::StaleCursor,
+            UnknownGeneration => ApiError::InvalidCursor("token names a read the stream never made"),
+            Backpressure { .. } => {
+                ApiError::Unavailable { reason: "unconfirmed backlog over the tenant's limit", retry_after_secs: 5 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let e = ApiError::Internal("/var/lib/secret path exploded".into());
+        assert_eq!(e.detail(), "unexpected server error");
+    }
+
+    #[test]
+    fn problem_xml_escapes_detail() {
+        let p = ProblemXml {
+            type_uri: "/api/v1/error/invalidBody".into(),
+            title: "Corpo inválido",
+            status: 400,
+            detail: "a <b> & c".into(),
+        };
+        let xml = p.to_string();
+        assert!(xml.contains("<detail>a &lt;b&gt; &amp; c</detail>"), "{xml}");
+        assert!(xml.contains("<type>/api/v1/error/invalidBody</type>"));
+    }
+}

@@ -1,0 +1,35 @@
+//! Errors of the token module: `InvalidToken` (a presented token is refused, with a
+//! reason fit for the client) and `KeyError` (the key directory cannot be used;
+//! messages name files, never their content).
+
+use std::io;
+use std::path::PathBuf;
+
+use super::codec::MAX_KEY_ID_LEN;
+
+/// A `PI-Pull-Next` token that is malformed, tampered, unsigned, signed by an unknown
+/// key or issued for another ISPB. The reason is safe to show the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidToken(pub &'static str);
+
+/// A key directory or key file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key id {key_id:?} is not 1-{MAX_KEY_ID_LEN} characters of [A-Za-z0-9_-]")]
+    BadKeyId { key_id: String },
+    #[error("key file {}: the name must be a key id of 1-{MAX_KEY_ID_LEN} characters of [A-Za-z0-9_-]", path.display())]
+    BadFileName { path: PathBuf },
+    /// A key file whose content or kind is wrong.
+    #[error("key file {}: {why}", path.display())]
+    BadFile { path: PathBuf, why: &'static str },
+    /// Reading or writing the directory or a file failed (`what` says which step).
+    #[error("{what} {}: {source}", path.display())]
+    Io { what: &'static str, path: PathBuf, source: io::Error },
+    #[error("key files {key_id}.key and {key_id}.pub in {} hold different keys", dir.display())]
+    Disagree { key_id: String, dir: PathBuf },
+    #[error("active key {key_id:?} has no {key_id}.key file in {}", dir.display())]
+    NoActiveSecret { key_id: String, dir: PathBuf },
+    #[error("no .key file in {}", dir.display())]
+    NoSecret { dir: PathBuf },
+}
