@@ -49,10 +49,15 @@ impl Member {
     }
 }
 
+/// A test's change to the cluster file, applied to every member's file (also of
+/// members added or restarted later) before it is validated.
+type FileTweak = Box<dyn Fn(&mut ConfigFile) + Send + Sync>;
+
 /// A cluster of nodes in this process.
 pub struct TestCluster {
     pub members: Vec<Member>,
     pub faults: Arc<NetworkFaults>,
+    tweak: FileTweak,
     dir: tempfile::TempDir,
 }
 
@@ -61,6 +66,17 @@ impl TestCluster {
     /// shards, replication factor 3 (capped) and `timing::MEMBER`, and waits for
     /// every shard to have a leader.
     pub async fn start(regions: &[&str], shards: u32) -> TestCluster {
+        TestCluster::start_with(regions, shards, |_| {}).await
+    }
+
+    /// As `start`, with `tweak` applied to every member's file before validation
+    /// (`|f| f.cluster.election_timeout_ms = [300, 600]`).
+    pub async fn start_with(
+        regions: &[&str],
+        shards: u32,
+        tweak: impl Fn(&mut ConfigFile) + Send + Sync + 'static,
+    ) -> TestCluster {
+        let tweak: FileTweak = Box::new(tweak);
         let dir = tempfile::tempdir().expect("temp dir");
         let mut bound = Vec::new();
         for _ in regions {
@@ -72,15 +88,17 @@ impl TestCluster {
             .enumerate()
             .map(|(i, (listeners, region))| node_of(i as u64 + 1, region, listeners))
             .collect();
-        let configs: Vec<Config> =
-            nodes.iter().map(|n| member_config(dir.path(), &nodes, n.id, shards, StartMode::Bootstrap)).collect();
+        let configs: Vec<Config> = nodes
+            .iter()
+            .map(|n| member_config(dir.path(), &nodes, n.id, shards, StartMode::Bootstrap, &tweak))
+            .collect();
         // One signing key for every node, made before any starts.
         pixstream::token::KeyRing::load_or_generate_dev(&configs[0].key_dir).expect("dev key");
         let faults = Arc::new(NetworkFaults::default());
         let launches =
             configs.into_iter().zip(bound).map(|(config, listeners)| launch(config, listeners, faults.clone()));
         let members = futures::future::join_all(launches).await;
-        let cluster = TestCluster { members, faults, dir };
+        let cluster = TestCluster { members, faults, tweak, dir };
         cluster.wait_for_leaders(timing::LEADERS).await;
         cluster
     }
@@ -167,7 +185,7 @@ impl TestCluster {
         let mut nodes = self.nodes();
         nodes.push(node_of(id, region, &listeners));
         let mode = if join { StartMode::Join } else { StartMode::Bootstrap };
-        let config = member_config(self.dir.path(), &nodes, id, self.members[0].config.shards, mode);
+        let config = member_config(self.dir.path(), &nodes, id, self.members[0].config.shards, mode, &self.tweak);
         let member = launch(config, listeners, self.faults.clone()).await;
         self.members.push(member);
     }
@@ -186,7 +204,7 @@ impl TestCluster {
     pub async fn restart_as(&mut self, id: u64, mode: StartMode) {
         self.stop(id).await;
         let old = &self.member(id).config;
-        let config = member_config(self.dir.path(), &old.nodes, id, old.shards, mode);
+        let config = member_config(self.dir.path(), &old.nodes, id, old.shards, mode, &self.tweak);
         let listeners = bind_again(&config).await;
         let restarted = launch(config, listeners, self.faults.clone()).await;
         self.members[(id - 1) as usize] = restarted;
@@ -294,11 +312,19 @@ fn member_file(dir: &Path, nodes: &[ClusterNode], shards: u32) -> ConfigFile {
     }
 }
 
-/// Node `id`'s validated config in the cluster of `nodes`.
-fn member_config(dir: &Path, nodes: &[ClusterNode], id: u64, shards: u32, mode: StartMode) -> Config {
-    member_file(dir, nodes, shards)
-        .validate(id, mode)
-        .unwrap_or_else(|e| panic!("node {id}'s cluster config is refused: {e}"))
+/// Node `id`'s validated config in the cluster of `nodes`, the test's `tweak`
+/// applied to the file first.
+fn member_config(
+    dir: &Path,
+    nodes: &[ClusterNode],
+    id: u64,
+    shards: u32,
+    mode: StartMode,
+    tweak: &FileTweak,
+) -> Config {
+    let mut file = member_file(dir, nodes, shards);
+    tweak(&mut file);
+    file.validate(id, mode).unwrap_or_else(|e| panic!("node {id}'s cluster config is refused: {e}"))
 }
 
 /// Three listeners on port 0 of 127.0.0.1.
