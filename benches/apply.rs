@@ -1,7 +1,7 @@
 //! Cost of `ShardMachine::apply`, the step every committed Raft entry goes through
 //! (DESIGN.md §2), on a real RocksDB store in a temporary directory:
 //! - `append_10x2k`: one `Append` of 10 new ~2 KB pacs.008 messages to one ISPB (the
-//!   producer path, `POST /api/v1/in/{ispb}/messages` with a 10-part body): dedupe
+//!   producer path, `POST /internal/v1/out/{ispb}/msgs` with a 10-part body): dedupe
 //!   look-ups, message and dedupe records, tenant record. Throughput: messages.
 //! - `pull_100_streams`: one group-committed batch of 100 `Pull` commands, one per ISPB
 //!   over 100 ISPBs with one open stream each; every pull confirms its outstanding 10
@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use pixstream::sample::sample_of_size;
+use loadgen::sample::sample_of_size;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rocksdb::WriteBatch;

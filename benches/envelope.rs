@@ -1,5 +1,5 @@
 //! Cost of `xml::validate_envelope`, the one-pass check every producer message goes
-//! through before it is appended (`POST /api/v1/in/{ispb}/messages`, SPEC.md §3):
+//! through before it is appended (`POST /internal/v1/out/{ispb}/msgs`, SPEC.md §3):
 //! UTF-8 and control-character scan, quick-xml event walk, `AppHdr/To` ISPB match and
 //! extraction of `MsgDefIdr`/`BizMsgIdr`.
 //! - `pacs008_2k`: a ~2 KB pacs.008 from `sample::sample_of_size` (the typical message);
@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use pixstream::sample::{SampleKind, sample_message, sample_of_size};
+use loadgen::sample::{SampleKind, sample_message, sample_of_size};
 use pixstream::xml::validate_envelope;
 use rand::SeedableRng;
 use rand::rngs::StdRng;

@@ -17,12 +17,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use http::{HeaderValue, header};
-use pixstream::clock::format_utc_ms;
-use pixstream::headers::{PI_RESOURCE_ID, PIX_ENQUEUED_AT, PIX_MESSAGE_TYPE, PIX_SEQUENCE};
-use pixstream::multipart::{Part, choose_boundary, render};
-use pixstream::sample::sample_of_size;
+use loadgen::sample::sample_of_size;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use wire::clock::format_utc_ms;
+use wire::headers::{PI_RESOURCE_ID, PIX_ENQUEUED_AT, PIX_MESSAGE_TYPE, PIX_SEQUENCE};
+use wire::multipart::{Part, choose_boundary, render};
 
 const ISPB: &str = "32074986";
 /// Typical size of one SPI message.

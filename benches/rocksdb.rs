@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use pixstream::sample::sample_of_size;
+use loadgen::sample::sample_of_size;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rocksdb::WriteBatch;

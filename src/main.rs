@@ -35,9 +35,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
-            Command::Send(args) => Ok(send::run(args).await?),
-            Command::Pull(args) => Ok(pull::run(args).await?),
-            Command::Bench(args) => Ok(pixstream::bench::run(args).await?),
+            Command::Send(args) => send::run(args).await,
+            Command::Pull(args) => pull::run(args).await,
+            Command::Bench(args) => loadgen::run(args).await,
             Command::Cluster(args) => cluster::run(args).await,
         }
     })

@@ -26,8 +26,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::api::ApiError;
+use crate::app::AppState;
 
 /// Route of the membership call.
 pub const MEMBERS_PATH: &str = wire::paths::CLUSTER_MEMBERS;

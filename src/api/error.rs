@@ -10,10 +10,10 @@ use std::fmt;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use wire::clock::now_ms;
 use crate::config::DEFAULT_PROBLEM_BASE;
 use crate::error::Error;
 use crate::log_throttle::LogThrottle;
+use wire::clock::now_ms;
 
 /// Everything a client can be answered with besides success.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -162,7 +162,6 @@ impl ApiError {
         response
     }
 }
-
 
 /// Carried in the extensions of an error response, so a listener configured with
 /// another problem base can render the same error again.

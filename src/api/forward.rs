@@ -14,9 +14,9 @@ use axum::response::{IntoResponse, Response};
 use crate::api::ApiError;
 use crate::api::path::ispb_of;
 use crate::app::{App, AppState};
-use wire::clock::now_ms;
 use crate::context::RequestContext;
 use crate::log_throttle::LogThrottle;
+use wire::clock::now_ms;
 
 /// Header carrying the number of hops a forwarded request has made.
 pub const FORWARD_HOPS: HeaderName = HeaderName::from_static("pixstream-forward-hops");

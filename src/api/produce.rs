@@ -84,8 +84,7 @@ fn split_messages(
                             )));
                         }
                     }
-                    let resource_id =
-                        part.headers.iter().find(|(n, _)| n == "pi-resourceid").map(|(_, v)| v.clone());
+                    let resource_id = part.headers.iter().find(|(n, _)| n == "pi-resourceid").map(|(_, v)| v.clone());
                     Ok(Incoming { body: part.body, resource_id })
                 })
                 .collect()

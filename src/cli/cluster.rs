@@ -51,10 +51,8 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
 
 async fn members(args: MembersArgs) -> anyhow::Result<()> {
     let request = request_from_config(&args.config)?;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(args.timeout_secs))
-        .build()
-        .context("http client")?;
+    let client =
+        reqwest::Client::builder().timeout(Duration::from_secs(args.timeout_secs)).build().context("http client")?;
     let url = format!("{}{MEMBERS_PATH}", args.url.trim_end_matches('/'));
     let body = serde_json::to_vec(&request).context("encode request")?;
     let response = client

@@ -29,7 +29,7 @@ pub enum Command {
     /// Follow an ISPB's stream and print or save what arrives.
     Pull(pull::PullArgs),
     /// Load-test a deployment: many ISPBs x streams, producers, a correctness ledger.
-    Bench(crate::bench::BenchArgs),
+    Bench(loadgen::BenchArgs),
     /// Administer the cluster: move shard replicas when nodes are added or removed.
     Cluster(cluster::ClusterArgs),
 }

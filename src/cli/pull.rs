@@ -5,12 +5,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::{Context, anyhow, bail};
 use bytes::Bytes;
 use clap::Args;
 use reqwest::StatusCode;
-
-use crate::error::ApiError;
-use crate::multipart;
+use reqwest::header::{CONTENT_TYPE, HeaderName};
+use wire::headers::{PI_PULL_NEXT, PI_RESOURCE_ID, PIX_MESSAGE_TYPE, PIX_SEQUENCE, PIX_STREAM_SLOTS};
+use wire::multipart;
+use wire::paths::stream_start_path;
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
@@ -43,37 +45,33 @@ struct Received {
 }
 
 /// Follows the stream until Ctrl-C, `--max` or `--idle-polls`.
-pub async fn run(args: PullArgs) -> Result<(), ApiError> {
-    let fail = |what: String| ApiError::Startup(what);
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(40))
-        .build()
-        .map_err(|e| fail(format!("http client: {e}")))?;
+pub async fn run(args: PullArgs) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(40)).build().context("http client")?;
     let base = args.url.trim_end_matches('/').to_owned();
     if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).map_err(|e| fail(format!("create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     }
     let accept = if args.single { "application/xml" } else { "multipart/mixed" };
-    let mut path = format!("/api/v1/out/{}/stream/start", args.ispb);
+    let mut path = stream_start_path(&args.ispb);
     let (mut received, mut empty_polls) = (0usize, 0usize);
     loop {
         let request = client.get(format!("{base}{path}")).header("accept", accept).send();
         let response = tokio::select! {
-            r = request => r.map_err(|e| fail(format!("GET {path}: {e}")))?,
+            r = request => r.with_context(|| format!("GET {path}"))?,
             _ = tokio::signal::ctrl_c() => break,
         };
         let status = response.status();
-        let next = response.headers().get("pi-pull-next").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let slots = response.headers().get("pix-stream-slots").and_then(|v| v.to_str().ok()).unwrap_or("?").to_owned();
+        let next = response.headers().get(PI_PULL_NEXT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let slots = response.headers().get(PIX_STREAM_SLOTS).and_then(|v| v.to_str().ok()).unwrap_or("?").to_owned();
         let messages = match status {
             StatusCode::OK => parse_response(response).await?,
             StatusCode::NO_CONTENT => Vec::new(),
             other => {
                 let text = response.text().await.unwrap_or_default();
-                return Err(fail(format!("{other}: {text}")));
+                bail!("{other}: {text}");
             }
         };
-        path = next.ok_or_else(|| fail(format!("{status} without PI-Pull-Next")))?;
+        path = next.ok_or_else(|| anyhow!("{status} without PI-Pull-Next"))?;
         if messages.is_empty() {
             empty_polls += 1;
             eprintln!("204 no messages (slots {slots})");
@@ -90,7 +88,7 @@ pub async fn run(args: PullArgs) -> Result<(), ApiError> {
             );
             if let Some(dir) = &args.out {
                 let file = dir.join(format!("{}.xml", message.seq));
-                std::fs::write(&file, &message.body).map_err(|e| fail(format!("write {}: {e}", file.display())))?;
+                std::fs::write(&file, &message.body).with_context(|| format!("write {}", file.display()))?;
             }
         }
         received += messages.len();
@@ -100,38 +98,37 @@ pub async fn run(args: PullArgs) -> Result<(), ApiError> {
             break;
         }
     }
-    let response = client.delete(format!("{base}{path}")).send().await.map_err(|e| fail(format!("DELETE: {e}")))?;
+    let response = client.delete(format!("{base}{path}")).send().await.context("DELETE")?;
     eprintln!("stream closed ({}), {received} messages received", response.status());
     Ok(())
 }
 
-async fn parse_response(response: reqwest::Response) -> Result<Vec<Received>, ApiError> {
-    let fail = |what: String| ApiError::Startup(what);
+async fn parse_response(response: reqwest::Response) -> anyhow::Result<Vec<Received>> {
     let headers = response.headers().clone();
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let content_type = header("content-type");
-    let body = response.bytes().await.map_err(|e| fail(format!("read body: {e}")))?;
+    let header = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let content_type = header(&CONTENT_TYPE);
+    let body = response.bytes().await.context("read body")?;
     if let Some(boundary) = multipart::boundary_from_content_type(&content_type) {
-        let parts = multipart::parse(&body, &boundary, 100).map_err(|e| fail(format!("multipart: {e}")))?;
+        let parts = multipart::parse(&body, &boundary, 100).context("multipart")?;
         return Ok(parts
             .into_iter()
             .map(|part| {
-                let get = |name: &str| {
-                    part.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default()
+                let get = |name: &HeaderName| {
+                    part.headers.iter().find(|(n, _)| n == name.as_str()).map(|(_, v)| v.clone()).unwrap_or_default()
                 };
                 Received {
-                    seq: get("pix-sequence"),
-                    resource_id: get("pi-resourceid"),
-                    msg_type: get("pix-message-type"),
+                    seq: get(&PIX_SEQUENCE),
+                    resource_id: get(&PI_RESOURCE_ID),
+                    msg_type: get(&PIX_MESSAGE_TYPE),
                     body: part.body.clone(),
                 }
             })
             .collect());
     }
     Ok(vec![Received {
-        seq: header("pix-sequence"),
-        resource_id: header("pi-resourceid"),
-        msg_type: header("pix-message-type"),
+        seq: header(&PIX_SEQUENCE),
+        resource_id: header(&PI_RESOURCE_ID),
+        msg_type: header(&PIX_MESSAGE_TYPE),
         body,
     }])
 }

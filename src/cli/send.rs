@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
+use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
+use loadgen::sample::{SampleKind, sample_message};
 use rand::SeedableRng;
-
-use crate::error::ApiError;
-use crate::multipart::{self, Part};
-use crate::sample::{SampleKind, sample_message};
+use wire::multipart::{self, Part};
+use wire::paths::append_path;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Kind {
@@ -40,10 +40,10 @@ pub struct SendArgs {
 }
 
 /// Sends the messages and prints one line per request.
-pub async fn run(args: SendArgs) -> Result<(), ApiError> {
+pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     let bodies = if args.files.is_empty() { samples(&args) } else { read_files(&args.files)? };
     let client = reqwest::Client::new();
-    let url = format!("{}/internal/v1/out/{}/msgs", args.url.trim_end_matches('/'), args.ispb);
+    let url = format!("{}{}", args.url.trim_end_matches('/'), append_path(&args.ispb));
     for chunk in bodies.chunks(args.batch.clamp(1, 100)) {
         let request = if chunk.len() == 1 {
             client.post(&url).header("content-type", "application/xml").body(chunk[0].clone())
@@ -61,12 +61,12 @@ pub async fn run(args: SendArgs) -> Result<(), ApiError> {
                 .header("content-type", multipart::content_type(&boundary))
                 .body(multipart::render(&parts, &boundary))
         };
-        let response = request.send().await.map_err(|e| ApiError::Startup(format!("POST {url}: {e}")))?;
+        let response = request.send().await.with_context(|| format!("POST {url}"))?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         println!("{status} {text}");
         if !status.is_success() {
-            return Err(ApiError::Startup(format!("producer API answered {status}")));
+            bail!("producer API answered {status}");
         }
     }
     Ok(())
@@ -87,9 +87,6 @@ fn samples(args: &SendArgs) -> Vec<String> {
         .collect()
 }
 
-fn read_files(files: &[PathBuf]) -> Result<Vec<String>, ApiError> {
-    files
-        .iter()
-        .map(|f| std::fs::read_to_string(f).map_err(|e| ApiError::Startup(format!("read {}: {e}", f.display()))))
-        .collect()
+fn read_files(files: &[PathBuf]) -> anyhow::Result<Vec<String>> {
+    files.iter().map(|f| std::fs::read_to_string(f).with_context(|| format!("read {}", f.display()))).collect()
 }

@@ -178,7 +178,6 @@ impl Default for HttpSection {
     }
 }
 
-
 impl ConfigFile {
     /// The embedded default as a file: one node with the given listeners, data in
     /// `data_dir`, every other setting at its default.

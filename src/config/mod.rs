@@ -19,7 +19,8 @@ use storage::TenantSettings;
 
 pub use error::ConfigError;
 pub use file::{
-    ClusterSection, ConfigFile, DEFAULT_PROBLEM_BASE, HttpSection, LimitsSection, NodeSection, StorageSection, TenantsSection, TokensSection,
+    ClusterSection, ConfigFile, DEFAULT_PROBLEM_BASE, HttpSection, LimitsSection, NodeSection, StorageSection,
+    TenantsSection, TokensSection,
 };
 
 /// How a node starts with its configuration.
@@ -160,7 +161,10 @@ mod tests {
         assert!(c.auto_create_tenants && c.fsync && !c.strict_headers);
         assert_eq!(c.background_write_bytes_per_sec, 48 << 20);
         let unbounded = format!("{ONE_NODE}\n[storage]\nbackground_write_mb_per_sec = 0\n");
-        assert_eq!(Config::parse(&unbounded, 1, StartMode::Bootstrap).expect("valid").background_write_bytes_per_sec, 0);
+        assert_eq!(
+            Config::parse(&unbounded, 1, StartMode::Bootstrap).expect("valid").background_write_bytes_per_sec,
+            0
+        );
     }
 
     #[test]
@@ -187,7 +191,9 @@ mod tests {
         let dup = format!("{ONE_NODE}{ONE_NODE}");
         assert!(error_of(&dup).contains("appears twice"));
         assert!(error_of(&format!("{ONE_NODE}\n[limits]\nbogus = 1\n")).contains("bogus"));
-        assert!(matches!(Config::parse(ONE_NODE, 7, StartMode::Bootstrap), Err(e) if e.to_string().contains("--node-id")));
+        assert!(
+            matches!(Config::parse(ONE_NODE, 7, StartMode::Bootstrap), Err(e) if e.to_string().contains("--node-id"))
+        );
     }
 
     #[test]

@@ -10,8 +10,7 @@ use std::time::Duration;
 use storage::TenantSettings;
 
 use super::file::{
-    ClusterSection, ConfigFile, HttpSection, LimitsSection, NodeSection, StorageSection, TenantsSection,
-    TokensSection,
+    ClusterSection, ConfigFile, HttpSection, LimitsSection, NodeSection, StorageSection, TenantsSection, TokensSection,
 };
 use super::{ClusterNode, Config, ConfigError, StartMode};
 
@@ -55,7 +54,8 @@ impl ConfigFile {
         if problem_base.is_empty() || !problem_base.bytes().all(|b| b.is_ascii_graphic() && !b"<>\"&".contains(&b)) {
             return Err(bad("http.problem_base", format!("{problem_base:?} is not a URI reference")));
         }
-        let data_dir = if nodes.len() > 1 { storage.data_dir.join(format!("node-{node_id}")) } else { storage.data_dir.clone() };
+        let data_dir =
+            if nodes.len() > 1 { storage.data_dir.join(format!("node-{node_id}")) } else { storage.data_dir.clone() };
         Ok(Config {
             node_id,
             region: node.region.clone(),
@@ -141,7 +141,10 @@ fn validate_cluster(cluster: ClusterSection, node_count: u32) -> Result<ClusterC
         None => DEFAULT_REPLICATION_FACTOR.min(node_count),
         Some(0) => return Err(bad("cluster.replication_factor", "must be at least 1")),
         Some(n) if n > node_count => {
-            return Err(bad("cluster.replication_factor", format!("{n} is larger than the {node_count} configured nodes")));
+            return Err(bad(
+                "cluster.replication_factor",
+                format!("{n} is larger than the {node_count} configured nodes"),
+            ));
         }
         Some(n) => n,
     };
@@ -159,9 +162,9 @@ fn validate_storage(storage: StorageSection) -> Result<StorageChecked, ConfigErr
     if data_dir.as_os_str().is_empty() {
         return Err(bad("storage.data_dir", "must not be empty"));
     }
-    let background_write_bytes_per_sec = background_write_mb_per_sec
-        .checked_mul(1 << 20)
-        .ok_or_else(|| bad("storage.background_write_mb_per_sec", format!("{background_write_mb_per_sec} is too large")))?;
+    let background_write_bytes_per_sec = background_write_mb_per_sec.checked_mul(1 << 20).ok_or_else(|| {
+        bad("storage.background_write_mb_per_sec", format!("{background_write_mb_per_sec} is too large"))
+    })?;
     Ok(StorageChecked { data_dir, fsync, background_write_bytes_per_sec })
 }
 
@@ -186,7 +189,10 @@ fn validate_limits(limits: LimitsSection) -> Result<LimitsChecked, ConfigError> 
         dedupe_window_secs,
     } = limits;
     if long_poll_wait_ms == 0 || long_poll_wait_ms > MAX_LONG_POLL_WAIT_MS {
-        return Err(bad("limits.long_poll_wait_ms", format!("{long_poll_wait_ms} is not in 1..={MAX_LONG_POLL_WAIT_MS}")));
+        return Err(bad(
+            "limits.long_poll_wait_ms",
+            format!("{long_poll_wait_ms} is not in 1..={MAX_LONG_POLL_WAIT_MS}"),
+        ));
     }
     if stream_idle_timeout_ms <= long_poll_wait_ms {
         return Err(bad(
@@ -242,8 +248,12 @@ fn validate_tenants(tenants: TenantsSection) -> Result<TenantsChecked, ConfigErr
     if !(1..=MAX_RETENTION_DAYS).contains(&retention_days) {
         return Err(bad("tenants.retention_days", format!("{retention_days} is not in 1..={MAX_RETENTION_DAYS}")));
     }
-    let defaults =
-        TenantSettings { max_streams, max_backlog, retention_secs: retention_days * 86_400, ..TenantSettings::default() };
+    let defaults = TenantSettings {
+        max_streams,
+        max_backlog,
+        retention_secs: retention_days * 86_400,
+        ..TenantSettings::default()
+    };
     Ok(TenantsChecked { auto_create, defaults })
 }
 

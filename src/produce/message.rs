@@ -84,7 +84,10 @@ mod tests {
     #[test]
     fn oversized_and_malformed_messages_name_their_part() {
         let big = Incoming { body: Bytes::from(vec![b'x'; 11]), resource_id: None };
-        assert!(matches!(big.check(&ispb(), 2, None, 10), Err(Error::MessageTooLarge { part: 2, bytes: 11, limit: 10 })));
+        assert!(matches!(
+            big.check(&ispb(), 2, None, 10),
+            Err(Error::MessageTooLarge { part: 2, bytes: 11, limit: 10 })
+        ));
         let broken = Incoming { body: Bytes::from_static(b"<Envelope>"), resource_id: None };
         assert!(matches!(
             broken.check(&ispb(), 1, None, 1000),

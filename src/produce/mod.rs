@@ -14,11 +14,11 @@ use storage::{AppendOutcome, Command, CommandResult, Ispb};
 
 pub use message::{Incoming, new_resource_id};
 
-use wire::clock::now_ms;
 use crate::config::Config;
 use crate::context::RequestContext;
 use crate::error::Error;
 use crate::shard_client::ShardClient;
+use wire::clock::now_ms;
 
 /// Appends of one node.
 pub struct AppendService {

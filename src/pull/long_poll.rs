@@ -36,6 +36,7 @@ impl<'a> LongPoll<'a> {
     }
 
     /// When the poll gives up.
+    #[cfg(test)]
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
@@ -65,7 +66,7 @@ mod tests {
         let start = Instant::now();
         let offsets: Vec<Duration> = (0..200).map(|_| LongPoll::new(WAIT, &shutdown).deadline() - start).collect();
         assert!(offsets.iter().all(|d| *d >= WAIT.mul_f64(0.9) && *d <= WAIT), "{offsets:?}");
-        let spread = offsets.iter().max().expect("some") .saturating_sub(*offsets.iter().min().expect("some"));
+        let spread = offsets.iter().max().expect("some").saturating_sub(*offsets.iter().min().expect("some"));
         assert!(spread > WAIT / 20, "deadlines are spread, not equal: {spread:?}");
     }
 
@@ -76,7 +77,8 @@ mod tests {
         let poll = LongPoll::new(WAIT, &shutdown);
         let start = Instant::now();
         assert_eq!(poll.wait(&mut rx).await, WaitEnd::Deadline);
-        assert_eq!(Instant::now(), poll.deadline(), "not a moment earlier, not later");
+        let late = Instant::now() - poll.deadline();
+        assert!(late < Duration::from_millis(2), "not earlier, and late only by the timer's 1 ms tick: {late:?}");
         assert!(Instant::now() - start >= WAIT.mul_f64(0.9));
     }
 

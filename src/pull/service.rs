@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use storage::{Command, CommandResult, Handout, Ispb, ReadOutlook, Seq, StoredMessage, Store};
+use storage::{Command, CommandResult, Handout, Ispb, ReadOutlook, Seq, Store, StoredMessage};
 use tokio_util::sync::CancellationToken;
 
 use super::activity::{AdvanceGuard, StreamActivity};
@@ -18,12 +18,12 @@ use super::claims::ReadClaims;
 use super::long_poll::{LongPoll, WaitEnd};
 use super::notify::Notifier;
 use super::read::{Read, ReadSize, Slots, StreamPosition};
-use wire::clock::now_ms;
 use crate::config::Config;
 use crate::context::RequestContext;
 use crate::error::Error;
 use crate::shard_client::ShardClient;
 use crate::token::{KeyRing, StreamKind, TokenClaims};
+use wire::clock::now_ms;
 
 /// The pull protocol of one node.
 pub struct PullService {

@@ -19,8 +19,8 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use super::claims::TokenClaims;
 use super::codec;
-use super::recent::RecentTokens;
 use super::error::{InvalidToken, KeyError};
+use super::recent::RecentTokens;
 
 /// Key id of the key `load_or_generate_dev` creates in an empty directory.
 pub const DEV_KEY_ID: &str = "dev-1";

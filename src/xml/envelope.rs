@@ -490,7 +490,7 @@ mod tests {
     #[test]
     fn ispb_mismatch_names_both_ids() {
         let xml = envelope(&good_hdr(), DOC);
-        let e = validate_envelope(xml.as_bytes(), "87654321").expect_err("mismatch");
+        let e = validate_envelope(xml.as_bytes(), "87654321").expect_err("mismatch").to_string();
         assert_eq!(e, "AppHdr/To Id 32074986 does not match path ISPB 87654321");
     }
 
@@ -548,7 +548,7 @@ mod tests {
     fn non_utf8_is_rejected() {
         let mut body = envelope(&good_hdr(), DOC).into_bytes();
         body.extend_from_slice(&[0xC3, 0x28]);
-        let e = validate_envelope(&body, ISPB).expect_err("not UTF-8");
+        let e = validate_envelope(&body, ISPB).expect_err("not UTF-8").to_string();
         assert!(e.starts_with("body is not valid UTF-8"), "{e}");
     }
 

@@ -2,5 +2,7 @@
 //! `AppHdr` and `Document`) and extraction of its routing and type identifiers.
 
 mod envelope;
+#[cfg(test)]
+mod sample_validation;
 
 pub use envelope::{EnvelopeError, EnvelopeInfo, validate_envelope};

@@ -3,7 +3,7 @@
 //! a drain, and a preload drain (also one message per pull) must each deliver and end
 //! with a clean verdict; a drain that cannot finish in time must fail the run.
 
-use pixstream::bench::{BenchArgs, Report, run_bench};
+use loadgen::{BenchArgs, Report, run_bench};
 
 use crate::harness::TestNode;
 
@@ -153,7 +153,7 @@ async fn a_drain_that_does_not_finish_in_time_fails_the_run_and_still_writes_the
         "--json",
         &json_arg,
     ];
-    let error = pixstream::bench::run(args(&node, &argv)).await.expect_err("verdict is not clean");
+    let error = loadgen::run(args(&node, &argv)).await.expect_err("verdict is not clean");
     assert!(error.to_string().contains("NOT CLEAN") && error.to_string().contains("lost"), "{error}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("report written")).expect("JSON report");

@@ -45,7 +45,7 @@ fn spawn(config: &Path, id: u64, log_dir: &Path) -> Child {
 async fn wait_ready(api: &Api) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(response) = api.client.get(format!("{}/readyz", api.internal)).send().await
+        if let Ok(response) = api.client.get(format!("{}{}", api.internal, wire::paths::READYZ)).send().await
             && response.status() == StatusCode::OK
         {
             return;

@@ -2,6 +2,7 @@
 //! and code — bad ISPBs, unknown routes and methods, unknown tenants, strict headers.
 
 use reqwest::{Method, StatusCode};
+use wire::paths::{append_path, pull_next_path, stream_start_path};
 
 use crate::harness::*;
 
@@ -15,7 +16,7 @@ async fn a_bad_ispb_in_the_path_is_invalid_ispb_everywhere() {
     let token = pull.token().to_owned();
     for bad in BAD_ISPBS {
         assert_problem(node.get(&start_path(bad), MULTI).await, 400, "invalidIspb").await;
-        let with_token = format!("/api/v1/out/{bad}/stream/{token}");
+        let with_token = pull_next_path(bad, &token);
         assert_problem(node.get(&with_token, MULTI).await, 400, "invalidIspb").await;
         assert_problem(node.delete(&with_token).await, 400, "invalidIspb").await;
         let post = node.post_xml(bad, message(ISPB), None).await;
@@ -43,19 +44,16 @@ async fn unknown_routes_are_404_and_wrong_methods_405() {
         let response = node.request(method.clone(), &start_path(ISPB), &[]).await;
         assert_problem(response, 405, "methodNotAllowed").await;
     }
-    let response = node.request(Method::POST, &format!("/api/v1/out/{ISPB}/stream/sometoken"), &[]).await;
+    let response = node.request(Method::POST, &pull_next_path(ISPB, "sometoken"), &[]).await;
     assert_problem(response, 405, "methodNotAllowed").await;
     assert_eq!(node.open_streams(ISPB), 0, "nothing opened a stream");
 
     // The producer API is only on the internal listener, the pull API only public.
-    let on_public = node
-        .request(Method::POST, &format!("/internal/v1/out/{ISPB}/msgs"), &[("content-type", "application/xml")])
-        .await;
+    let on_public = node.request(Method::POST, &append_path(ISPB), &[("content-type", "application/xml")]).await;
     assert_problem(on_public, 404, "notFound").await;
     let on_internal = node.client.get(format!("{}{}", node.internal, start_path(ISPB))).send().await.expect("answered");
     assert_problem(on_internal, 404, "notFound").await;
-    let get_msgs =
-        node.client.get(format!("{}/internal/v1/out/{ISPB}/msgs", node.internal)).send().await.expect("answered");
+    let get_msgs = node.client.get(format!("{}{}", node.internal, append_path(ISPB))).send().await.expect("answered");
     assert_problem(get_msgs, 405, "methodNotAllowed").await;
     assert_eq!(node.next_seq(ISPB), 1);
     node.stop().await;
@@ -66,9 +64,9 @@ async fn unknown_routes_are_404_and_wrong_methods_405() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecodable_token_segment_gets_a_problem() {
     let node = TestNode::start(|_| {}).await;
-    let response = node.get(&format!("/api/v1/out/{ISPB}/stream/%FF%FE"), MULTI).await;
+    let response = node.get(&pull_next_path(ISPB, "%FF%FE"), MULTI).await;
     assert_problem(response, 400, "invalidCursor").await;
-    let response = node.delete(&format!("/api/v1/out/{ISPB}/stream/%FF%FE")).await;
+    let response = node.delete(&pull_next_path(ISPB, "%FF%FE")).await;
     assert_problem(response, 400, "invalidCursor").await;
     node.stop().await;
 }
@@ -78,7 +76,7 @@ async fn an_undecodable_token_segment_gets_a_problem() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecodable_ispb_segment_gets_a_problem() {
     let node = TestNode::start(|_| {}).await;
-    let response = node.get("/api/v1/out/%FF%FE%FD%FC%FB%FA%F9%F8/stream/start", MULTI).await;
+    let response = node.get(&stream_start_path("%FF%FE%FD%FC%FB%FA%F9%F8"), MULTI).await;
     assert_problem(response, 400, "invalidIspb").await;
     let response = node.post_raw("%FF%FE%FD%FC%FB%FA%F9%F8", "application/xml", message(ISPB)).await;
     assert_problem(response, 400, "invalidIspb").await;

@@ -270,7 +270,8 @@ async fn only_the_leader_changes_membership_and_a_joined_node_resumes_its_shards
 
     // A joining node is ready at once (it waits for no shard it was not added to).
     cluster.add_member(4, "mg", true).await;
-    let ready = client.get(format!("{}/readyz", cluster.api(4).internal)).send().await.expect("answers");
+    let ready =
+        client.get(format!("{}{}", cluster.api(4).internal, wire::paths::READYZ)).send().await.expect("answers");
     assert_eq!(ready.status(), StatusCode::OK, "a joined node that replicates nothing yet is ready");
     let all = cluster.nodes();
     let answer = post_members(&cluster, 4, &all).await;

@@ -109,7 +109,7 @@ async fn a_wrong_content_type_is_415() {
     }
     let no_type = node
         .client
-        .post(format!("{}/internal/v1/out/{ISPB}/msgs", node.internal))
+        .post(format!("{}{}", node.internal, wire::paths::append_path(ISPB)))
         .body(message(ISPB))
         .send()
         .await

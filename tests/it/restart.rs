@@ -161,7 +161,7 @@ impl Server {
                     std::fs::read_to_string(&self.log).unwrap_or_default()
                 );
             }
-            let health = probe.get(format!("{}/healthz", self.api.internal)).send().await;
+            let health = probe.get(format!("{}{}", self.api.internal, wire::paths::HEALTHZ)).send().await;
             if health.is_ok_and(|r| r.status().is_success()) {
                 return;
             }

@@ -136,6 +136,33 @@ async fn delete_of_an_idle_empty_stream_frees_its_slot() {
     node.stop().await;
 }
 
+/// Issue 10: a DELETE's 200 carries `Pix-Stream-Slots` like every 200 and 204 (SPEC
+/// §2.2), counting the streams left open — with the current and with the previous
+/// token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue10_delete_answers_carry_the_stream_slots_left() {
+    let node = TestNode::start(|_| {}).await;
+    node.append(ISPB, &messages(ISPB, 25)).await;
+    let a1 = node.start_stream(ISPB, MULTI).await;
+    let a2 = node.follow(&a1.next, MULTI).await;
+    assert_eq!(a2.seqs(), (11..=20).collect::<Vec<_>>());
+    let b = node.start_stream(ISPB, MULTI).await;
+    assert_eq!(b.seqs(), (21..=25).collect::<Vec<_>>());
+    let c = node.start_stream(ISPB, MULTI).await;
+    assert_eq!((c.status, c.slots.as_str()), (StatusCode::NO_CONTENT, "3/6"));
+
+    let current = node.delete(&b.next).await;
+    assert_eq!(current.status(), StatusCode::OK);
+    assert_eq!(header(current.headers(), "pix-stream-slots").as_deref(), Some("2/6"), "after closing b");
+    assert!(current.headers().get("pi-pull-next").is_none());
+
+    let previous = node.delete(&a1.next).await;
+    assert_eq!(previous.status(), StatusCode::OK);
+    assert_eq!(header(previous.headers(), "pix-stream-slots").as_deref(), Some("1/6"), "after closing a");
+    assert_eq!(node.open_streams(ISPB), 1);
+    node.stop().await;
+}
+
 /// Returned batches go out again before newer messages, lowest seq first, whatever
 /// order they came back in; the watermark never passes an unconfirmed message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,12 +2,9 @@
 //! this ISPB is 400 invalidCursor, and such a request changes nothing.
 
 use reqwest::StatusCode;
+use wire::paths::pull_next_path;
 
 use crate::harness::*;
-
-fn stream_path(ispb: &str, token: &str) -> String {
-    format!("/api/v1/out/{ispb}/stream/{token}")
-}
 
 /// A different base64url character at `index`.
 fn flip(token: &str, index: usize) -> String {
@@ -43,15 +40,15 @@ async fn tampered_truncated_garbage_and_foreign_tokens_are_invalid_cursor() {
     ];
     bad.push(("other ISPB's token".into(), theirs.token().to_owned()));
     for (what, forged) in &bad {
-        let get = node.get(&stream_path(ISPB, forged), MULTI).await;
+        let get = node.get(&pull_next_path(ISPB, forged), MULTI).await;
         let problem = assert_problem(get, 400, "invalidCursor").await;
         assert!(!problem.detail.contains(forged.as_str()) || forged.len() < 12, "{what}: detail echoes the token");
-        let delete = node.delete(&stream_path(ISPB, forged)).await;
+        let delete = node.delete(&pull_next_path(ISPB, forged)).await;
         assert_problem(delete, 400, "invalidCursor").await;
     }
     // My valid token on the other ISPB's path.
-    assert_problem(node.get(&stream_path(OTHER_ISPB, &token), MULTI).await, 400, "invalidCursor").await;
-    assert_problem(node.delete(&stream_path(OTHER_ISPB, &token)).await, 400, "invalidCursor").await;
+    assert_problem(node.get(&pull_next_path(OTHER_ISPB, &token), MULTI).await, 400, "invalidCursor").await;
+    assert_problem(node.delete(&pull_next_path(OTHER_ISPB, &token)).await, 400, "invalidCursor").await;
 
     let after = node.tenant(ISPB).expect("tenant");
     assert_eq!(after, before, "no invalid token changed the tenant's state");
@@ -68,7 +65,7 @@ async fn tokens_are_opaque_paths_used_verbatim() {
     let node = TestNode::start(|_| {}).await;
     node.append(ISPB, &messages(ISPB, 2)).await;
     let first = node.start_stream(ISPB, SINGLE).await;
-    assert!(first.next.starts_with(&format!("/api/v1/out/{ISPB}/stream/")));
+    assert!(first.next.starts_with(&pull_next_path(ISPB, "")));
     assert!(first.token().len() <= 256);
     let second = node.follow(&first.next, SINGLE).await;
     assert_ne!(first.next, second.next, "each read with messages issues a new token");

@@ -65,7 +65,7 @@ async fn appends_streams_and_pulls_are_applied_in_their_shards() {
     let closed = Command::CloseStream { ispb: target, stream, generation };
     assert_eq!(
         shards.propose(closed).await.expect("close commits"),
-        CommandResult::Closed { confirmed: 0, redelivered: 0 }
+        CommandResult::Closed { confirmed: 0, redelivered: 0, open_streams: 0, max_streams: 6 }
     );
 
     let metrics = shards.metrics(shards.shard_for(&target)).expect("hosted");

@@ -11,7 +11,7 @@ pub const OTHER_ISPB: &str = "99999A03";
 /// Realistic SPI envelopes for `ispb` from the server's own sample generator, mixed
 /// kinds, each with a fresh BizMsgIdr.
 pub fn samples(ispb: &str, n: usize) -> Vec<String> {
-    use pixstream::sample::{SampleKind, sample_message};
+    use loadgen::sample::{SampleKind, sample_message};
     let mut rng = rand::rngs::StdRng::from_entropy();
     (0..n)
         .map(|i| sample_message(SampleKind::ALL[i % SampleKind::ALL.len()], ispb, &mut rng).body.to_string())

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::bench::Shared;
-use crate::bench::ledger::LedgerReport;
-use crate::bench::metrics::{Recorder, Summary};
+use crate::ledger::LedgerReport;
+use crate::metrics::{Recorder, Summary};
+use crate::run::Shared;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {

@@ -19,8 +19,9 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use serde::Deserialize;
 use tokio::task::JoinSet;
+use wire::paths::append_path;
 
-use crate::bench::Shared;
+use crate::run::Shared;
 use crate::sample::sample_of_size;
 
 macro_rules! boundary {
@@ -230,7 +231,7 @@ async fn post(
     task: usize,
 ) {
     let (content_type, body) = templates.body(ispb, count);
-    let url = format!("{}/internal/v1/out/{}/msgs", shared.internal_base, shared.ispbs[ispb]);
+    let url = format!("{}{}", shared.internal_base, append_path(&shared.ispbs[ispb]));
     shared.producers_busy.fetch_add(1, Ordering::AcqRel);
     let posted_us = shared.now_us();
     let mut backoff = Duration::from_millis(50);
@@ -335,7 +336,6 @@ pub(crate) fn jitter(pause: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::multipart;
 
     #[test]
     fn base62_is_fixed_width_and_distinct() {
@@ -343,28 +343,5 @@ mod tests {
         assert_eq!(&base62(61), b"0000000000z");
         assert_eq!(&base62(62), b"00000000010");
         assert_ne!(base62(u64::MAX), base62(u64::MAX - 1));
-    }
-
-    #[test]
-    fn bodies_hold_valid_envelopes_with_distinct_biz_msg_idrs() {
-        let templates = Templates::new(&["B0000000".to_owned(), "B0000001".to_owned()], 2048);
-        let (content_type, body) = templates.body(1, 3);
-        let boundary = multipart::boundary_from_content_type(content_type.to_str().expect("ascii")).expect("boundary");
-        let parts = multipart::parse(&body, &boundary, 100).expect("parses");
-        assert_eq!(parts.len(), 3);
-        let mut ids = Vec::new();
-        for part in &parts {
-            assert_eq!(part.header("content-type"), Some("application/xml"));
-            let info = crate::xml::validate_envelope(&part.body, "B0000001").expect("valid SPI envelope");
-            ids.push(info.biz_msg_idr.expect("BizMsgIdr"));
-            assert!((1800..2300).contains(&part.body.len()), "about 2 KB: {}", part.body.len());
-        }
-        ids.sort();
-        ids.dedup();
-        assert_eq!(ids.len(), 3, "{ids:?}");
-        let (single_type, single) = templates.body(0, 1);
-        assert_eq!(single_type, "application/xml");
-        let info = crate::xml::validate_envelope(&single, "B0000000").expect("valid");
-        assert!(!ids.contains(&info.biz_msg_idr.expect("BizMsgIdr")));
     }
 }

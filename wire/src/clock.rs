@@ -24,7 +24,7 @@ pub fn format_utc_ms(ms: u64) -> String {
 
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar
 /// (Howard Hinnant's `civil_from_days`).
-pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -47,5 +47,18 @@ mod tests {
         assert_eq!(format_utc_ms(951_782_400_123), "2000-02-29T00:00:00.123Z");
         assert_eq!(format_utc_ms(1_795_768_496_789), "2026-11-27T08:34:56.789Z");
         assert_eq!(format_utc_ms(4_107_542_399_999), "2100-02-28T23:59:59.999Z");
+    }
+
+    #[test]
+    fn calendar_conversion() {
+        for (days, expected) in [
+            (0, (1970, 1, 1)),
+            (11_016, (2000, 2, 29)),
+            (19_723, (2024, 1, 1)),
+            (20_784, (2026, 11, 27)),
+            (2_932_896, (9999, 12, 31)),
+        ] {
+            assert_eq!(civil_from_days(days), expected);
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Names of the ICOM and pixstream extension headers, in one place.
 
-use axum::http::HeaderName;
+use http::HeaderName;
 
 /// Path of the next request of a stream (`/api/v1/out/{ispb}/stream/{token}`).
 pub const PI_PULL_NEXT: HeaderName = HeaderName::from_static("pi-pull-next");

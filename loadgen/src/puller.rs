@@ -19,12 +19,13 @@ use bytes::Bytes;
 use memchr::memmem;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use wire::headers::{PI_PULL_NEXT, PI_RESOURCE_ID, PIX_SEQUENCE};
+use wire::paths::stream_start_path;
 
-use crate::bench::Shared;
-use crate::bench::ledger::Delivered;
-use crate::bench::metrics::PullSample;
-use crate::bench::producer::{jitter, transport_error_kind};
-use crate::headers::{PI_PULL_NEXT, PI_RESOURCE_ID, PIX_SEQUENCE};
+use crate::ledger::Delivered;
+use crate::metrics::PullSample;
+use crate::producer::{jitter, transport_error_kind};
+use crate::run::Shared;
 
 const MULTIPART: HeaderValue = HeaderValue::from_static("multipart/mixed");
 const SINGLE_XML: HeaderValue = HeaderValue::from_static("application/xml");
@@ -54,7 +55,7 @@ struct Answer {
 /// Runs puller `stream` of ISPB number `ispb` until the run stops.
 pub(crate) async fn run(shared: Arc<Shared>, client: reqwest::Client, ispb: usize, stream: usize) {
     let task = ispb * shared.args.streams + stream;
-    let start_url = format!("{}/api/v1/out/{}/stream/start", shared.public_base, shared.ispbs[ispb]);
+    let start_url = format!("{}{}", shared.public_base, stream_start_path(&shared.ispbs[ispb]));
     let mut url = start_url.clone();
     let mut open = false;
     let mut parts: Vec<PartRef> = Vec::with_capacity(16);
@@ -215,7 +216,7 @@ fn to_delivered<'a>(answer: &'a Answer, parts: &[PartRef]) -> smallvec_like::Bat
 /// A fixed-capacity batch on the stack for the usual ≤ 16 messages, spilling to the
 /// heap beyond.
 mod smallvec_like {
-    use crate::bench::ledger::Delivered;
+    use crate::ledger::Delivered;
 
     const INLINE: usize = 16;
 
@@ -374,8 +375,8 @@ fn trim_end(text: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::multipart::{Part, choose_boundary, content_type, render};
     use http::{HeaderName, header};
+    use wire::multipart::{Part, choose_boundary, content_type, render};
 
     fn rendered(messages: &[(u64, &str, &str)]) -> (String, Bytes) {
         let parts: Vec<Part> = messages

@@ -6,12 +6,9 @@
 //! XMLDSig `Sgntr` is included. All randomness comes from the caller's `rng`; only the
 //! clock is read from the system.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use rand::Rng;
 use rand::distributions::Alphanumeric;
-
-use crate::clock::civil_from_days;
+use wire::clock::{format_utc_ms, now_ms};
 
 /// ISPB of the SPI, the sender of every outgoing message.
 pub const SPI_ISPB: &str = "00038166";
@@ -451,91 +448,39 @@ const MESSAGE_REJECT_REASONS: &[(&str, &str)] = &[
     ("ISPB", "ISPB do remetente não corresponde ao certificado"),
 ];
 
-/// A UTC calendar time, from the system clock.
+/// The instant a message is generated at, as the texts its timestamps use.
 struct UtcTime {
-    year: i64,
-    month: u32,
-    day: u32,
-    hour: u32,
-    minute: u32,
-    second: u32,
-    millis: u32,
+    /// `yyyy-MM-ddTHH:mm:ss.sssZ`, as `wire::clock` formats it.
+    iso: String,
 }
 
 impl UtcTime {
     fn now() -> Self {
-        let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        Self::from_unix(since.as_secs(), since.subsec_millis())
+        Self::from_ms(now_ms())
     }
 
-    fn from_unix(secs: u64, millis: u32) -> Self {
-        let (days, rem) = (secs / 86_400, secs % 86_400);
-        let (year, month, day) = civil_from_days(days as i64);
-        UtcTime {
-            year,
-            month,
-            day,
-            hour: (rem / 3600) as u32,
-            minute: (rem % 3600 / 60) as u32,
-            second: (rem % 60) as u32,
-            millis,
-        }
+    fn from_ms(ms: u64) -> Self {
+        UtcTime { iso: format_utc_ms(ms) }
     }
 
     /// `yyyy-MM-ddTHH:mm:ss.sssZ`
     fn iso(&self) -> String {
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            self.year, self.month, self.day, self.hour, self.minute, self.second, self.millis
-        )
+        self.iso.clone()
     }
 
-    /// `yyyyMMddHHmm`
+    /// `yyyyMMddHHmm`: the first twelve digits of the ISO form.
     fn compact_minute(&self) -> String {
-        format!("{:04}{:02}{:02}{:02}{:02}", self.year, self.month, self.day, self.hour, self.minute)
+        self.iso.chars().filter(char::is_ascii_digit).take(12).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xml::validate_envelope;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
     const TO: &str = "32074986";
-
-    #[test]
-    fn every_kind_is_a_valid_envelope() {
-        let mut rng = StdRng::seed_from_u64(1);
-        for _ in 0..50 {
-            for kind in SampleKind::ALL {
-                let m = sample_message(kind, TO, &mut rng);
-                let info = validate_envelope(m.body.as_bytes(), TO).expect("valid");
-                assert_eq!(info.msg_def_idr, kind.msg_def_idr());
-                assert_eq!(m.msg_def_idr, kind.msg_def_idr());
-                assert_eq!(info.biz_msg_idr.as_deref(), Some(m.biz_msg_idr.as_str()));
-                assert_eq!(m.biz_msg_idr.len(), 32);
-                assert!(m.biz_msg_idr.starts_with("M00038166"));
-            }
-        }
-    }
-
-    #[test]
-    fn sized_samples_are_valid_and_within_ten_percent() {
-        let mut rng = StdRng::seed_from_u64(2);
-        for target in [2048, 3000, 4096, 10_000, 65_536, 1 << 20] {
-            for _ in 0..5 {
-                let m = sample_of_size(TO, target, &mut rng);
-                let info = validate_envelope(m.body.as_bytes(), TO).expect("valid");
-                assert_eq!(info.msg_def_idr, "pacs.008.spi.1.14");
-                assert_eq!(m.biz_msg_idr.len(), 32);
-                let len = m.body.len() as f64;
-                let t = target as f64;
-                assert!((t * 0.9..=t * 1.1).contains(&len), "{target}: {len}");
-            }
-        }
-    }
 
     #[test]
     fn same_seed_same_content_modulo_clock() {
@@ -578,17 +523,8 @@ mod tests {
     }
 
     #[test]
-    fn calendar_conversion() {
-        for (days, expected) in [
-            (0, (1970, 1, 1)),
-            (11_016, (2000, 2, 29)),
-            (19_723, (2024, 1, 1)),
-            (20_784, (2026, 11, 27)),
-            (2_932_896, (9999, 12, 31)),
-        ] {
-            assert_eq!(civil_from_days(days), expected);
-        }
-        let t = UtcTime::from_unix(20_784 * 86_400 + 8 * 3600 + 18 * 60 + 5, 42);
+    fn timestamps_come_from_the_wire_clock() {
+        let t = UtcTime::from_ms((20_784 * 86_400 + 8 * 3600 + 18 * 60 + 5) * 1000 + 42);
         assert_eq!(t.iso(), "2026-11-27T08:18:05.042Z");
         assert_eq!(t.compact_minute(), "202611270818");
     }

@@ -5,6 +5,8 @@
 use bytes::Bytes;
 use memchr::{memchr, memmem};
 
+use super::MultipartError;
+
 /// RFC 2046: a boundary is 1 to 70 characters.
 const MAX_BOUNDARY_LEN: usize = 70;
 
@@ -25,9 +27,9 @@ impl ParsedPart {
 }
 
 /// Splits `body` into its parts; more than `max_parts` parts is an error.
-pub fn parse(body: &Bytes, boundary: &str, max_parts: usize) -> Result<Vec<ParsedPart>, String> {
+pub fn parse(body: &Bytes, boundary: &str, max_parts: usize) -> Result<Vec<ParsedPart>, MultipartError> {
     if boundary.is_empty() || boundary.len() > MAX_BOUNDARY_LEN {
-        return Err("multipart boundary must be 1 to 70 characters".to_string());
+        return Err(MultipartError::BoundaryLength);
     }
     let data: &[u8] = body;
     let dash_boundary = format!("--{boundary}");
@@ -38,10 +40,10 @@ pub fn parse(body: &Bytes, boundary: &str, max_parts: usize) -> Result<Vec<Parse
     loop {
         // Search from the LF that ended the previous delimiter line, so an empty part
         // directly followed by a delimiter is still found.
-        let (end, next) = find_next_delimiter(data, start - 1, &line_finder, dash_boundary.len())
-            .ok_or("missing closing multipart delimiter")?;
+        let (end, next) =
+            find_next_delimiter(data, start - 1, &line_finder, dash_boundary.len()).ok_or(MultipartError::NoClosing)?;
         if parts.len() == max_parts {
-            return Err(format!("more than {max_parts} parts"));
+            return Err(MultipartError::TooManyParts { max: max_parts });
         }
         parts.push(parse_part(body, start, end.max(start), parts.len() + 1)?);
         match next {
@@ -89,18 +91,18 @@ enum Delimiter {
 
 /// Finds the first delimiter line (at the body's start or after an LF) and returns the
 /// index where the first part starts.
-fn find_opening(data: &[u8], dash_boundary: &[u8]) -> Result<usize, String> {
+fn find_opening(data: &[u8], dash_boundary: &[u8]) -> Result<usize, MultipartError> {
     for at in memmem::find_iter(data, dash_boundary) {
         if at > 0 && data[at - 1] != b'\n' {
             continue;
         }
         match classify(data, at + dash_boundary.len()) {
             Some(Delimiter::Open(start)) => return Ok(start),
-            Some(Delimiter::Close) => return Err("multipart body has no parts".to_string()),
+            Some(Delimiter::Close) => return Err(MultipartError::NoParts),
             None => {}
         }
     }
-    Err("no opening multipart delimiter".to_string())
+    Err(MultipartError::NoOpening)
 }
 
 /// From `from`, finds the next `\n--boundary` that is a delimiter: returns where the
@@ -146,7 +148,7 @@ fn classify(data: &[u8], after: usize) -> Option<Delimiter> {
 
 /// Parses the part in `body[start..end]`: header lines up to the first empty line,
 /// then the body.
-fn parse_part(body: &Bytes, start: usize, end: usize, number: usize) -> Result<ParsedPart, String> {
+fn parse_part(body: &Bytes, start: usize, end: usize, number: usize) -> Result<ParsedPart, MultipartError> {
     let data: &[u8] = body;
     let mut headers: Vec<(String, String)> = Vec::new();
     let mut at = start;
@@ -159,7 +161,7 @@ fn parse_part(body: &Bytes, start: usize, end: usize, number: usize) -> Result<P
         if line.is_empty() {
             return Ok(ParsedPart { headers, body: body.slice(next..end) });
         }
-        let bad = || format!("part {number}: malformed header line");
+        let bad = || MultipartError::MalformedHeader { part: number };
         let text = std::str::from_utf8(line).map_err(|_| bad())?;
         if text.starts_with([' ', '\t']) {
             // Obsolete folding: a continuation of the previous header's value.
@@ -304,12 +306,13 @@ mod tests {
         ];
         for (body, max, reason) in cases {
             let e = parse(&Bytes::copy_from_slice(body), "b", *max).expect_err("rejected");
-            assert_eq!(&e, reason);
+            assert_eq!(e.to_string(), *reason);
         }
         let over = format!("{}--b--", "--b\r\n\r\nx\r\n".repeat(101));
         let e = parse(&Bytes::from(over), "b", 100).expect_err("too many");
-        assert_eq!(e, "more than 100 parts");
-        assert!(parse(&Bytes::new(), "", 10).is_err());
+        assert_eq!(e, MultipartError::TooManyParts { max: 100 });
+        assert_eq!(e.to_string(), "more than 100 parts");
+        assert_eq!(parse(&Bytes::new(), "", 10), Err(MultipartError::BoundaryLength));
     }
 
     #[test]

@@ -1,182 +1,21 @@
-//! `pixstream bench`: the load tool of SPEC.md §8. Against any deployment (by URL) it
-//! simulates `--ispbs` participants × `--streams` pullers that follow `PI-Pull-Next`
-//! with `Accept: multipart/mixed` on keep-alive connections, and producers that post
-//! sample SPI envelopes at `--rate` messages per second (or `--preload` a backlog and
-//! measure how fast it drains). Every delivered message is checked against what was
-//! produced by a ledger (no loss, never outstanding in two streams at once, per-stream
-//! seq order, one id per seq); the report gives pulls per minute, messages per second,
-//! pull and end-to-end latency percentiles and error counts, and the process exits
-//! non-zero when the verdict is not clean.
-//!
-//! Modules: `producer` (message templates, posting, rate control), `puller` (one
-//! stream's loop and the zero-copy response scanner), `ledger` (the correctness
-//! checker), `metrics` (sharded latency histograms and counters), `report` (the final
-//! report, its text form and the verdict).
-//!
-//! Modes:
-//! - duration (default): producers and pullers run `--warmup` + `--duration` seconds;
-//!   numbers cover the `--duration` window; what was produced but not yet received is
-//!   reported as "undelivered at end", not as loss. With `--drain`, producers stop at
-//!   the end of the window and pullers continue until everything produced was received
-//!   (bounded by `--drain-timeout`), so loss is checked too.
-//! - drain (`--preload N`): N messages per ISPB are posted first, then the pullers start
-//!   and run until everything produced was received (bounded by `--duration`); the
-//!   report gives the time to empty.
-
-pub mod ledger;
-pub mod metrics;
-pub mod producer;
-pub mod puller;
-pub mod report;
+//! One run of the load tool: arguments checked, both listeners probed, pullers and
+//! producers started, the window measured (or the drain awaited), every task joined,
+//! and the report built from the ledger and the metrics.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use clap::{Args, Parser};
+use anyhow::anyhow;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use wire::paths::HEALTHZ;
 
-use crate::error::ApiError;
-use ledger::Ledger;
-use metrics::Metrics;
-pub use report::Report;
-
-/// Largest number of messages the producer API takes in one request (SPEC.md §3).
-const MAX_PRODUCER_BATCH: usize = 100;
-
-#[derive(Clone, Debug, Args)]
-pub struct BenchArgs {
-    /// Public (PSP) API base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    pub url: String,
-    /// Internal (producer) API base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8081")]
-    pub internal_url: String,
-    /// Simulated participants (ISPBs).
-    #[arg(long, default_value_t = 1000)]
-    pub ispbs: usize,
-    /// Pullers (streams) per ISPB; the server allows 6 per ISPB.
-    #[arg(long, default_value_t = 6)]
-    pub streams: usize,
-    /// ISPBs are this prefix followed by a zero-padded index, 8 characters of [0-9A-Z].
-    #[arg(long, default_value = "B")]
-    pub ispb_prefix: String,
-    /// Messages per second produced in total, spread round-robin over the ISPBs
-    /// (0 = as fast as `--producers` concurrent posters can go).
-    #[arg(long, default_value_t = 1000)]
-    pub rate: u64,
-    /// Concurrent producer requests.
-    #[arg(long, default_value_t = 16)]
-    pub producers: usize,
-    /// Messages per producer request (1 posts bare XML, more a multipart batch; ≤ 100).
-    #[arg(long, default_value_t = 10)]
-    pub batch: usize,
-    /// Approximate size of each message in bytes (pacs.008 padded with remittance lines).
-    #[arg(long, default_value_t = 2048)]
-    pub message_bytes: usize,
-    /// Seconds measured (duration mode); in drain mode the longest wait for the drain.
-    #[arg(long, default_value_t = 60)]
-    pub duration: u64,
-    /// Seconds run before measuring starts (duration mode only).
-    #[arg(long, default_value_t = 0)]
-    pub warmup: u64,
-    /// Drain mode: post this many messages per ISPB first, then pull until all arrived.
-    #[arg(long, default_value_t = 0)]
-    pub preload: usize,
-    /// Duration mode: after the window, stop producing and pull until everything
-    /// produced was received (then undelivered messages count as lost).
-    #[arg(long)]
-    pub drain: bool,
-    /// Longest wait for the drain that follows the window with `--drain`, in seconds.
-    #[arg(long, default_value_t = 60)]
-    pub drain_timeout: u64,
-    /// Ask for gzip-compressed pull responses.
-    #[arg(long)]
-    pub gzip: bool,
-    /// Pull one message per request (`Accept: application/xml`, a bare XML answer)
-    /// instead of up to 10 (`Accept: multipart/mixed`).
-    #[arg(long)]
-    pub single: bool,
-    /// Speak HTTP/2 (prior knowledge, plain text) instead of HTTP/1.1; raise `--clients`
-    /// so that each connection carries at most ~100 long polls.
-    #[arg(long)]
-    pub http2: bool,
-    /// HTTP clients (connection pools) the pullers are spread over.
-    #[arg(long, default_value_t = 4)]
-    pub clients: usize,
-    /// Per-request timeout in seconds; must exceed the server's long-poll wait.
-    #[arg(long, default_value_t = 30)]
-    pub timeout: u64,
-    /// Seconds between progress lines on stderr (0 = none).
-    #[arg(long, default_value_t = 5)]
-    pub progress: u64,
-    /// Also write the report as JSON to this file.
-    #[arg(long)]
-    pub json: Option<std::path::PathBuf>,
-}
-
-impl BenchArgs {
-    /// Parses bench arguments as the command line would (`args` without the program
-    /// name), e.g. `["--ispbs", "5"]`; for tests and embedding.
-    pub fn from_args<I, T>(args: I) -> Result<BenchArgs, clap::Error>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone,
-    {
-        #[derive(Parser)]
-        #[command(name = "bench")]
-        struct Wrapper {
-            #[command(flatten)]
-            args: BenchArgs,
-        }
-        let argv = std::iter::once(std::ffi::OsString::from("bench")).chain(args.into_iter().map(Into::into));
-        Wrapper::try_parse_from(argv).map(|w| w.args)
-    }
-
-    /// Drain mode (`--preload`).
-    pub fn drain_mode(&self) -> bool {
-        self.preload > 0
-    }
-
-    fn validate(&self) -> Result<(), ApiError> {
-        let bad = |what: String| Err(ApiError::Startup(format!("bench: {what}")));
-        if self.ispbs == 0 || self.streams == 0 {
-            return bad("--ispbs and --streams must be at least 1".into());
-        }
-        if self.batch == 0 || self.batch > MAX_PRODUCER_BATCH {
-            return bad(format!("--batch must be 1 to {MAX_PRODUCER_BATCH}"));
-        }
-        if self.producers == 0 || self.clients == 0 {
-            return bad("--producers and --clients must be at least 1".into());
-        }
-        if self.duration == 0 || self.timeout == 0 {
-            return bad("--duration and --timeout must be at least 1 second".into());
-        }
-        if self.streams > u16::MAX as usize - 1 {
-            return bad("--streams is too large".into());
-        }
-        ispb_names(&self.ispb_prefix, self.ispbs).map(|_| ())
-    }
-}
-
-/// The ISPBs of a run: `prefix` then the index zero-padded to 8 characters.
-pub fn ispb_names(prefix: &str, count: usize) -> Result<Vec<String>, ApiError> {
-    let valid_prefix = prefix.len() < 8 && prefix.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());
-    if !valid_prefix {
-        return Err(ApiError::Startup(format!(
-            "bench: --ispb-prefix {prefix:?} must be 0 to 7 characters of [0-9A-Z]"
-        )));
-    }
-    let width = 8 - prefix.len();
-    let capacity = 10u64.checked_pow(width as u32).unwrap_or(u64::MAX);
-    if count as u64 > capacity {
-        return Err(ApiError::Startup(format!(
-            "bench: --ispb-prefix {prefix:?} leaves room for {capacity} ISPBs, {count} asked"
-        )));
-    }
-    Ok((0..count).map(|i| format!("{prefix}{i:0width$}")).collect())
-}
+use crate::args::{BenchArgs, ispb_names};
+use crate::ledger::Ledger;
+use crate::metrics::Metrics;
+use crate::report::{self, Report};
+use crate::{producer, puller};
 
 /// What every task of a run shares.
 pub(crate) struct Shared {
@@ -213,26 +52,24 @@ impl Shared {
 
 /// Runs `pixstream bench`: prints progress and the report, writes `--json`, and fails
 /// when the verdict is not clean.
-pub async fn run(args: BenchArgs) -> Result<(), ApiError> {
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let json = args.json.clone();
     let report = run_bench(args).await?;
     println!("{report}");
     if let Some(path) = json {
-        let text = serde_json::to_string_pretty(&report)
-            .map_err(|e| ApiError::Startup(format!("bench: serialise report: {e}")))?;
-        std::fs::write(&path, text + "\n")
-            .map_err(|e| ApiError::Startup(format!("bench: write {}: {e}", path.display())))?;
+        let text = serde_json::to_string_pretty(&report).map_err(|e| anyhow!("bench: serialise report: {e}"))?;
+        std::fs::write(&path, text + "\n").map_err(|e| anyhow!("bench: write {}: {e}", path.display()))?;
     }
     if report.verdict.clean {
         Ok(())
     } else {
-        Err(ApiError::Startup(format!("bench verdict: NOT CLEAN: {}", report.verdict.problems.join("; "))))
+        Err(anyhow!("bench verdict: NOT CLEAN: {}", report.verdict.problems.join("; ")))
     }
 }
 
 /// Runs the benchmark described by `args` and returns its report (whatever the
 /// verdict). Fails only when the run cannot start (bad arguments, unreachable node).
-pub async fn run_bench(args: BenchArgs) -> Result<Report, ApiError> {
+pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Report> {
     args.validate()?;
     let ispbs = ispb_names(&args.ispb_prefix, args.ispbs)?;
     let producer_client = build_client(&args, false)?;
@@ -363,7 +200,7 @@ async fn join_bounded(tasks: &mut JoinSet<()>, limit: Duration) {
     }
 }
 
-fn build_client(args: &BenchArgs, gzip: bool) -> Result<reqwest::Client, ApiError> {
+fn build_client(args: &BenchArgs, gzip: bool) -> anyhow::Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .timeout(Duration::from_secs(args.timeout))
         .connect_timeout(Duration::from_secs(5))
@@ -376,18 +213,17 @@ fn build_client(args: &BenchArgs, gzip: bool) -> Result<reqwest::Client, ApiErro
     } else {
         builder = builder.http1_only();
     }
-    builder.build().map_err(|e| ApiError::Startup(format!("bench: http client: {e}")))
+    builder.build().map_err(|e| anyhow!("bench: http client: {e}"))
 }
 
 /// Checks that both listeners answer before starting hundreds of tasks.
-async fn preflight(shared: &Shared, client: &reqwest::Client) -> Result<(), ApiError> {
-    let unreachable = |which: &str, url: &str, e: &dyn std::fmt::Display| {
-        ApiError::Startup(format!("bench: {which} API at {url} does not answer: {e}"))
-    };
-    let internal = format!("{}/healthz", shared.internal_base);
+async fn preflight(shared: &Shared, client: &reqwest::Client) -> anyhow::Result<()> {
+    let unreachable =
+        |which: &str, url: &str, e: &dyn std::fmt::Display| anyhow!("bench: {which} API at {url} does not answer: {e}");
+    let internal = format!("{}{HEALTHZ}", shared.internal_base);
     client.get(&internal).send().await.map_err(|e| unreachable("internal", &shared.internal_base, &e))?;
     // Any answer will do (404 for an unknown path): only reachability matters.
-    let public = format!("{}/healthz", shared.public_base);
+    let public = format!("{}{HEALTHZ}", shared.public_base);
     client.get(&public).send().await.map_err(|e| unreachable("public", &shared.public_base, &e))?;
     Ok(())
 }

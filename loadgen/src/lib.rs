@@ -1,0 +1,45 @@
+//! `pixstream-loadgen` (imported as `loadgen`): the load tool behind `pixstream bench`
+//! (SPEC.md §8) and the sample SPI envelope generator. It speaks to a deployment only
+//! over HTTP, through the wire format of the `wire` crate; it never links the server.
+//!
+//! Against any deployment (by URL) it simulates `--ispbs` participants × `--streams`
+//! pullers that follow `PI-Pull-Next` with `Accept: multipart/mixed` on keep-alive
+//! connections, and producers that post sample SPI envelopes at `--rate` messages per
+//! second (or `--preload` a backlog and measure how fast it drains). Every delivered
+//! message is checked against what was produced by a ledger (no loss, never
+//! outstanding in two streams at once, per-stream seq order, one id per seq); the
+//! report gives pulls per minute, messages per second, pull and end-to-end latency
+//! percentiles and error counts, and the run fails when the verdict is not clean.
+//!
+//! Modes:
+//! - duration (default): producers and pullers run `--warmup` + `--duration` seconds;
+//!   numbers cover the `--duration` window; what was produced but not yet received is
+//!   reported as "undelivered at end", not as loss. With `--drain`, producers stop at
+//!   the end of the window and pullers continue until everything produced was received
+//!   (bounded by `--drain-timeout`), so loss is checked too.
+//! - drain (`--preload N`): N messages per ISPB are posted first, then the pullers start
+//!   and run until everything produced was received (bounded by `--duration`); the
+//!   report gives the time to empty.
+//!
+//! Layout:
+//! - `args`     — `BenchArgs` (the command line), its validation, the ISPB names.
+//! - `run`      — `run`/`run_bench`: one run from preflight to report; the shared state.
+//! - `producer` — message templates, posting, rate control.
+//! - `puller`   — one stream's loop and the zero-copy response scanner.
+//! - `ledger`   — the correctness checker.
+//! - `metrics`  — sharded latency histograms and counters.
+//! - `report`   — the final report, its text form and the verdict.
+//! - `sample`   — generator of realistic SPI envelopes for tests, CLI and benchmarks.
+
+pub mod args;
+pub mod ledger;
+pub mod metrics;
+pub mod producer;
+pub mod puller;
+pub mod report;
+mod run;
+pub mod sample;
+
+pub use args::{BenchArgs, ispb_names};
+pub use report::Report;
+pub use run::{run, run_bench};

@@ -1,0 +1,52 @@
+//! Every route of the public (PSP) and internal (producer, peer, admin) HTTP API, in
+//! one place: the templates the routers register (axum syntax, `{name}` captures) and
+//! builders of the concrete paths clients request. A builder's output always matches
+//! its template with the captures filled in.
+
+/// `GET`: opens a stream of an ISPB and performs its first read (SPEC.md §2.1).
+pub const STREAM_START: &str = "/api/v1/out/{ispb}/stream/start";
+/// `GET` continues, `DELETE` closes a stream at `token` (the `PI-Pull-Next` path).
+pub const STREAM_NEXT: &str = "/api/v1/out/{ispb}/stream/{token}";
+/// `POST`: producers append one message or a `multipart/mixed` batch (SPEC.md §3).
+pub const APPEND: &str = "/internal/v1/out/{ispb}/msgs";
+/// `POST`: the complete node list; moves shard replicas to it.
+pub const CLUSTER_MEMBERS: &str = "/internal/v1/cluster/members";
+/// Liveness: the process answers.
+pub const HEALTHZ: &str = "/healthz";
+/// Readiness: storage is open and every local shard has a leader.
+pub const READYZ: &str = "/readyz";
+
+/// The path that opens a stream of `ispb` ([`STREAM_START`]).
+pub fn stream_start_path(ispb: &str) -> String {
+    format!("/api/v1/out/{ispb}/stream/start")
+}
+
+/// The path a PSP GETs (or DELETEs) to continue a stream with `token` ([`STREAM_NEXT`]).
+pub fn pull_next_path(ispb: &str, token: &str) -> String {
+    format!("/api/v1/out/{ispb}/stream/{token}")
+}
+
+/// The path producers post messages for `ispb` to ([`APPEND`]).
+pub fn append_path(ispb: &str) -> String {
+    format!("/internal/v1/out/{ispb}/msgs")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builders_fill_their_templates() {
+        let ispb = "32074986";
+        assert_eq!(stream_start_path(ispb), STREAM_START.replace("{ispb}", ispb));
+        assert_eq!(pull_next_path(ispb, "AbC-_1"), STREAM_NEXT.replace("{ispb}", ispb).replace("{token}", "AbC-_1"));
+        assert_eq!(append_path(ispb), APPEND.replace("{ispb}", ispb));
+    }
+
+    #[test]
+    fn pull_next_path_is_the_stream_route() {
+        assert_eq!(pull_next_path("32074986", "AbC-_1"), "/api/v1/out/32074986/stream/AbC-_1");
+        assert_eq!(stream_start_path("32074986"), "/api/v1/out/32074986/stream/start");
+        assert_eq!(append_path("99999A03"), "/internal/v1/out/99999A03/msgs");
+    }
+}
