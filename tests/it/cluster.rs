@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::cluster_harness::{TestCluster, retry_until_created};
-use crate::harness::{Api, ISPB, MULTI, OTHER_ISPB, pulled, samples};
+use crate::harness::{Api, ISPB, MULTI, OTHER_ISPB, TestCluster, pulled, retry_until_created, samples, timing};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn any_node_answers_and_tokens_work_on_every_node() {
@@ -55,7 +54,7 @@ async fn leader_death_keeps_streams_tokens_order_and_every_acknowledged_message(
     assert_eq!(first.messages.len(), 10);
 
     cluster.stop(leader).await;
-    let new_leader = cluster.wait_for_new_leader(shard, leader, Duration::from_secs(20)).await;
+    let new_leader = cluster.wait_for_new_leader(shard, leader, timing::FAILOVER).await;
     assert_ne!(new_leader, leader);
 
     // The token issued before the failover still works: the previous-token retry
@@ -79,7 +78,7 @@ async fn leader_death_keeps_streams_tokens_order_and_every_acknowledged_message(
     assert_eq!(received, expected, "no acknowledged message lost, order kept across the failover");
 
     cluster.restart(leader).await;
-    let state = cluster.wait_converged(ISPB, Duration::from_secs(30)).await;
+    let state = cluster.wait_converged(ISPB, timing::CONVERGE).await;
     assert_eq!(state.next_seq, 36, "the restarted node caught up");
     cluster.shutdown().await;
 }
@@ -102,14 +101,14 @@ async fn a_cut_off_leader_never_acknowledges_and_replicas_converge_after_healing
     }
     // The majority elects a leader and commits.
     let majority: Vec<u64> = cluster.running().into_iter().filter(|n| *n != leader).collect();
-    let new_leader = cluster.wait_for_new_leader(shard, leader, Duration::from_secs(20)).await;
+    let new_leader = cluster.wait_for_new_leader(shard, leader, timing::FAILOVER).await;
     assert!(majority.contains(&new_leader));
     let api = cluster.api(majority[0]);
     let committed = retry_until_created(&api, ISPB, &samples(ISPB, 4)).await;
     assert_eq!(committed.len(), 4);
 
     cluster.faults.unblock_all();
-    let state = cluster.wait_converged(ISPB, Duration::from_secs(30)).await;
+    let state = cluster.wait_converged(ISPB, timing::CONVERGE).await;
     let stored = state.next_seq - 1;
     assert!(stored == 7 || stored == 8, "3 + 4 acknowledged (+1 that may have committed after healing): {stored}");
     cluster.shutdown().await;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::harness::{Api, MULTI, client, pulled, samples, start_path};
+use crate::harness::{Api, MULTI, client, pulled, samples, start_path, timing};
 
 /// Kills every child on drop, so a failing test leaves no process behind.
 struct Nodes {
@@ -58,9 +58,16 @@ async fn wait_ready(api: &Api) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_a_shard_leader_loses_no_acknowledged_message() {
     let dir = tempfile::tempdir().expect("dir");
+    let t = &timing::PROCESS_MEMBER;
     let mut text = format!(
-        "[cluster]\nshards = 4\nheartbeat_ms = 200\n[storage]\ndata_dir = {:?}\n[limits]\nlong_poll_wait_ms = 500\nstream_idle_timeout_ms = 10000\n",
-        dir.path().join("data")
+        "[cluster]\nshards = 4\nheartbeat_ms = {}\nelection_timeout_ms = [{}, {}]\n[storage]\ndata_dir = {:?}\n\
+         [limits]\nlong_poll_wait_ms = {}\nstream_idle_timeout_ms = {}\n",
+        t.heartbeat_ms,
+        t.election_timeout_ms[0],
+        t.election_timeout_ms[1],
+        dir.path().join("data"),
+        t.long_poll_wait_ms,
+        t.stream_idle_timeout_ms,
     );
     let mut apis = Vec::new();
     for id in 1..=3u64 {

@@ -3,7 +3,6 @@
 //! requests on the same stream at once.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use reqwest::StatusCode;
 
@@ -14,7 +13,7 @@ use crate::harness::*;
 /// backlog concurrently and every message is delivered exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn six_slots_hold_under_a_race_and_six_streams_share_the_backlog_exactly_once() {
-    let node = TestNode::start(|c| c.stream_idle_timeout = Duration::from_secs(20)).await;
+    let node = TestNode::start(|f| f.limits.stream_idle_timeout_ms = timing::LONG_IDLE_MS).await;
     let bodies = messages(ISPB, 300);
     let appended = node.append_all(ISPB, &bodies).await;
     assert_eq!(appended.last().map(|a| a.seq), Some(300));
@@ -97,7 +96,7 @@ async fn six_slots_hold_under_a_race_and_six_streams_share_the_backlog_exactly_o
 /// Slots are per ISPB: a full ISPB does not stop another one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slots_are_counted_per_ispb() {
-    let node = TestNode::start(|c| c.long_poll_wait = Duration::from_millis(50)).await;
+    let node = TestNode::start(|f| f.limits.long_poll_wait_ms = 50).await;
     let mut paths = Vec::new();
     for i in 1..=6 {
         let pull = node.start_stream(ISPB, MULTI).await;
@@ -114,9 +113,9 @@ async fn slots_are_counted_per_ispb() {
 /// one wins and the other gets 409 streamBusy, or both carry the same batch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_token_twice_at_once_never_advances_twice() {
-    let node = TestNode::start(|c| {
-        c.long_poll_wait = Duration::from_secs(2);
-        c.stream_idle_timeout = Duration::from_secs(20);
+    let node = TestNode::start(|f| {
+        f.limits.long_poll_wait_ms = 2_000;
+        f.limits.stream_idle_timeout_ms = timing::LONG_IDLE_MS;
     })
     .await;
     node.append(ISPB, &messages(ISPB, 1)).await;
@@ -132,7 +131,7 @@ async fn the_same_token_twice_at_once_never_advances_twice() {
             tokio::spawn(async move { api.get(&path, MULTI).await })
         })
         .collect();
-    node.wait_until(Duration::from_secs(5), "batch 1 confirmed by the winner", |n| n.watermark(ISPB) == 2).await;
+    node.wait_until(timing::STEP, "batch 1 confirmed by the winner", |n| n.watermark(ISPB) == 2).await;
     let appended = node.append(ISPB, &messages(ISPB, 3)).await;
 
     let mut batches = Vec::new();
@@ -171,9 +170,9 @@ async fn the_same_token_twice_at_once_never_advances_twice() {
 /// message to the closed stream: the messages go to the next stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_poll_on_a_deleted_stream_hands_out_nothing() {
-    let node = TestNode::start(|c| {
-        c.long_poll_wait = Duration::from_secs(3);
-        c.stream_idle_timeout = Duration::from_secs(20);
+    let node = TestNode::start(|f| {
+        f.limits.long_poll_wait_ms = 3_000;
+        f.limits.stream_idle_timeout_ms = timing::LONG_IDLE_MS;
     })
     .await;
     node.append(ISPB, &messages(ISPB, 1)).await;
@@ -181,12 +180,12 @@ async fn a_long_poll_on_a_deleted_stream_hands_out_nothing() {
     let api = node.api.clone();
     let path = a1.next.clone();
     let pending = tokio::spawn(async move { api.get(&path, MULTI).await });
-    node.wait_until(Duration::from_secs(5), "the pending GET confirmed batch 1", |n| n.watermark(ISPB) == 2).await;
+    node.wait_until(timing::STEP, "the pending GET confirmed batch 1", |n| n.watermark(ISPB) == 2).await;
     assert_eq!(node.delete(&a1.next).await.status(), StatusCode::OK);
     assert_eq!(node.open_streams(ISPB), 0);
     let appended = node.append(ISPB, &messages(ISPB, 2)).await;
 
-    let response = tokio::time::timeout(Duration::from_secs(10), pending).await.expect("answered").expect("task");
+    let response = tokio::time::timeout(timing::ANSWER, pending).await.expect("answered").expect("task");
     match response.status() {
         StatusCode::GONE => {
             assert_problem(response, 410, "streamClosed").await;

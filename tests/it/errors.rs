@@ -1,8 +1,6 @@
 //! Error answers (SPEC §2.6): every one an RFC 7807 XML problem with the right status
 //! and code — bad ISPBs, unknown routes and methods, unknown tenants, strict headers.
 
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use wire::paths::{append_path, pull_next_path, stream_start_path};
 
@@ -87,7 +85,7 @@ async fn an_undecodable_ispb_segment_gets_a_problem() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unregistered_ispb_is_tenant_not_found_without_auto_create() {
-    let node = TestNode::start(|c| c.auto_create_tenants = false).await;
+    let node = TestNode::start(|f| f.tenants.auto_create = false).await;
     assert_problem(node.get(&start_path(ISPB), MULTI).await, 404, "tenantNotFound").await;
     assert_problem(node.post_xml(ISPB, message(ISPB), None).await, 404, "tenantNotFound").await;
     assert!(node.tenant(ISPB).is_none(), "no tenant was created");
@@ -97,9 +95,9 @@ async fn unregistered_ispb_is_tenant_not_found_without_auto_create() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strict_header_mode_refuses_headers_outside_the_icom_allow_list() {
-    let node = TestNode::start(|c| {
-        c.strict_headers = true;
-        c.long_poll_wait = Duration::from_millis(100);
+    let node = TestNode::start(|f| {
+        f.http.strict_headers = true;
+        f.limits.long_poll_wait_ms = timing::QUICK_POLL_MS;
     })
     .await;
     for (name, value) in
@@ -127,7 +125,7 @@ async fn strict_header_mode_refuses_headers_outside_the_icom_allow_list() {
 /// Without strict mode, extra headers are ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn extra_headers_are_ignored_by_default() {
-    let node = TestNode::start(|c| c.long_poll_wait = Duration::from_millis(100)).await;
+    let node = TestNode::start(|f| f.limits.long_poll_wait_ms = timing::QUICK_POLL_MS).await;
     let response =
         node.request(Method::GET, &start_path(ISPB), &[("traceparent", "00-abc"), ("x-request-id", "1")]).await;
     assert_eq!(pulled(response).await.status, StatusCode::NO_CONTENT);
@@ -137,7 +135,7 @@ async fn extra_headers_are_ignored_by_default() {
 /// `Host` with or without a port is accepted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_header_with_or_without_port_is_accepted() {
-    let node = TestNode::start(|c| c.long_poll_wait = Duration::from_millis(100)).await;
+    let node = TestNode::start(|f| f.limits.long_poll_wait_ms = timing::QUICK_POLL_MS).await;
     for host in ["pix.example.com", "pix.example.com:443", "127.0.0.1"] {
         let response = node.request(Method::GET, &start_path(ISPB), &[("host", host)]).await;
         let pull = pulled(response).await;
@@ -152,7 +150,7 @@ async fn host_header_with_or_without_port_is_accepted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "per-ISPB rate limiting (SPEC 2.4) is not implemented yet"]
 async fn every_response_carries_rate_limit_headers() {
-    let node = TestNode::start(|c| c.long_poll_wait = Duration::from_millis(100)).await;
+    let node = TestNode::start(|f| f.limits.long_poll_wait_ms = timing::QUICK_POLL_MS).await;
     let ok = node.get(&start_path(ISPB), MULTI).await;
     let refused = node.get(&start_path("1234567"), MULTI).await;
     for response in [ok, refused] {

@@ -7,13 +7,15 @@ use reqwest::StatusCode;
 
 use crate::harness::*;
 
-const IDLE: Duration = Duration::from_millis(1000);
+/// The idle timeout of these tests: short, to watch streams expire.
+const IDLE_MS: u64 = 1000;
+const IDLE: Duration = Duration::from_millis(IDLE_MS);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_stream_expires_frees_its_slot_and_its_batch_is_redelivered() {
-    let node = TestNode::start(|c| {
-        c.long_poll_wait = Duration::from_millis(300);
-        c.stream_idle_timeout = IDLE;
+    let node = TestNode::start(|f| {
+        f.limits.long_poll_wait_ms = timing::NODE.long_poll_wait_ms;
+        f.limits.stream_idle_timeout_ms = IDLE_MS;
     })
     .await;
     let appended = node.append(ISPB, &messages(ISPB, 5)).await;
@@ -48,9 +50,9 @@ async fn idle_stream_expires_frees_its_slot_and_its_batch_is_redelivered() {
 /// open however long it runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_polling_stream_never_expires() {
-    let node = TestNode::start(|c| {
-        c.long_poll_wait = Duration::from_millis(300);
-        c.stream_idle_timeout = IDLE;
+    let node = TestNode::start(|f| {
+        f.limits.long_poll_wait_ms = timing::NODE.long_poll_wait_ms;
+        f.limits.stream_idle_timeout_ms = IDLE_MS;
     })
     .await;
     node.append(ISPB, &messages(ISPB, 1)).await;
@@ -68,9 +70,9 @@ async fn a_polling_stream_never_expires() {
 /// Holding the outstanding batch through previous-token retries counts as activity.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn previous_token_retries_keep_a_stream_alive() {
-    let node = TestNode::start(|c| {
-        c.long_poll_wait = Duration::from_millis(300);
-        c.stream_idle_timeout = IDLE;
+    let node = TestNode::start(|f| {
+        f.limits.long_poll_wait_ms = timing::NODE.long_poll_wait_ms;
+        f.limits.stream_idle_timeout_ms = IDLE_MS;
     })
     .await;
     node.append(ISPB, &messages(ISPB, 12)).await;

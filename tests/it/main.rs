@@ -4,7 +4,6 @@
 
 mod bench;
 mod cluster;
-mod cluster_harness;
 mod cluster_process;
 mod concurrency;
 mod errors;

@@ -10,11 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use pixstream::api::cluster_admin::{MEMBERS_PATH, MembersAnswer, MembersRequest};
-use pixstream::config::ClusterNode;
+use pixstream::config::{ClusterNode, StartMode};
 use reqwest::StatusCode;
 
-use crate::cluster_harness::{TestCluster, retry_until_created};
-use crate::harness::{Api, Appended, pulled, samples, start_path};
+use crate::harness::{Api, Appended, TestCluster, pulled, retry_until_created, samples, start_path};
 
 /// Bound of every wait in this file.
 const WAIT: Duration = Duration::from_secs(30);
@@ -285,8 +284,7 @@ async fn only_the_leader_changes_membership_and_a_joined_node_resumes_its_shards
     }
 
     // Restarted without --join, node 4 resumes the shards it was added to.
-    cluster.members[3].config.join = false;
-    cluster.restart(4).await;
+    cluster.restart_as(4, StartMode::Bootstrap).await;
     for shard in mine {
         let shards = &cluster.member(4).app().shards;
         assert!(shards.is_member(shard), "node 4 still replicates shard {shard} after a restart");

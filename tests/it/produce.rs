@@ -213,9 +213,9 @@ async fn duplicates_by_resource_id_or_biz_msg_idr_are_reported_not_stored() {
 /// nothing of that request is stored; confirming makes room again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backlog_over_the_limit_is_503_with_retry_after_and_stores_nothing() {
-    let node = TestNode::start(|c| {
-        c.tenant_defaults.max_backlog = 5;
-        c.long_poll_wait = Duration::from_millis(100);
+    let node = TestNode::start(|f| {
+        f.tenants.max_backlog = 5;
+        f.limits.long_poll_wait_ms = timing::QUICK_POLL_MS;
     })
     .await;
     let first = messages(ISPB, 3);
@@ -261,13 +261,13 @@ async fn a_malformed_supplied_resource_id_is_refused() {
 /// A repeat after the dedupe window is a new message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeat_after_the_dedupe_window_is_stored_again() {
-    let node = TestNode::start(|c| c.dedupe_window = Duration::from_millis(500)).await;
+    let node = TestNode::start(|f| f.limits.dedupe_window_secs = 1).await;
     let body = message(ISPB);
     let (status, first) = appended(node.post_xml(ISPB, body.clone(), None).await).await;
     assert_eq!((status, first[0].seq), (StatusCode::CREATED, 1));
     let (status, again) = appended(node.post_xml(ISPB, body.clone(), None).await).await;
     assert_eq!((status, again[0].seq, again[0].duplicate), (StatusCode::OK, 1, true));
-    tokio::time::sleep(Duration::from_millis(700)).await; // let the window pass
+    tokio::time::sleep(Duration::from_millis(1200)).await; // let the 1 s window pass
     let (status, later) = appended(node.post_xml(ISPB, body, None).await).await;
     assert_eq!((status, later[0].seq, later[0].duplicate), (StatusCode::CREATED, 2, false));
     node.stop().await;

@@ -184,18 +184,18 @@ async fn multipart_batches_are_rfc2046_with_per_part_headers() {
 /// well before the long-poll wait ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_poll_is_woken_by_an_append() {
-    let node = TestNode::start(|c| {
-        c.long_poll_wait = Duration::from_secs(6);
-        c.stream_idle_timeout = Duration::from_secs(20);
+    let node = TestNode::start(|f| {
+        f.limits.long_poll_wait_ms = 6_000;
+        f.limits.stream_idle_timeout_ms = timing::LONG_IDLE_MS;
     })
     .await;
     let api = node.api.clone();
     let started = Instant::now();
     let waiting = tokio::spawn(async move { api.start_stream(ISPB, MULTI).await });
-    node.wait_until(Duration::from_secs(5), "the start request opened its stream", |n| n.open_streams(ISPB) == 1).await;
+    node.wait_until(timing::STEP, "the start request opened its stream", |n| n.open_streams(ISPB) == 1).await;
     let body = message(ISPB);
     let appended = node.append(ISPB, std::slice::from_ref(&body)).await;
-    let first = tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("answered").expect("task");
+    let first = tokio::time::timeout(timing::ANSWER, waiting).await.expect("answered").expect("task");
     let waited = started.elapsed();
     assert_eq!(first.status, StatusCode::OK, "woken with the new message");
     assert_eq!(first.seqs(), vec![appended[0].seq]);
@@ -207,9 +207,9 @@ async fn long_poll_is_woken_by_an_append() {
     let next = first.next.clone();
     let started = Instant::now();
     let waiting = tokio::spawn(async move { api.follow(&next, MULTI).await });
-    node.wait_until(Duration::from_secs(5), "the first batch was confirmed", |n| n.watermark(ISPB) == 2).await;
+    node.wait_until(timing::STEP, "the first batch was confirmed", |n| n.watermark(ISPB) == 2).await;
     let appended = node.append(ISPB, &messages(ISPB, 1)).await;
-    let second = tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("answered").expect("task");
+    let second = tokio::time::timeout(timing::ANSWER, waiting).await.expect("answered").expect("task");
     assert_eq!(second.status, StatusCode::OK);
     assert_eq!(second.seqs(), vec![appended[0].seq]);
     assert!(started.elapsed() < Duration::from_secs(5), "woken, not timed out");
@@ -221,9 +221,9 @@ async fn long_poll_is_woken_by_an_append() {
 /// the new messages read; none is answered empty, none is left behind).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_appends_to_six_waiting_streams_each_wake_exactly_one() {
-    let node = TestNode::start(|c| {
-        c.long_poll_wait = Duration::from_secs(8);
-        c.stream_idle_timeout = Duration::from_secs(20);
+    let node = TestNode::start(|f| {
+        f.limits.long_poll_wait_ms = 8_000;
+        f.limits.stream_idle_timeout_ms = timing::LONG_IDLE_MS;
     })
     .await;
     let mut waiting = tokio::task::JoinSet::new();
@@ -231,7 +231,7 @@ async fn single_appends_to_six_waiting_streams_each_wake_exactly_one() {
         let api = node.api.clone();
         waiting.spawn(async move { api.start_stream(ISPB, MULTI).await });
     }
-    node.wait_until(Duration::from_secs(5), "six streams opened and waiting", |n| n.open_streams(ISPB) == 6).await;
+    node.wait_until(timing::STEP, "six streams opened and waiting", |n| n.open_streams(ISPB) == 6).await;
     let started = Instant::now();
     let mut delivered = Vec::new();
     for round in 1..=6 {
@@ -255,7 +255,7 @@ async fn single_appends_to_six_waiting_streams_each_wake_exactly_one() {
 /// end is spread), then answers 204 with a `PI-Pull-Next` and the slots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_queue_answers_204_after_the_long_poll_wait() {
-    let node = TestNode::start(|c| c.long_poll_wait = Duration::from_millis(400)).await;
+    let node = TestNode::start(|f| f.limits.long_poll_wait_ms = 400).await;
     let started = Instant::now();
     let first = node.start_stream(ISPB, MULTI).await;
     let waited = started.elapsed();
@@ -279,9 +279,9 @@ async fn empty_queue_answers_204_after_the_long_poll_wait() {
 /// back for redelivery.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_poll_is_woken_by_a_redelivery() {
-    let node = TestNode::start(|c| {
-        c.long_poll_wait = Duration::from_secs(6);
-        c.stream_idle_timeout = Duration::from_secs(20);
+    let node = TestNode::start(|f| {
+        f.limits.long_poll_wait_ms = 6_000;
+        f.limits.stream_idle_timeout_ms = timing::LONG_IDLE_MS;
     })
     .await;
     node.append(ISPB, &messages(ISPB, 10)).await;
@@ -293,9 +293,9 @@ async fn long_poll_is_woken_by_a_redelivery() {
     let api = node.api.clone();
     let started = Instant::now();
     let waiting = tokio::spawn(async move { api.start_stream(ISPB, MULTI).await });
-    node.wait_until(Duration::from_secs(5), "the second stream is waiting", |n| n.open_streams(ISPB) == 2).await;
+    node.wait_until(timing::STEP, "the second stream is waiting", |n| n.open_streams(ISPB) == 2).await;
     assert_eq!(node.delete(&a1.next).await.status(), StatusCode::OK, "DELETE with the previous token");
-    let b = tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("answered").expect("task");
+    let b = tokio::time::timeout(timing::ANSWER, waiting).await.expect("answered").expect("task");
     assert_eq!(b.messages, a2.messages, "the waiting stream receives the returned batch");
     assert!(started.elapsed() < Duration::from_secs(5), "woken by the redelivery, not by the timeout");
     node.stop().await;

@@ -13,7 +13,7 @@ use crate::harness::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_streams_tokens_and_outstanding_batches() {
-    let mut node = TestNode::start(|c| c.stream_idle_timeout = Duration::from_secs(30)).await;
+    let mut node = TestNode::start(|f| f.limits.stream_idle_timeout_ms = 30_000).await;
     let bodies = messages(ISPB, 15);
     let appended = node.append(ISPB, &bodies).await;
     let b1 = node.start_stream(ISPB, MULTI).await;
@@ -61,8 +61,9 @@ async fn a_restart_keeps_streams_tokens_and_outstanding_batches() {
 /// batch is redelivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abandoned_stream_expires_after_a_restart() {
-    let idle = Duration::from_millis(1500);
-    let mut node = TestNode::start(|c| c.stream_idle_timeout = idle).await;
+    let idle_ms = 1500;
+    let idle = Duration::from_millis(idle_ms);
+    let mut node = TestNode::start(|f| f.limits.stream_idle_timeout_ms = idle_ms).await;
     node.append(ISPB, &messages(ISPB, 4)).await;
     let abandoned = node.start_stream(ISPB, MULTI).await;
     node.restart().await;
@@ -76,18 +77,18 @@ async fn an_abandoned_stream_expires_after_a_restart() {
 /// Shutting down answers a waiting long poll at once; its token works after restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_answers_waiting_long_polls() {
-    let mut node = TestNode::start(|c| {
-        c.long_poll_wait = Duration::from_secs(20);
-        c.stream_idle_timeout = Duration::from_secs(30);
+    let mut node = TestNode::start(|f| {
+        f.limits.long_poll_wait_ms = 20_000;
+        f.limits.stream_idle_timeout_ms = 30_000;
     })
     .await;
     let api = node.api.clone();
     let waiting = tokio::spawn(async move { api.get(&start_path(ISPB), MULTI).await });
-    node.wait_until(Duration::from_secs(5), "the long poll opened its stream", |n| n.open_streams(ISPB) == 1).await;
+    node.wait_until(timing::STEP, "the long poll opened its stream", |n| n.open_streams(ISPB) == 1).await;
     let started = Instant::now();
     node.stop_node().await;
     let response =
-        tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("answered during shutdown").expect("task");
+        tokio::time::timeout(timing::ANSWER, waiting).await.expect("answered during shutdown").expect("task");
     assert!(started.elapsed() < Duration::from_secs(15), "not held for the whole long-poll wait");
     let pull = pulled(response).await;
     assert_eq!(pull.status, StatusCode::NO_CONTENT);

@@ -1,0 +1,31 @@
+//! The in-process test harness, re-exported here as the tests use it: nodes and
+//! clusters started from validated configs on temp dirs, a client that sees the wire
+//! as a PSP does, message builders, and independent checks of what the server
+//! answers (RFC 7807 problems, `multipart/mixed` bodies parsed by `mailparse`,
+//! header formats).
+//!
+//! Layout: `node` (TestNode), `cluster` (TestCluster, Member), `client` (the `Api`
+//! client and request helpers), `messages` (participants, envelopes, producer
+//! bodies), `answers` (producer outcomes and pull answers), `multipart` (the
+//! independent multipart reader), `problems` (RFC 7807), `timing` (named presets
+//! and wait budgets), `selftest` (the checks shown broken inputs).
+
+#![allow(dead_code)]
+
+mod answers;
+mod client;
+mod cluster;
+mod messages;
+mod multipart;
+mod node;
+mod problems;
+mod selftest;
+pub mod timing;
+
+pub use answers::*;
+pub use client::*;
+pub use cluster::TestCluster;
+pub use messages::*;
+pub use multipart::*;
+pub use node::TestNode;
+pub use problems::*;
