@@ -9,7 +9,7 @@ mod concurrency;
 mod errors;
 mod expiry;
 mod harness;
-// mod leader_churn;
+mod leader_churn;
 mod membership;
 mod produce;
 mod pull;

@@ -151,7 +151,15 @@ impl TestCluster {
     pub async fn wait_for_new_leader(&self, shard: u32, not: u64, timeout: Duration) -> u64 {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(leader) = self.leader_of(shard).filter(|l| *l != not) {
+            // `not` may still believe it leads (a cut-off leader keeps its role until
+            // it hears of a newer term): look at the others only.
+            let leader = self
+                .members
+                .iter()
+                .filter(|m| m.is_running() && m.config.node_id != not)
+                .find(|m| m.app().shards.is_leader(shard))
+                .map(|m| m.config.node_id);
+            if let Some(leader) = leader {
                 return leader;
             }
             assert!(Instant::now() < deadline, "shard {shard} elected no new leader within {timeout:?}");
