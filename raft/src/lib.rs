@@ -16,7 +16,7 @@
 //! - `snapshot_builder` — `SnapshotBuilder`: dumps a consistent point of a shard.
 //! - `state_machine`    — `StateMachine`: applies committed entries to a `ShardMachine`.
 //! - `placement`        — `ClusterMap`: nodes, regions, and each shard's replica set.
-//! - `wire`             — the peer RPC format: URLs and bincode bodies.
+//! - `peer_wire`        — the peer RPC format: URLs and bincode bodies.
 //! - `network`          — `PeerNetwork`: sends Raft RPCs to other nodes over HTTP/2.
 //! - `faults`           — `NetworkFaults`: in-process link cutting and delays (tests).
 //! - `peer_rpc`         — `Shards::handle_peer_rpc`: the receiving side of the RPCs.
@@ -26,7 +26,8 @@
 //! - `shards`           — `Shards` and `ShardsConfig`: every shard group of this node.
 //!
 //! Rule: this crate depends on `storage`, never on the server; it knows nothing of
-//! axum, the public HTTP API or XML (its only HTTP is the peer RPC client). The state machine itself (what a command does) lives in `storage`;
+//! axum, the public HTTP API or XML (its only HTTP is the peer RPC client). The state
+//! machine itself (what a command does) lives in `storage`;
 //! here we only decide *when* a command is applied: after Raft committed it.
 
 pub mod error;
@@ -37,6 +38,7 @@ pub(crate) mod meta;
 pub mod network;
 pub mod observer;
 mod peer_rpc;
+pub mod peer_wire;
 pub mod placement;
 pub(crate) mod proposer;
 pub mod shards;
@@ -44,7 +46,6 @@ pub mod snapshot_builder;
 pub mod snapshot_dir;
 pub mod state_machine;
 pub mod types;
-pub mod wire;
 
 pub use error::Error;
 pub use faults::NetworkFaults;
@@ -52,10 +53,10 @@ pub use log_store::LogStore;
 pub use membership::MembershipAnswer;
 pub use network::PeerNetwork;
 pub use observer::{ApplyObserver, NoopObserver};
+pub use peer_wire::{MEMBERSHIP_PATH, PEER_RAFT_PATH, RpcKind};
 pub use placement::{ClusterMap, MemberNode};
 pub use shards::{Shards, ShardsConfig};
 pub use snapshot_builder::SnapshotBuilder;
 pub use snapshot_dir::SnapshotDir;
 pub use state_machine::StateMachine;
 pub use types::{LogId, Metrics, PeerNode, Raft, Request, Response, SnapshotMeta, StoredMembership, TypeConfig};
-pub use wire::{MEMBERSHIP_PATH, PEER_RAFT_PATH, RpcKind};

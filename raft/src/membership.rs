@@ -28,10 +28,10 @@ use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::peer_wire;
 use crate::placement::ClusterMap;
 use crate::shards::Shards;
 use crate::types::PeerNode;
-use crate::wire;
 
 /// Longest a new learner may take to catch up before it is made a voter.
 const LEARNER_CATCH_UP: Duration = Duration::from_secs(60);
@@ -144,8 +144,8 @@ impl Shards {
         if shard >= self.shard_count() {
             return Err(Error::BadRequest(format!("shard {shard} does not exist ({} shards)", self.shard_count())));
         }
-        let desired: BTreeMap<u64, PeerNode> =
-            wire::decode(body).map_err(|e| Error::BadRequest(format!("membership body for shard {shard}: {e}")))?;
+        let desired: BTreeMap<u64, PeerNode> = peer_wire::decode(body)
+            .map_err(|e| Error::BadRequest(format!("membership body for shard {shard}: {e}")))?;
         let answer = match self.reconcile_members(shard, desired).await {
             Ok(voters) => MembershipAnswer::Done { voters },
             Err(Error::NotLeader { leader }) => {
@@ -155,7 +155,7 @@ impl Shards {
             Err(error @ Error::BadRequest(_)) => return Err(error),
             Err(error) => MembershipAnswer::Failed { reason: error.to_string() },
         };
-        Ok(wire::encode(&answer))
+        Ok(peer_wire::encode(&answer))
     }
 
     /// Makes `shard`'s membership exactly `desired` through its leader, wherever it
@@ -260,13 +260,13 @@ impl Shards {
         desired: &BTreeMap<u64, PeerNode>,
         timeout: Duration,
     ) -> Result<MembershipAnswer, Error> {
-        let url = wire::membership_url(peer_addr, shard);
+        let url = peer_wire::membership_url(peer_addr, shard);
         let response = self
             .peer_client()
             .post(&url)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .timeout(timeout.max(Duration::from_millis(100)))
-            .body(wire::encode(desired))
+            .body(peer_wire::encode(desired))
             .send()
             .await
             .map_err(|e| Error::Unavailable(format!("membership request to {peer_addr}: {e}")))?;
@@ -275,7 +275,7 @@ impl Shards {
             return Err(Error::Unavailable(format!("{peer_addr} answered {status} to a membership request")));
         }
         let body = response.bytes().await.map_err(|e| Error::Unavailable(format!("membership answer: {e}")))?;
-        wire::decode(&body)
+        peer_wire::decode(&body)
     }
 
     /// The membership `shard`'s group has now, as this node knows it.
@@ -322,12 +322,12 @@ mod tests {
             MembershipAnswer::NotLeader { leader: None, leader_addr: None },
             MembershipAnswer::Failed { reason: "no quorum".into() },
         ] {
-            let back: MembershipAnswer = wire::decode(&wire::encode(&answer)).expect("decodes");
+            let back: MembershipAnswer = peer_wire::decode(&peer_wire::encode(&answer)).expect("decodes");
             assert_eq!(back, answer);
         }
         let desired: BTreeMap<u64, PeerNode> =
             [(4, PeerNode { peer_addr: "10.0.0.4:7400".into(), region: "mg".into() })].into_iter().collect();
-        let back: BTreeMap<u64, PeerNode> = wire::decode(&wire::encode(&desired)).expect("decodes");
+        let back: BTreeMap<u64, PeerNode> = peer_wire::decode(&peer_wire::encode(&desired)).expect("decodes");
         assert_eq!(back, desired);
     }
 }

@@ -33,8 +33,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 use crate::faults::{Fault, NetworkFaults};
+use crate::peer_wire::{self, RpcKind};
 use crate::types::{PeerNode, TypeConfig};
-use crate::wire::{self, RpcKind};
 
 /// How long establishing a connection to a peer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -92,7 +92,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
 
     async fn new_client(&mut self, target: u64, node: &PeerNode) -> PeerConnection {
         let urls = RpcKind::ALL.map(|kind| {
-            let url = wire::rpc_url(&node.peer_addr, self.shard, kind);
+            let url = peer_wire::rpc_url(&node.peer_addr, self.shard, kind);
             reqwest::Url::parse(&url).map_err(|e| format!("bad peer address {:?}: {e}", node.peer_addr))
         });
         tracing::debug!(shard = self.shard, target, peer_addr = %node.peer_addr, "peer connection created");
@@ -159,7 +159,7 @@ impl PeerConnection {
             return Err(network(&Error::Unavailable(format!("node {target} answered {status} to {kind}"))));
         }
         let body = response.bytes().await.map_err(|e| self.transport_error(kind, e))?;
-        let answer: Result<Resp, RaftError<u64, E>> = wire::decode(&body).map_err(|e| {
+        let answer: Result<Resp, RaftError<u64, E>> = peer_wire::decode(&body).map_err(|e| {
             tracing::warn!(shard, target, %kind, error = %e, "undecodable raft rpc answer");
             network(&e)
         })?;
@@ -184,7 +184,7 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, PeerNode, RaftError<u64>>> {
-        let body = wire::encode(&rpc);
+        let body = peer_wire::encode(&rpc);
         if body.len() > MAX_APPEND_BYTES && rpc.entries.len() > 1 {
             let entries = rpc.entries.len() as u64;
             let hint = (entries * MAX_APPEND_BYTES as u64 / body.len() as u64).clamp(1, entries - 1);
@@ -206,7 +206,7 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, PeerNode, RaftError<u64, InstallSnapshotError>>> {
-        self.call(RpcKind::Snapshot, wire::encode(&rpc), &option).await
+        self.call(RpcKind::Snapshot, peer_wire::encode(&rpc), &option).await
     }
 
     async fn vote(
@@ -214,6 +214,6 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         rpc: VoteRequest<u64>,
         option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, PeerNode, RaftError<u64>>> {
-        self.call(RpcKind::Vote, wire::encode(&rpc), &option).await
+        self.call(RpcKind::Vote, peer_wire::encode(&rpc), &option).await
     }
 }

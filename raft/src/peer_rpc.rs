@@ -7,9 +7,9 @@
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 
 use crate::error::Error;
+use crate::peer_wire::{self, RpcKind};
 use crate::shards::Shards;
 use crate::types::TypeConfig;
-use crate::wire::{self, RpcKind};
 
 impl Shards {
     /// Handles one Raft RPC for `shard`: `kind` is `append`, `vote` or `snapshot`,
@@ -30,16 +30,16 @@ impl Shards {
         tracing::trace!(shard, %kind, bytes = body.len(), "raft rpc received");
         let answer = match kind {
             RpcKind::Append => {
-                let request: AppendEntriesRequest<TypeConfig> = wire::decode(body).map_err(bad)?;
-                wire::encode(&raft.append_entries(request).await)
+                let request: AppendEntriesRequest<TypeConfig> = peer_wire::decode(body).map_err(bad)?;
+                peer_wire::encode(&raft.append_entries(request).await)
             }
             RpcKind::Vote => {
-                let request: VoteRequest<u64> = wire::decode(body).map_err(bad)?;
-                wire::encode(&raft.vote(request).await)
+                let request: VoteRequest<u64> = peer_wire::decode(body).map_err(bad)?;
+                peer_wire::encode(&raft.vote(request).await)
             }
             RpcKind::Snapshot => {
-                let request: InstallSnapshotRequest<TypeConfig> = wire::decode(body).map_err(bad)?;
-                wire::encode(&raft.install_snapshot(request).await)
+                let request: InstallSnapshotRequest<TypeConfig> = peer_wire::decode(body).map_err(bad)?;
+                peer_wire::encode(&raft.install_snapshot(request).await)
             }
         };
         Ok(answer)

@@ -262,7 +262,7 @@ async fn a_node_serves_only_the_shards_it_replicates() {
     assert_eq!(shards.read(&home, |m| m.tenant(&home).map(|t| t.next_seq)), Some(Some(2)));
 
     let vote =
-        raft::wire::encode(&openraft::raft::VoteRequest { vote: openraft::Vote::new(9, 2u64), last_log_id: None });
+        raft::peer_wire::encode(&openraft::raft::VoteRequest { vote: openraft::Vote::new(9, 2u64), last_log_id: None });
     assert!(matches!(shards.handle_peer_rpc(1, "vote", &vote).await, Err(Error::NotMember { shard: 1 })));
     assert!(matches!(shards.handle_peer_rpc(9, "vote", &vote).await, Err(Error::BadRequest(_))));
     assert!(matches!(shards.handle_peer_rpc(0, "elect", &vote).await, Err(Error::BadRequest(_))));
@@ -270,7 +270,7 @@ async fn a_node_serves_only_the_shards_it_replicates() {
     // A vote for a shard it hosts is answered with an encoded Raft result.
     let answer = shards.handle_peer_rpc(0, "vote", &vote).await.expect("vote handled");
     let decoded: Result<openraft::raft::VoteResponse<u64>, openraft::error::RaftError<u64>> =
-        raft::wire::decode(&answer).expect("answer decodes");
+        raft::peer_wire::decode(&answer).expect("answer decodes");
     assert!(decoded.is_ok(), "{decoded:?}");
     shards.shutdown().await;
 }
