@@ -29,13 +29,13 @@ pub enum Error {
     #[error("invalid cursor: {0}")]
     InvalidCursor(&'static str),
     /// Another request is advancing the same stream right now.
-    #[error("stream busy")]
+    #[error("another request is advancing the stream")]
     StreamBusy,
     /// The stream was closed (DELETE, idle expiry or operator action).
-    #[error("stream closed")]
+    #[error("the stream is closed")]
     StreamClosed,
     /// The token belongs to an open stream but is older than the previous read.
-    #[error("stale cursor")]
+    #[error("the cursor is older than the stream's previous read")]
     StaleCursor,
     /// A repeated read whose outstanding batch holds more messages than the request
     /// may receive (`Accept: application/xml` for a multipart batch): answering one

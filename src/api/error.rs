@@ -43,13 +43,13 @@ pub enum ApiError {
     /// The `Accept` header asks for a representation we do not produce.
     #[error("not acceptable: {0}")]
     NotAcceptable(String),
-    /// Another request is advancing the same stream right now.
+    /// 409: another request advances the stream (`Error::StreamBusy`).
     #[error("stream busy")]
     StreamBusy,
-    /// The stream was closed (DELETE, idle expiry or operator action).
+    /// 410: the stream is gone — closed, expired or never opened.
     #[error("stream closed")]
     StreamClosed,
-    /// The token belongs to an open stream but is older than the previous read.
+    /// 410: a token of an open stream, older than its previous read.
     #[error("stale cursor")]
     StaleCursor,
     /// The body, or one message in it, is larger than allowed.
