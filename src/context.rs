@@ -1,29 +1,15 @@
 //! `RequestContext`: who asks, for which ISPB, on which route, under which request
-//! id — built once per request by the `attach` middleware of the public and internal
-//! routers and handed to the domain services. It is the one place per-request policy
+//! id — built once per request (by `api::attach` on the public and internal routers)
+//! and handed to the domain services. It is the one place per-request policy
 //! attaches: identity (client certificate or bearer token), authorization, rate
 //! limits, audit records and metrics read it rather than each handler re-deriving
-//! them. Every request runs inside a `request` span carrying its id, route and ISPB.
+//! them. Plain data: no HTTP framework types.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::{FromRequestParts, MatchedPath, Request, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderName, Method};
-use axum::middleware::Next;
-use axum::response::Response;
+use http::Method;
 use storage::Ispb;
-use tracing::Instrument;
 use wire::paths;
-
-use crate::api::ApiError;
-use crate::api::path::ispb_of;
-use crate::app::AppState;
-
-/// Request header a client (or a load balancer) may name its request with.
-pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-/// Longest request id taken from a client.
-const MAX_REQUEST_ID_LEN: usize = 64;
 
 /// The routes of the public and internal API, as policy sees them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -89,53 +75,10 @@ pub struct RequestContext {
     pub ispb: Option<Ispb>,
 }
 
-/// A request id passed on by the node that forwarded the request (peer listener).
-#[derive(Clone, Debug)]
-pub struct ForwardedRequestId(pub String);
-
-/// Middleware: builds the request's context and runs the rest inside its span.
-pub async fn attach(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(Route::Other, |matched| Route::of(request.method(), matched.as_str()));
-    let request_id = client_request_id(&request).unwrap_or_else(|| next_request_id(app.config.node_id));
-    let ispb = ispb_of(request.uri().path()).ok();
-    let span = tracing::info_span!(
-        "request",
-        request_id = %request_id,
-        route = route.name(),
-        ispb = ispb.as_ref().map(Ispb::as_str),
-        node = app.config.node_id,
-    );
-    request.extensions_mut().insert(RequestContext { request_id, route, identity: Identity::Anonymous, ispb });
-    next.run(request).instrument(span).await
-}
-
-/// The request id the client or the forwarding node gave, if usable.
-fn client_request_id(request: &Request) -> Option<String> {
-    if let Some(ForwardedRequestId(id)) = request.extensions().get::<ForwardedRequestId>() {
-        return Some(id.clone());
-    }
-    let text = request.headers().get(X_REQUEST_ID)?.to_str().ok()?.trim();
-    let usable = !text.is_empty() && text.len() <= MAX_REQUEST_ID_LEN && text.bytes().all(|b| b.is_ascii_graphic());
-    usable.then(|| text.to_owned())
-}
-
-fn next_request_id(node_id: u64) -> String {
+/// A request id unique on this node: `{node}-{counter}` in hex.
+pub fn next_request_id(node_id: u64) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     format!("{node_id:x}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        parts
-            .extensions
-            .remove::<RequestContext>()
-            .ok_or_else(|| ApiError::Internal("route served without a request context".into()))
-    }
 }
 
 #[cfg(test)]

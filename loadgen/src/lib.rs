@@ -23,7 +23,8 @@
 //!
 //! Layout:
 //! - `args`     — `BenchArgs` (the command line), its validation, the ISPB names.
-//! - `run`      — `run`/`run_bench`: one run from preflight to report; the shared state.
+//! - `run`      — `run`/`run_bench`: one run from preflight to report.
+//! - `shared`   — `Shared`, what every task of a run shares; retry jitter, error kinds.
 //! - `producer` — message templates, posting, rate control.
 //! - `puller`   — one stream's loop and the zero-copy response scanner.
 //! - `ledger`   — the correctness checker.
@@ -39,6 +40,7 @@ pub mod puller;
 pub mod report;
 mod run;
 pub mod sample;
+mod shared;
 
 pub use args::{BenchArgs, ispb_names};
 pub use report::Report;

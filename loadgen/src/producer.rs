@@ -21,8 +21,8 @@ use serde::Deserialize;
 use tokio::task::JoinSet;
 use wire::paths::append_path;
 
-use crate::run::Shared;
 use crate::sample::sample_of_size;
+use crate::shared::{Shared, jitter, transport_error_kind};
 
 macro_rules! boundary {
     () => {
@@ -313,24 +313,6 @@ async fn post(
         backoff = (backoff * 2).min(Duration::from_secs(2));
     }
     shared.producers_busy.fetch_sub(1, Ordering::AcqRel);
-}
-
-/// A short name for a failed exchange: `timeout`, `connect`, `body` or `error`.
-pub(crate) fn transport_error_kind(e: &reqwest::Error) -> &'static str {
-    if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connect"
-    } else if e.is_body() || e.is_decode() {
-        "body"
-    } else {
-        "error"
-    }
-}
-
-/// `pause` ± 20%, so that retries of many tasks spread out.
-pub(crate) fn jitter(pause: Duration) -> Duration {
-    pause.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
 }
 
 #[cfg(test)]

@@ -24,8 +24,8 @@ use wire::paths::stream_start_path;
 
 use crate::ledger::Delivered;
 use crate::metrics::PullSample;
-use crate::producer::{jitter, transport_error_kind};
-use crate::run::Shared;
+use crate::shared::Shared;
+use crate::shared::{jitter, transport_error_kind};
 
 const MULTIPART: HeaderValue = HeaderValue::from_static("multipart/mixed");
 const SINGLE_XML: HeaderValue = HeaderValue::from_static("application/xml");

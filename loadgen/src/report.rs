@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::ledger::LedgerReport;
 use crate::metrics::{Recorder, Summary};
-use crate::run::Shared;
+use crate::shared::Shared;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {

@@ -15,40 +15,8 @@ use crate::args::{BenchArgs, ispb_names};
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::report::{self, Report};
+use crate::shared::Shared;
 use crate::{producer, puller};
-
-/// What every task of a run shares.
-pub(crate) struct Shared {
-    pub args: BenchArgs,
-    pub ispbs: Vec<String>,
-    pub public_base: String,
-    pub internal_base: String,
-    pub ledger: Ledger,
-    pub metrics: Metrics,
-    /// Time zero of the run; every timestamp is microseconds since it.
-    pub epoch: Instant,
-    /// Measuring window, µs since `epoch`: requests completing inside it are counted.
-    pub measure_from_us: AtomicU64,
-    pub measure_until_us: AtomicU64,
-    /// Cancelled when producers must stop starting requests.
-    pub stop_producing: CancellationToken,
-    /// Cancelled when pullers must stop (in-flight requests are abandoned).
-    pub stop_pulling: CancellationToken,
-    /// Producer requests not yet answered (including retries).
-    pub producers_busy: AtomicU64,
-}
-
-impl Shared {
-    /// Microseconds since the run started.
-    pub fn now_us(&self) -> u64 {
-        self.epoch.elapsed().as_micros() as u64
-    }
-
-    /// Whether something that completed at `at_us` counts in the measured numbers.
-    pub fn measuring(&self, at_us: u64) -> bool {
-        at_us >= self.measure_from_us.load(Ordering::Relaxed) && at_us < self.measure_until_us.load(Ordering::Relaxed)
-    }
-}
 
 /// Runs `pixstream bench`: prints progress and the report, writes `--json`, and fails
 /// when the verdict is not clean.

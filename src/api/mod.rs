@@ -3,11 +3,12 @@
 //! extract → `service.call(&ctx, …).await` → render; the protocol itself lives in
 //! the domain services (`pull`, `produce`).
 //!
-//! Every public and internal route runs, in order: `context::attach` (the request's
-//! context and span), `forward::to_leader` (serve here or relay to the shard leader),
+//! Every public and internal route runs, in order: `attach` (the request's context
+//! and span), `forward::to_leader` (serve here or relay to the shard leader),
 //! the handler. Route templates come from `wire::paths`, peer routes from `raft`.
 //!
 //! Layout:
+//! - `attach`        — builds each request's `RequestContext` and span.
 //! - `error`         — `ApiError`, the problem rendering, the domain-error mapping.
 //! - `negotiate`     — `Accept`, `Accept-Encoding`, strict ICOM headers.
 //! - `path`          — the `{ispb}`/`{token}` segments, with problem answers.
@@ -18,6 +19,7 @@
 //! - `peer`          — the peer listener (Raft RPCs, membership, forwarded requests).
 //! - `cluster_admin` — membership changes.
 
+pub mod attach;
 pub mod cluster_admin;
 mod error;
 pub mod forward;
@@ -38,7 +40,6 @@ use wire::paths;
 
 use crate::app::AppState;
 use crate::config::DEFAULT_PROBLEM_BASE;
-use crate::context;
 
 /// The PSP-facing router (`/api/v1/out/...`).
 pub fn public_router(app: AppState) -> Router {
@@ -48,7 +49,7 @@ pub fn public_router(app: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))
-        .route_layer(middleware::from_fn_with_state(app.clone(), context::attach))
+        .route_layer(middleware::from_fn_with_state(app.clone(), attach::attach))
         .layer(middleware::from_fn_with_state(app.clone(), public_guard))
         .with_state(app)
 }
@@ -63,7 +64,7 @@ pub fn internal_router(app: AppState) -> Router {
         .route(paths::READYZ, get(ready))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn_with_state(app.clone(), context::attach))
+        .route_layer(middleware::from_fn_with_state(app.clone(), attach::attach))
         .layer(middleware::from_fn_with_state(app.clone(), problem_base))
         .with_state(app)
 }

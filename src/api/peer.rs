@@ -17,9 +17,9 @@ use tower::ServiceExt;
 use raft::{MEMBERSHIP_PATH, PEER_RAFT_PATH};
 
 use crate::api::ApiError;
+use crate::api::attach::ForwardedRequestId;
 use crate::api::forward::{FORWARD_HOPS, FORWARD_PREFIX, FORWARD_REQUEST_ID, ForwardHops};
 use crate::app::AppState;
-use crate::context::ForwardedRequestId;
 
 /// Largest peer request body.
 const PEER_BODY_LIMIT: usize = 64 << 20;

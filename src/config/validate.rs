@@ -13,6 +13,7 @@ use super::file::{
     ClusterSection, ConfigFile, HttpSection, LimitsSection, NodeSection, StorageSection, TenantsSection, TokensSection,
 };
 use super::{ClusterNode, Config, ConfigError, StartMode};
+use crate::token;
 
 /// Replicas per shard when the file does not say (capped at the node count).
 const DEFAULT_REPLICATION_FACTOR: u32 = 3;
@@ -47,8 +48,11 @@ impl ConfigFile {
         let limits = validate_limits(limits)?;
         let tenants = validate_tenants(tenants)?;
         let TokensSection { key_dir, active_key } = tokens;
-        if !active_key.is_empty() && !is_key_id(&active_key) {
-            return Err(bad("tokens.active_key", format!("{active_key:?} is not 1-32 characters of [A-Za-z0-9_-]")));
+        if !active_key.is_empty() && !token::is_valid_key_id(&active_key) {
+            return Err(bad(
+                "tokens.active_key",
+                format!("{active_key:?} is not 1-{} characters of [A-Za-z0-9_-]", token::MAX_KEY_ID_LEN),
+            ));
         }
         let HttpSection { strict_headers, problem_base } = http;
         if problem_base.is_empty() || !problem_base.bytes().all(|b| b.is_ascii_graphic() && !b"<>\"&".contains(&b)) {
@@ -255,9 +259,4 @@ fn validate_tenants(tenants: TenantsSection) -> Result<TenantsChecked, ConfigErr
         ..TenantSettings::default()
     };
     Ok(TenantsChecked { auto_create, defaults })
-}
-
-/// A key id: 1-32 characters of `[A-Za-z0-9_-]` (it names `<kid>.key` files).
-fn is_key_id(text: &str) -> bool {
-    (1..=32).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }

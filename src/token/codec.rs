@@ -24,7 +24,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 use super::claims::{StreamKind, TokenClaims};
-use super::error::InvalidToken;
+
+/// A `PI-Pull-Next` token that is malformed, tampered, unsigned, signed by an unknown
+/// key or issued for another ISPB. The reason is safe to show the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidToken(pub &'static str);
 
 /// The only token format this build reads and writes.
 pub const FORMAT_VERSION: u8 = 1;

@@ -1,17 +1,10 @@
-//! Errors of the token module: `InvalidToken` (a presented token is refused, with a
-//! reason fit for the client) and `KeyError` (the key directory cannot be used;
-//! messages name files, never their content).
+//! `KeyError`: a key directory or key file that cannot be used. Messages name files,
+//! never their content. (A refused token is `codec::InvalidToken`.)
 
 use std::io;
 use std::path::PathBuf;
 
 use super::codec::MAX_KEY_ID_LEN;
-
-/// A `PI-Pull-Next` token that is malformed, tampered, unsigned, signed by an unknown
-/// key or issued for another ISPB. The reason is safe to show the client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidToken(pub &'static str);
 
 /// A key directory or key file that cannot be used.
 #[derive(Debug, thiserror::Error)]

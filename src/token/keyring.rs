@@ -19,7 +19,8 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use super::claims::TokenClaims;
 use super::codec;
-use super::error::{InvalidToken, KeyError};
+use super::codec::InvalidToken;
+use super::error::KeyError;
 use super::recent::RecentTokens;
 
 /// Key id of the key `load_or_generate_dev` creates in an empty directory.
