@@ -32,7 +32,7 @@ async fn issue10_an_abandoned_batch_returns_within_the_idle_timeout_while_leader
     let handed_out = Instant::now();
     let expected: Vec<String> = produced.iter().map(|a| a.resource_id.clone()).collect();
     assert_eq!(abandoned.ids(), expected, "the abandoned stream holds every message");
-    let abandoned_id = only_stream(&cluster);
+    let abandoned_id = only_stream(&cluster).await;
 
     // A live client on the same ISPB keeps polling through every election; it will
     // receive the abandoned batch once that returns.
@@ -94,11 +94,11 @@ async fn issue10_an_abandoned_batch_returns_within_the_idle_timeout_while_leader
     cluster.shutdown().await;
 }
 
-/// The id of the ISPB's one open stream, as the replicas hold it.
-fn only_stream(cluster: &TestCluster) -> u64 {
-    let views = cluster.tenant_views(ISPB);
-    let streams: Vec<u64> =
-        views.iter().find_map(|(_, v)| v.as_ref()).expect("tenant exists").streams.keys().copied().collect();
+/// The id of the ISPB's one open stream, once every replica holds it (a follower may
+/// apply the open a moment after the leader answered).
+async fn only_stream(cluster: &TestCluster) -> u64 {
+    let tenant = cluster.wait_converged(ISPB, Duration::from_secs(10)).await;
+    let streams: Vec<u64> = tenant.streams.keys().copied().collect();
     assert_eq!(streams.len(), 1, "one stream is open");
     streams[0]
 }
