@@ -6,6 +6,7 @@ use std::sync::Arc;
 use storage::Store;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::Access;
 use crate::config::Config;
 use crate::produce::AppendService;
 use crate::pull::PullService;
@@ -23,6 +24,10 @@ pub struct App {
     pub append: AppendService,
     /// HTTP client for forwarding requests to other nodes' peer listeners.
     pub peer_client: reqwest::Client,
+    /// `https` when the peer listeners speak TLS, else `http`.
+    pub peer_scheme: &'static str,
+    /// The access rules of the public and internal listeners.
+    pub access: Access,
     /// Cancelled when the node shuts down.
     pub shutdown: CancellationToken,
 }

@@ -5,11 +5,14 @@
 //! limits, audit records and metrics read it rather than each handler re-deriving
 //! them. Plain data: no HTTP framework types.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::Method;
 use storage::Ispb;
 use wire::paths;
+
+use crate::access::{ClientCertificate, Principal, Role};
 
 /// The routes of the public and internal API, as policy sees them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -40,6 +43,26 @@ impl Route {
         }
     }
 
+    /// Public routes that read an ISPB's stream: the client mapping applies.
+    pub fn reads_a_stream(self) -> bool {
+        matches!(self, Route::StreamStart | Route::StreamNext | Route::StreamClose)
+    }
+
+    /// The role an internal route demands; `None` for open routes (health) and for
+    /// the public ones.
+    pub fn required_role(self) -> Option<Role> {
+        match self {
+            Route::Append => Some(Role::Producer),
+            Route::ClusterMembers => Some(Role::Operator),
+            Route::StreamStart
+            | Route::StreamNext
+            | Route::StreamClose
+            | Route::Healthz
+            | Route::Readyz
+            | Route::Other => None,
+        }
+    }
+
     /// A stable name (logs, and later metric labels).
     pub fn name(self) -> &'static str {
         match self {
@@ -58,8 +81,35 @@ impl Route {
 /// Who sent the request, as far as the listener could tell.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Identity {
-    /// No credentials: plain HTTP listeners of the embedded default.
+    /// No credentials (plain HTTP listeners of the embedded default, or a client
+    /// that sent none).
     Anonymous,
+    /// A verified client certificate on the public listener; `client` is the name
+    /// the client mapping gives it, when it knows it.
+    Certificate { certificate: Arc<ClientCertificate>, client: Option<String> },
+    /// An internal-API caller recognised by bearer token or client certificate.
+    Principal(Principal),
+    /// A bearer token no credential entry holds.
+    UnknownToken,
+    /// A request another node of the cluster authorized and forwarded; `actor` is
+    /// how that node named the caller.
+    Forwarded { actor: String },
+}
+
+impl Identity {
+    /// How logs and audit records name the caller.
+    pub fn actor(&self) -> String {
+        match self {
+            Identity::Anonymous => "anonymous".to_owned(),
+            Identity::Certificate { client: Some(name), .. } => format!("client:{name}"),
+            Identity::Certificate { certificate, client: None } => {
+                format!("certificate:{}", certificate.display_name())
+            }
+            Identity::Principal(principal) => format!("{}:{}", principal.via, principal.name),
+            Identity::UnknownToken => "unknown-token".to_owned(),
+            Identity::Forwarded { actor } => actor.clone(),
+        }
+    }
 }
 
 /// Everything policy needs to know about one request.

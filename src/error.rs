@@ -65,6 +65,12 @@ pub enum Error {
     /// Start-up: the token keys cannot be loaded.
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// Start-up or reload: a certificate, key or CA file is unusable.
+    #[error(transparent)]
+    Tls(#[from] crate::listener::TlsError),
+    /// Start-up or reload: a client mapping or credentials file is unusable.
+    #[error(transparent)]
+    Access(#[from] crate::access::AccessError),
     /// Start-up: a listener cannot be bound.
     #[error("bind {what} listener {addr}: {source}")]
     Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },

@@ -12,6 +12,11 @@
 //!   read barriers, applied state).
 //!
 //! Beside the layers:
+//! - `listener`     — the accept loop of every listener: connection cap, TLS
+//!   (rustls on ring) with reload, header limits and timeouts, client certificates.
+//! - `access`       — client certificate → ISPB mapping (public), bearer tokens and
+//!   certificates → roles (internal); reloadable.
+//! - `certs`        — development CA and certificates (`pixstream certs dev`).
 //! - `token`        — Ed25519-signed `PI-Pull-Next` cursors and the key ring.
 //! - `xml`          — SPI envelope validation of producer messages.
 //! - `config`       — `cluster.toml` mirror, validation, the embedded default.
@@ -19,7 +24,7 @@
 //! - `log_throttle` — at most one log line a second for conditions that repeat in bursts.
 //! - `app`          — `App`, what one node's handlers and tasks share.
 //! - `server`       — `start`/`start_on`: storage, shard groups, the listeners, tasks.
-//! - `cli`          — the `pixstream` subcommands (`serve`, `send`, `pull`, `bench`, `cluster`).
+//! - `cli`          — the `pixstream` subcommands (`serve`, `send`, `pull`, `bench`, `cluster`, `certs`).
 //!
 //! The ICOM wire format (header names, multipart, paths, time format) is the `wire`
 //! crate, shared with the CLI clients and the load tool; the load tool (`pixstream
@@ -28,12 +33,15 @@
 //! Dependency direction: this crate → `raft` → `storage`, this crate → `loadgen` →
 //! `wire`, this crate → `wire`; never back.
 
+pub mod access;
 pub mod api;
 pub mod app;
+pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod listener;
 pub mod log_throttle;
 pub mod produce;
 pub mod pull;

@@ -1,7 +1,8 @@
-//! Starting and stopping one node: storage, the shard groups, both listeners and the
-//! background tasks, under one `CancellationToken`. Shutdown runs in order: stop
-//! accepting and answer waiting long polls, stop Raft, flush and close RocksDB.
-//! Tests start nodes in-process with port 0 addresses.
+//! Starting and stopping one node: storage, the shard groups, the three listeners
+//! (with their TLS and access rules) and the background tasks, under one
+//! `CancellationToken`. Shutdown runs in order: stop accepting and answer waiting
+//! long polls, stop Raft, flush and close RocksDB. `reload` re-reads certificates
+//! and access files (SIGHUP). Tests start nodes in-process with port 0 addresses.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,10 +13,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::Access;
 use crate::api;
 use crate::app::{App, AppState};
 use crate::config::Config;
 use crate::error::Error;
+use crate::listener::{Listener, ReloadableTls, tls};
 use crate::produce::AppendService;
 use crate::pull::{Notifier, PullService, sweeper};
 use crate::shard_client::ShardClient;
@@ -27,7 +30,29 @@ pub struct RunningNode {
     pub internal_addr: SocketAddr,
     pub peer_addr: SocketAddr,
     pub app: AppState,
+    /// The TLS configurations `reload` refreshes.
+    tls: ListenerTls,
     tasks: Vec<JoinHandle<()>>,
+}
+
+/// The TLS of each listener, when configured.
+#[derive(Clone, Default)]
+struct ListenerTls {
+    public: Option<Arc<ReloadableTls>>,
+    internal: Option<Arc<ReloadableTls>>,
+    peer: Option<Arc<ReloadableTls>>,
+}
+
+impl ListenerTls {
+    fn load(config: &Config) -> Result<ListenerTls, Error> {
+        let security = &config.security;
+        let server = |t| ReloadableTls::server(t).map(Arc::new);
+        Ok(ListenerTls {
+            public: security.public_tls.as_ref().map(server).transpose()?,
+            internal: security.internal_tls.as_ref().map(server).transpose()?,
+            peer: security.peer_tls.as_ref().map(|t| ReloadableTls::peer(t).map(Arc::new)).transpose()?,
+        })
+    }
 }
 
 /// The three listening sockets of a node, bound before it starts (tests bind port 0
@@ -75,6 +100,9 @@ pub async fn start_on(
     } else {
         KeyRing::load_dir(&config.key_dir, &config.active_key)?
     };
+    let listener_tls = ListenerTls::load(&config)?;
+    let access = Access::load(&config.security)?;
+    let peer_tls = config.security.peer_tls.as_ref().map(tls::peer_client_config).transpose()?.map(Arc::new);
     let public_addr = listeners.public.local_addr().map_err(|e| startup("public listener", &e))?;
     let internal_addr = listeners.internal.local_addr().map_err(|e| startup("internal listener", &e))?;
     let peer_addr = listeners.peer.local_addr().map_err(|e| startup("peer listener", &e))?;
@@ -90,16 +118,23 @@ pub async fn start_on(
         heartbeat_ms: config.heartbeat_ms,
         election_timeout_ms: config.election_timeout_ms,
         join: config.join,
+        peer_tls: peer_tls.clone(),
         ..raft::ShardsConfig::default()
     };
     let shards = raft::Shards::start(store.clone(), shards_config, notifier.clone())
         .await
         .map_err(|e| startup("start shards", &e))?;
     // Relays bodies byte for byte: never negotiates or decodes compression itself.
-    let peer_client = reqwest::Client::builder()
+    let peer_client = match &peer_tls {
+        Some(config) => reqwest::Client::builder().use_preconfigured_tls((**config).clone()),
+        None => reqwest::Client::builder(),
+    };
+    let peer_client = peer_client
         .no_gzip()
         .connect_timeout(Duration::from_secs(1))
-        .pool_idle_timeout(Duration::from_secs(60))
+        // Below the peers' idle keep-alive limit, so a pooled connection is not
+        // closed by the peer just as a request is sent on it.
+        .pool_idle_timeout(config.listener_limits.header_read_timeout / 2)
         .build()
         .map_err(|e| startup("peer http client", &e))?;
     let config = Arc::new(config);
@@ -119,15 +154,21 @@ pub async fn start_on(
         store,
         pull,
         peer_client,
+        peer_scheme: if peer_tls.is_some() { "https" } else { "http" },
+        access,
         shutdown: shutdown.clone(),
     });
     let public = api::public_router(app.clone());
     let internal = api::internal_router(app.clone());
     let peer = api::peer::peer_router(app.clone(), public.clone(), internal.clone());
+    let limits = app.config.listener_limits;
+    let serve = |name, router, tls: &Option<Arc<ReloadableTls>>, socket, shutdown: &CancellationToken| {
+        Listener { name, router, limits, tls: tls.clone() }.spawn(socket, shutdown.clone())
+    };
     let tasks = vec![
-        serve(listeners.peer, peer, shutdown.clone(), "peer"),
-        serve(listeners.public, public, shutdown.clone(), "public"),
-        serve(listeners.internal, internal, shutdown.clone(), "internal"),
+        serve("peer", peer, &listener_tls.peer, listeners.peer, &shutdown),
+        serve("public", public, &listener_tls.public, listeners.public, &shutdown),
+        serve("internal", internal, &listener_tls.internal, listeners.internal, &shutdown),
         tokio::spawn(sweeper::run(app.pull.clone())),
     ];
     // The peer listener is up: the other nodes can now reach this one to elect.
@@ -135,10 +176,33 @@ pub async fn start_on(
         tracing::warn!(%error, "not every shard has a leader yet; serving anyway (requests answer 503 until it does)");
     }
     tracing::info!(node = app.config.node_id, %public_addr, %internal_addr, %peer_addr, shards = app.config.shards, "node ready");
-    Ok(RunningNode { public_addr, internal_addr, peer_addr, app, tasks })
+    Ok(RunningNode { public_addr, internal_addr, peer_addr, app, tls: listener_tls, tasks })
 }
 
 impl RunningNode {
+    /// Re-reads the certificates, keys and CAs of every TLS listener and the access
+    /// files. Each part that fails keeps what it had; the first failure is returned
+    /// (and every one is logged). Open connections are not touched.
+    pub fn reload(&self) -> Result<(), Error> {
+        let mut first_error = None;
+        let mut note = |what: &'static str, result: Result<(), Error>| match result {
+            Ok(()) => tracing::info!(what, "reloaded"),
+            Err(error) => {
+                tracing::error!(what, %error, "reload failed; keeping the configuration in use");
+                first_error.get_or_insert(error);
+            }
+        };
+        for (what, tls) in
+            [("public TLS", &self.tls.public), ("internal TLS", &self.tls.internal), ("peer TLS", &self.tls.peer)]
+        {
+            if let Some(tls) = tls {
+                note(what, tls.reload().map_err(Error::from));
+            }
+        }
+        note("access rules", self.app.access.reload().map_err(Error::from));
+        first_error.map_or(Ok(()), Err)
+    }
+
     /// Waits for the listeners and tasks to finish after shutdown was signalled,
     /// then stops Raft and flushes storage.
     pub async fn stopped(self) {
@@ -168,18 +232,4 @@ async fn open_store(config: &Config) -> Result<Store, storage::Error> {
             other => return other,
         }
     }
-}
-
-fn serve(
-    listener: TcpListener,
-    router: axum::Router,
-    shutdown: CancellationToken,
-    name: &'static str,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let service = router.into_make_service();
-        if let Err(error) = axum::serve(listener, service).with_graceful_shutdown(shutdown.cancelled_owned()).await {
-            tracing::error!(listener = name, %error, "listener failed");
-        }
-    })
 }

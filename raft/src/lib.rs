@@ -51,7 +51,7 @@ pub use error::Error;
 pub use faults::NetworkFaults;
 pub use log_store::LogStore;
 pub use membership::MembershipAnswer;
-pub use network::PeerNetwork;
+pub use network::{PeerNetwork, PeerTransport};
 pub use observer::{ApplyObserver, NoopObserver};
 pub use peer_wire::{MEMBERSHIP_PATH, PEER_RAFT_PATH, RpcKind};
 pub use placement::{ClusterMap, MemberNode};

@@ -260,9 +260,10 @@ impl Shards {
         desired: &BTreeMap<u64, PeerNode>,
         timeout: Duration,
     ) -> Result<MembershipAnswer, Error> {
-        let url = peer_wire::membership_url(peer_addr, shard);
-        let response = self
-            .peer_client()
+        let transport = self.peer_transport();
+        let url = peer_wire::membership_url(transport.scheme, peer_addr, shard);
+        let response = transport
+            .client
             .post(&url)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .timeout(timeout.max(Duration::from_millis(100)))

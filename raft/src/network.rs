@@ -45,9 +45,29 @@ const MAX_APPEND_BYTES: usize = 4 << 20;
 /// HTTP/2 pings on idle connections find peers that vanished without closing.
 const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
-/// The HTTP client every shard group of a node shares.
-pub fn peer_client() -> Result<reqwest::Client, Error> {
-    reqwest::Client::builder()
+/// How a node reaches its peers: the HTTP/2 client every shard group shares and
+/// the URL scheme (`https` when the peer listeners speak mutual TLS).
+#[derive(Clone, Debug)]
+pub struct PeerTransport {
+    pub client: reqwest::Client,
+    pub scheme: &'static str,
+}
+
+impl PeerTransport {
+    /// Plain HTTP/2, or mutual TLS with `tls` (the node's peer certificate and the
+    /// cluster CA).
+    pub fn new(tls: Option<Arc<rustls::ClientConfig>>) -> Result<PeerTransport, Error> {
+        let builder = reqwest::Client::builder();
+        let (builder, scheme) = match tls {
+            Some(config) => (builder.use_preconfigured_tls((*config).clone()), "https"),
+            None => (builder, "http"),
+        };
+        Ok(PeerTransport { client: peer_client(builder)?, scheme })
+    }
+}
+
+fn peer_client(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, Error> {
+    builder
         .http2_prior_knowledge()
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
@@ -64,14 +84,14 @@ pub fn peer_client() -> Result<reqwest::Client, Error> {
 pub struct PeerNetwork {
     shard: u32,
     node_id: u64,
-    client: reqwest::Client,
+    transport: PeerTransport,
     faults: Arc<NetworkFaults>,
 }
 
 impl PeerNetwork {
     /// The network of `shard`'s group on node `node_id`.
-    pub fn new(shard: u32, node_id: u64, client: reqwest::Client, faults: Arc<NetworkFaults>) -> PeerNetwork {
-        PeerNetwork { shard, node_id, client, faults }
+    pub fn new(shard: u32, node_id: u64, transport: PeerTransport, faults: Arc<NetworkFaults>) -> PeerNetwork {
+        PeerNetwork { shard, node_id, transport, faults }
     }
 }
 
@@ -92,7 +112,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
 
     async fn new_client(&mut self, target: u64, node: &PeerNode) -> PeerConnection {
         let urls = RpcKind::ALL.map(|kind| {
-            let url = peer_wire::rpc_url(&node.peer_addr, self.shard, kind);
+            let url = peer_wire::rpc_url(self.transport.scheme, &node.peer_addr, self.shard, kind);
             reqwest::Url::parse(&url).map_err(|e| format!("bad peer address {:?}: {e}", node.peer_addr))
         });
         tracing::debug!(shard = self.shard, target, peer_addr = %node.peer_addr, "peer connection created");
@@ -100,7 +120,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
             shard: self.shard,
             from: self.node_id,
             target,
-            client: self.client.clone(),
+            client: self.transport.client.clone(),
             faults: self.faults.clone(),
             urls,
         }

@@ -4,7 +4,7 @@
 //! Membership requests (`membership`) use the same listener and format at
 //! `POST /peer/v1/membership/{shard}`.
 //!
-//! One RPC is one HTTP/2 `POST http://{peer_addr}/peer/v1/raft/{shard}/{kind}` with
+//! One RPC is one HTTP/2 `POST {http|https}://{peer_addr}/peer/v1/raft/{shard}/{kind}` with
 //! `kind` one of `append`, `vote`, `snapshot`. The request body is the bincode of
 //! the openraft request; a 200 response body is the bincode of
 //! `Result<Response, RaftError<u64, E>>` (`E` = `Infallible` for append and vote,
@@ -64,13 +64,13 @@ impl fmt::Display for RpcKind {
 pub const MEMBERSHIP_PATH: &str = "/peer/v1/membership";
 
 /// The URL of the membership request of `shard` on the node at `peer_addr`.
-pub fn membership_url(peer_addr: &str, shard: u32) -> String {
-    format!("http://{peer_addr}{MEMBERSHIP_PATH}/{shard}")
+pub fn membership_url(scheme: &str, peer_addr: &str, shard: u32) -> String {
+    format!("{scheme}://{peer_addr}{MEMBERSHIP_PATH}/{shard}")
 }
 
 /// The URL of RPC `kind` of `shard` on the node listening at `peer_addr`.
-pub fn rpc_url(peer_addr: &str, shard: u32, kind: RpcKind) -> String {
-    format!("http://{peer_addr}{PEER_RAFT_PATH}/{shard}/{kind}")
+pub fn rpc_url(scheme: &str, peer_addr: &str, shard: u32, kind: RpcKind) -> String {
+    format!("{scheme}://{peer_addr}{PEER_RAFT_PATH}/{shard}/{kind}")
 }
 
 fn config() -> bincode::config::Configuration {
@@ -112,7 +112,7 @@ mod tests {
 
     #[test]
     fn urls_name_shard_and_kind() {
-        assert_eq!(rpc_url("10.0.0.1:7400", 3, RpcKind::Vote), "http://10.0.0.1:7400/peer/v1/raft/3/vote");
+        assert_eq!(rpc_url("http", "10.0.0.1:7400", 3, RpcKind::Vote), "http://10.0.0.1:7400/peer/v1/raft/3/vote");
         for (position, kind) in RpcKind::ALL.into_iter().enumerate() {
             assert_eq!(RpcKind::parse(kind.as_str()), Some(kind));
             assert_eq!(kind as usize, position);

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::Error;
 use crate::faults::NetworkFaults;
 use crate::log_store::LogStore;
-use crate::network::{PeerNetwork, peer_client};
+use crate::network::{PeerNetwork, PeerTransport};
 use crate::observer::ApplyObserver;
 use crate::placement::{ClusterMap, MemberNode};
 use crate::proposer::Proposer;
@@ -70,6 +70,9 @@ pub struct ShardsConfig {
     /// This node joins a running cluster: it hosts a group for every shard and never
     /// initializes one; the shards' leaders add it (`Shards::reconcile_members`).
     pub join: bool,
+    /// Mutual TLS to the peers (the node's peer certificate, the cluster CA);
+    /// `None`: plain HTTP/2.
+    pub peer_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for ShardsConfig {
@@ -87,6 +90,7 @@ impl Default for ShardsConfig {
             snapshot_logs_since_last: 20_000,
             logs_to_keep: 1_000,
             join: false,
+            peer_tls: None,
         }
     }
 }
@@ -146,8 +150,8 @@ struct Inner {
     /// By shard: whether this node waits for a leader of the shard even while it is
     /// not (yet) in the group's membership (the placement assigns it the shard).
     placed: Vec<bool>,
-    /// HTTP/2 client of the peer transport (Raft RPCs, membership requests).
-    client: reqwest::Client,
+    /// The peer transport (Raft RPCs, membership requests).
+    transport: PeerTransport,
     /// The group of every shard this node replicates, by shard.
     groups: Vec<Option<Group>>,
     cancel: CancellationToken,
@@ -166,7 +170,7 @@ struct GroupEnv<'a> {
     store: &'a Store,
     config: &'a ShardsConfig,
     cluster: &'a ClusterMap,
-    client: &'a reqwest::Client,
+    transport: &'a PeerTransport,
     observer: &'a Arc<dyn ApplyObserver>,
     cancel: &'a CancellationToken,
 }
@@ -178,7 +182,7 @@ impl Shards {
     /// to be contacted. A joining node starts every group and initializes none.
     pub async fn start(store: Store, config: ShardsConfig, observer: Arc<dyn ApplyObserver>) -> Result<Shards, Error> {
         let cluster = config.effective_cluster()?;
-        let client = peer_client()?;
+        let transport = PeerTransport::new(config.peer_tls.clone())?;
         let cancel = CancellationToken::new();
         let replicas: Vec<Vec<u64>> = (0..config.shards).map(|shard| cluster.replicas(shard)).collect();
         let mut persisted = Vec::with_capacity(config.shards as usize);
@@ -193,7 +197,7 @@ impl Shards {
             store: &store,
             config: &config,
             cluster: &cluster,
-            client: &client,
+            transport: &transport,
             observer: &observer,
             cancel: &cancel,
         };
@@ -237,7 +241,7 @@ impl Shards {
                 cluster,
                 replicas,
                 placed,
-                client,
+                transport,
                 groups,
                 cancel,
                 proposer_tasks: Mutex::new(proposer_tasks),
@@ -416,9 +420,9 @@ impl Shards {
         tracing::info!(node_id = self.inner.node_id, "shard groups stopped");
     }
 
-    /// The HTTP/2 client of the peer transport.
-    pub(crate) fn peer_client(&self) -> &reqwest::Client {
-        &self.inner.client
+    /// The peer transport.
+    pub(crate) fn peer_transport(&self) -> &PeerTransport {
+        &self.inner.transport
     }
 
     fn group(&self, shard: u32) -> Option<&Group> {
@@ -432,7 +436,7 @@ async fn start_group(env: &GroupEnv<'_>, shard: u32, bootstrap: bool) -> Result<
     let log_store = LogStore::new(env.store.clone(), shard);
     let state_machine =
         StateMachine::open(env.store.clone(), machine.clone(), env.observer.clone(), &config.snapshot_dir)?;
-    let network = PeerNetwork::new(shard, config.node_id, env.client.clone(), config.faults.clone());
+    let network = PeerNetwork::new(shard, config.node_id, env.transport.clone(), config.faults.clone());
     let raft = Raft::new(config.node_id, config.raft_config(shard)?, network, log_store, state_machine)
         .await
         .map_err(|e| Error::Raft(format!("shard {shard}: {e}")))?;

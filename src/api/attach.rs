@@ -2,19 +2,26 @@
 //! (the client's `X-Request-Id`, the forwarding node's, or a new one), route, identity
 //! and ISPB — and runs the rest of the request inside a `request` span carrying them;
 //! and the extractor that hands the context to a handler.
+//!
+//! Identity: on the public listener, the verified client certificate and the name
+//! the client mapping gives it; on the internal listener, the holder of the bearer
+//! token (`Authorization: Bearer …`) or of the client certificate; on a request
+//! forwarded by another node, the caller as that node named it.
 
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
-use axum::http::HeaderName;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use storage::Ispb;
 use tracing::Instrument;
 
 use crate::api::ApiError;
+use crate::api::forward::ForwardHops;
 use crate::api::path::ispb_of;
-use crate::app::AppState;
+use crate::app::{App, AppState};
 use crate::context::{Identity, RequestContext, Route, next_request_id};
+use crate::listener::ConnectionInfo;
 
 /// Request header a client (or a load balancer) may name its request with.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -25,23 +32,84 @@ const MAX_REQUEST_ID_LEN: usize = 64;
 #[derive(Clone, Debug)]
 pub struct ForwardedRequestId(pub String);
 
-/// Middleware: builds the request's context and runs the rest inside its span.
-pub async fn attach(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
+/// The caller of a forwarded request, as the forwarding node named it.
+#[derive(Clone, Debug)]
+pub struct ForwardedActor(pub String);
+
+/// Which listener a request arrived on: it decides how the caller is recognised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Public,
+    Internal,
+}
+
+/// Middleware of the public router.
+pub async fn attach_public(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    attach(&app, Side::Public, request, next).await
+}
+
+/// Middleware of the internal router.
+pub async fn attach_internal(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    attach(&app, Side::Internal, request, next).await
+}
+
+/// Builds the request's context and runs the rest inside its span.
+async fn attach(app: &App, side: Side, mut request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or(Route::Other, |matched| Route::of(request.method(), matched.as_str()));
     let request_id = client_request_id(&request).unwrap_or_else(|| next_request_id(app.config.node_id));
     let ispb = ispb_of(request.uri().path()).ok();
+    let identity = identity_of(app, side, &request);
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
         route = route.name(),
         ispb = ispb.as_ref().map(Ispb::as_str),
+        actor = %identity.actor(),
         node = app.config.node_id,
     );
-    request.extensions_mut().insert(RequestContext { request_id, route, identity: Identity::Anonymous, ispb });
+    request.extensions_mut().insert(RequestContext { request_id, route, identity, ispb });
     next.run(request).instrument(span).await
+}
+
+/// Who sent `request` (see the module docs).
+fn identity_of(app: &App, side: Side, request: &Request) -> Identity {
+    if request.extensions().get::<ForwardHops>().is_some() {
+        let actor = request.extensions().get::<ForwardedActor>().map_or_else(|| "peer".to_owned(), |a| a.0.clone());
+        return Identity::Forwarded { actor };
+    }
+    let certificate = request.extensions().get::<ConnectionInfo>().and_then(|c| c.client_certificate.clone());
+    match side {
+        Side::Public => match certificate {
+            Some(certificate) => {
+                let client = app.access.clients().client_name(&certificate).map(str::to_owned);
+                Identity::Certificate { certificate, client }
+            }
+            None => Identity::Anonymous,
+        },
+        Side::Internal => {
+            let credentials = app.access.credentials();
+            if let Some(token) = bearer_token(request.headers()) {
+                return credentials.by_token(token).cloned().map_or(Identity::UnknownToken, Identity::Principal);
+            }
+            match certificate {
+                Some(certificate) => match credentials.by_certificate(&certificate) {
+                    Some(principal) => Identity::Principal(principal.clone()),
+                    None => Identity::Certificate { certificate, client: None },
+                },
+                None => Identity::Anonymous,
+            }
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
 }
 
 /// The request id the client or the forwarding node gave, if usable.

@@ -28,9 +28,15 @@ pub enum ApiError {
     /// A request header that is malformed or (strict mode) outside the allow-list.
     #[error("invalid header: {0}")]
     InvalidHeader(String),
-    /// The caller may not act on this ISPB.
-    #[error("forbidden")]
-    Forbidden,
+    /// No usable credentials on a route that demands them.
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// The caller may not do this (read this ISPB, or use this route).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The request took longer than `listeners.request_timeout_ms`.
+    #[error("request timeout")]
+    RequestTimeout,
     /// The ISPB is not registered and tenants are not auto-created.
     #[error("tenant not found")]
     TenantNotFound,
@@ -97,7 +103,9 @@ impl ApiError {
             InvalidIspb(_) => (StatusCode::BAD_REQUEST, "invalidIspb", "ISPB inválido"),
             InvalidCursor(_) => (StatusCode::BAD_REQUEST, "invalidCursor", "Cursor inválido"),
             InvalidHeader(_) => (StatusCode::BAD_REQUEST, "invalidHeader", "Cabeçalho inválido"),
-            Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Acesso negado"),
+            Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Não autenticado"),
+            Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Acesso negado"),
+            RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "requestTimeout", "Tempo da requisição esgotado"),
             TenantNotFound => (StatusCode::NOT_FOUND, "tenantNotFound", "Participante não encontrado"),
             NotFound => (StatusCode::NOT_FOUND, "notFound", "Recurso não encontrado"),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "methodNotAllowed", "Método não permitido"),
@@ -153,6 +161,9 @@ impl ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+xml; charset=utf-8"));
         if let Some(secs) = self.retry_after_secs() {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let ApiError::Unauthorized(_) = self {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"pixstream\""));
         }
         if let ApiError::TooManyStreams { open, limit } = self
             && let Ok(v) = HeaderValue::from_str(&format!("{open}/{limit}"))
@@ -227,9 +238,12 @@ impl From<Error> for ApiError {
             Error::Rejected(rejection) => rejection.into(),
             Error::Unavailable { reason, retry_after_secs } => ApiError::Unavailable { reason, retry_after_secs },
             Error::Internal(what) => ApiError::Internal(what),
-            error @ (Error::Config(_) | Error::Keys(_) | Error::Bind { .. } | Error::Start { .. }) => {
-                ApiError::Internal(error.to_string())
-            }
+            error @ (Error::Config(_)
+            | Error::Keys(_)
+            | Error::Tls(_)
+            | Error::Access(_)
+            | Error::Bind { .. }
+            | Error::Start { .. }) => ApiError::Internal(error.to_string()),
         }
     }
 }

@@ -23,6 +23,9 @@ pub const FORWARD_HOPS: HeaderName = HeaderName::from_static("pixstream-forward-
 /// Header carrying the request id to the node that serves a forwarded request, so
 /// both nodes log the request under one id.
 pub const FORWARD_REQUEST_ID: HeaderName = HeaderName::from_static("pixstream-request-id");
+/// Header carrying the caller of a forwarded request, as the entry node named it
+/// (it authorized the request; the serving node records the actor).
+pub const FORWARD_ACTOR: HeaderName = HeaderName::from_static("pixstream-forward-actor");
 /// Path prefix of forwarded requests on the peer listener.
 pub const FORWARD_PREFIX: &str = "/peer/v1/forward";
 /// Most hops: entry node → replica → leader.
@@ -83,10 +86,12 @@ fn target_node(app: &App, shard: u32, hops: u32) -> Result<String, ApiError> {
 
 /// Sends the request to `peer_addr` and relays the answer.
 async fn forward(app: &App, peer_addr: &str, hops: u32, request: Request) -> Result<Response, ApiError> {
-    let request_id = request.extensions().get::<RequestContext>().map(|ctx| ctx.request_id.clone());
+    let context = request.extensions().get::<RequestContext>();
+    let request_id = context.map(|ctx| ctx.request_id.clone());
+    let actor = context.map(|ctx| ctx.identity.actor());
     let (parts, body) = request.into_parts();
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let url = format!("http://{peer_addr}{FORWARD_PREFIX}{path}");
+    let url = format!("{}://{peer_addr}{FORWARD_PREFIX}{path}", app.peer_scheme);
     let mut outgoing = app.peer_client.request(parts.method.clone(), &url);
     for (name, value) in &parts.headers {
         if !is_hop_by_hop(name) {
@@ -95,6 +100,9 @@ async fn forward(app: &App, peer_addr: &str, hops: u32, request: Request) -> Res
     }
     if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         outgoing = outgoing.header(FORWARD_REQUEST_ID, id);
+    }
+    if let Some(actor) = actor.and_then(|actor| HeaderValue::from_str(&actor).ok()) {
+        outgoing = outgoing.header(FORWARD_ACTOR, actor);
     }
     let outgoing = outgoing
         .header(FORWARD_HOPS, HeaderValue::from(hops))
@@ -125,4 +133,5 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
         "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "upgrade" | "te" | "trailer" | "host"
     ) || name == FORWARD_HOPS
         || name == FORWARD_REQUEST_ID
+        || name == FORWARD_ACTOR
 }

@@ -3,12 +3,14 @@
 //! extract → `service.call(&ctx, …).await` → render; the protocol itself lives in
 //! the domain services (`pull`, `produce`).
 //!
-//! Every public and internal route runs, in order: `attach` (the request's context
-//! and span), `forward::to_leader` (serve here or relay to the shard leader),
-//! the handler. Route templates come from `wire::paths`, peer routes from `raft`.
+//! Every public and internal request runs under the request timeout; every route
+//! then runs, in order: `attach` (the request's context and span), `authorize`
+//! (may the caller make it), `forward::to_leader` (serve here or relay to the
+//! shard leader), the handler. Route templates come from `wire::paths`, peer routes from `raft`.
 //!
 //! Layout:
 //! - `attach`        — builds each request's `RequestContext` and span.
+//! - `authorize`     — client mapping (public) and roles (internal).
 //! - `error`         — `ApiError`, the problem rendering, the domain-error mapping.
 //! - `negotiate`     — `Accept`, `Accept-Encoding`, strict ICOM headers.
 //! - `path`          — the `{ispb}`/`{token}` segments, with problem answers.
@@ -20,6 +22,7 @@
 //! - `cluster_admin` — membership changes.
 
 pub mod attach;
+mod authorize;
 pub mod cluster_admin;
 mod error;
 pub mod forward;
@@ -49,8 +52,10 @@ pub fn public_router(app: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))
-        .route_layer(middleware::from_fn_with_state(app.clone(), attach::attach))
+        .route_layer(middleware::from_fn_with_state(app.clone(), authorize::authorize))
+        .route_layer(middleware::from_fn_with_state(app.clone(), attach::attach_public))
         .layer(middleware::from_fn_with_state(app.clone(), public_guard))
+        .layer(middleware::from_fn_with_state(app.clone(), request_timeout))
         .with_state(app)
 }
 
@@ -64,8 +69,10 @@ pub fn internal_router(app: AppState) -> Router {
         .route(paths::READYZ, get(ready))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn_with_state(app.clone(), attach::attach))
+        .route_layer(middleware::from_fn_with_state(app.clone(), authorize::authorize))
+        .route_layer(middleware::from_fn_with_state(app.clone(), attach::attach_internal))
         .layer(middleware::from_fn_with_state(app.clone(), problem_base))
+        .layer(middleware::from_fn_with_state(app.clone(), request_timeout))
         .with_state(app)
 }
 
@@ -77,6 +84,15 @@ async fn public_guard(State(app): State<AppState>, request: Request, next: Next)
         return e.into_problem_response(&app.config.problem_base);
     }
     problem_base(State(app), request, next).await
+}
+
+/// Answers 408 when a request (its body upload included) takes longer than
+/// `listeners.request_timeout_ms`, which validation keeps above the long-poll wait.
+async fn request_timeout(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(app.config.listener_limits.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::RequestTimeout.into_problem_response(&app.config.problem_base),
+    }
 }
 
 /// Renders error answers with the configured problem base.

@@ -17,8 +17,8 @@ use tower::ServiceExt;
 use raft::{MEMBERSHIP_PATH, PEER_RAFT_PATH};
 
 use crate::api::ApiError;
-use crate::api::attach::ForwardedRequestId;
-use crate::api::forward::{FORWARD_HOPS, FORWARD_PREFIX, FORWARD_REQUEST_ID, ForwardHops};
+use crate::api::attach::{ForwardedActor, ForwardedRequestId};
+use crate::api::forward::{FORWARD_ACTOR, FORWARD_HOPS, FORWARD_PREFIX, FORWARD_REQUEST_ID, ForwardHops};
 use crate::app::AppState;
 
 /// Largest peer request body.
@@ -75,6 +75,7 @@ async fn forwarded(State(peer): State<PeerState>, mut request: Request) -> Respo
         .and_then(|v| v.to_str().ok().and_then(|t| t.parse::<u32>().ok()))
         .unwrap_or(1);
     let request_id = request.headers_mut().remove(FORWARD_REQUEST_ID).and_then(|v| v.to_str().ok().map(str::to_owned));
+    let actor = request.headers_mut().remove(FORWARD_ACTOR).and_then(|v| v.to_str().ok().map(str::to_owned));
     let original = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let Some(rest) = original.strip_prefix(FORWARD_PREFIX) else {
         return ApiError::NotFound.into_response();
@@ -87,6 +88,9 @@ async fn forwarded(State(peer): State<PeerState>, mut request: Request) -> Respo
     request.extensions_mut().insert(ForwardHops(hops));
     if let Some(id) = request_id {
         request.extensions_mut().insert(ForwardedRequestId(id));
+    }
+    if let Some(actor) = actor {
+        request.extensions_mut().insert(ForwardedActor(actor));
     }
     match router.oneshot(request).await {
         Ok(response) => response,

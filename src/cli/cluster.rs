@@ -112,6 +112,8 @@ mod tests {
             public_addr = "10.0.0.4:8080"
             internal_addr = "10.0.0.4:8081"
             peer_addr = "10.0.0.4:8082"
+            [internal_auth]
+            allow_anonymous = true
         "#;
         let request = request_from_text(text).expect("valid file");
         let ids: Vec<(u64, &str, &str)> =

@@ -1,7 +1,9 @@
 //! The `pixstream` command line: `serve` runs a node, `send` posts sample or given
 //! messages to the producer API, `pull` follows a stream like a PSP would, `bench`
-//! load-tests a deployment, `cluster` changes which nodes replicate the shards.
+//! load-tests a deployment, `cluster` changes which nodes replicate the shards,
+//! `certs dev` writes development certificates, tokens and a TLS configuration.
 
+pub mod certs;
 pub mod cluster;
 pub mod pull;
 pub mod send;
@@ -32,4 +34,6 @@ pub enum Command {
     Bench(loadgen::BenchArgs),
     /// Administer the cluster: move shard replicas when nodes are added or removed.
     Cluster(cluster::ClusterArgs),
+    /// Development certificates: a CA, node, PSP and operator certificates, tokens.
+    Certs(certs::CertsArgs),
 }

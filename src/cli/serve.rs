@@ -1,4 +1,5 @@
-//! `pixstream serve`: runs one node until Ctrl-C or SIGTERM.
+//! `pixstream serve`: runs one node until Ctrl-C or SIGTERM; SIGHUP reloads the
+//! certificates, keys, CAs and access files (a bad new file keeps the old one).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,35 +42,48 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let shutdown = CancellationToken::new();
     let node = server::start(config, shutdown.clone()).await?;
+    let security = &node.app.config.security;
+    let scheme = |tls: bool| if tls { "https" } else { "http" };
     println!("pixstream node {} ready", node.app.config.node_id);
-    println!("  public API   (PSP pulls):       http://{}/api/v1/out/{{ispb}}/stream/start", node.public_addr);
-    println!("  internal API (producer posts):  http://{}/internal/v1/out/{{ispb}}/msgs", node.internal_addr);
+    println!(
+        "  public API   (PSP pulls):       {}://{}/api/v1/out/{{ispb}}/stream/start",
+        scheme(security.public_tls.is_some()),
+        node.public_addr
+    );
+    println!(
+        "  internal API (producer posts):  {}://{}/internal/v1/out/{{ispb}}/msgs",
+        scheme(security.internal_tls.is_some()),
+        node.internal_addr
+    );
     println!("  data: {}", node.app.config.data_dir.display());
-    wait_for_signal().await;
+    run_until_stopped(&node).await;
     println!("shutting down");
     shutdown.cancel();
     node.stopped().await;
     Ok(())
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+/// Serves until Ctrl-C or SIGTERM, reloading on every SIGHUP.
+#[cfg(unix)]
+async fn run_until_stopped(node: &server::RunningNode) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hangup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = term.recv() => return,
+            _ = hangup.recv() => {
+                // Each failure is logged by `reload`; the node serves on either way.
+                let _ = node.reload();
             }
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+}
+
+#[cfg(not(unix))]
+async fn run_until_stopped(_node: &server::RunningNode) {
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use storage::TenantSettings;
 
+use super::security::{InternalAuthSection, ListenersSection, TlsSection};
+
 /// Default prefix of RFC 7807 problem types: the relative reference of SPEC.md §2.6.
 pub const DEFAULT_PROBLEM_BASE: &str = "/api/v1/error/";
 
@@ -28,6 +30,12 @@ pub struct ConfigFile {
     pub tokens: TokensSection,
     #[serde(default)]
     pub http: HttpSection,
+    #[serde(default)]
+    pub listeners: ListenersSection,
+    #[serde(default)]
+    pub tls: TlsSection,
+    #[serde(default)]
+    pub internal_auth: InternalAuthSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +187,13 @@ impl Default for HttpSection {
 }
 
 impl ConfigFile {
+    /// Makes the TLS and credential paths absolute against `base`, the folder of
+    /// the configuration file.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        self.tls.resolve_paths(base);
+        self.internal_auth.resolve_paths(base);
+    }
+
     /// The embedded default as a file: one node with the given listeners, data in
     /// `data_dir`, every other setting at its default.
     pub fn embedded(data_dir: &Path, public_addr: SocketAddr, internal_addr: SocketAddr) -> ConfigFile {
@@ -196,6 +211,9 @@ impl ConfigFile {
             tenants: TenantsSection::default(),
             tokens: TokensSection::default(),
             http: HttpSection::default(),
+            listeners: ListenersSection::default(),
+            tls: TlsSection::default(),
+            internal_auth: InternalAuthSection::default(),
         }
     }
 }

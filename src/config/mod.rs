@@ -9,6 +9,7 @@
 
 mod error;
 mod file;
+mod security;
 mod validate;
 
 use std::net::SocketAddr;
@@ -21,6 +22,10 @@ pub use error::ConfigError;
 pub use file::{
     ClusterSection, ConfigFile, DEFAULT_PROBLEM_BASE, HttpSection, LimitsSection, NodeSection, StorageSection,
     TenantsSection, TokensSection,
+};
+pub use security::{
+    ClientAuth, InternalAuthSection, ListenerLimits, ListenersSection, PeerTls, PeerTlsSection, SecurityConfig,
+    ServerTls, ServerTlsSection, TlsSection,
 };
 
 /// How a node starts with its configuration.
@@ -75,6 +80,10 @@ pub struct Config {
     pub active_key: String,
     pub strict_headers: bool,
     pub problem_base: String,
+    /// Connection limits of every listener.
+    pub listener_limits: ListenerLimits,
+    /// TLS of the listeners and the access files.
+    pub security: SecurityConfig,
     /// This node joins a running cluster (`StartMode::Join`). Not in the file.
     pub join: bool,
 }
@@ -92,7 +101,9 @@ impl Config {
     pub fn load(path: &Path, node_id: u64, mode: StartMode) -> Result<Config, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        Config::parse(&text, node_id, mode)
+        let mut file: ConfigFile = toml::from_str(&text)?;
+        file.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        file.validate(node_id, mode)
     }
 
     /// Parses and validates configuration text for node `node_id`.
@@ -220,6 +231,49 @@ mod tests {
             "{ONE_NODE}\n[limits]\nmax_messages_per_request = 100\ndedupe_window_secs = 1\n[http]\nproblem_base = \"https://icom.example/api/v1/error/\"\n"
         );
         assert!(Config::parse(&accepted, 1, StartMode::Bootstrap).is_ok());
+    }
+
+    #[test]
+    fn security_sections_are_checked_naming_the_field() {
+        let public = "[tls.public]\ncert_file = \"n.pem\"\nkey_file = \"n.key\"\n";
+        let refused = [
+            (format!("{public}client_auth = \"required\"\nclients_file = \"c.toml\"\n"), "tls.public.client_ca_file"),
+            (format!("{public}client_auth = \"required\"\nclient_ca_file = \"ca.pem\"\n"), "tls.public.clients_file"),
+            (format!("{public}clients_file = \"c.toml\"\n"), "tls.public.clients_file"),
+            ("[listeners]\nrequest_timeout_ms = 6000\n".to_owned(), "listeners.request_timeout_ms"),
+            ("[listeners]\nmax_connections = 0\n".to_owned(), "listeners.max_connections"),
+            ("[listeners]\nmax_header_bytes = 100\n".to_owned(), "listeners.max_header_bytes"),
+            ("[listeners]\nmax_headers = 0\n".to_owned(), "listeners.max_headers"),
+        ];
+        for (section, field) in refused {
+            let text = format!("{ONE_NODE}\n{section}");
+            assert!(error_of(&text).contains(field), "{section} must be refused naming {field}");
+        }
+        let wide = ONE_NODE.replace("internal_addr = \"127.0.0.1:8081\"", "internal_addr = \"0.0.0.0:8081\"");
+        assert!(error_of(&wide).contains("internal_auth.credentials_file"), "no open internal API beyond loopback");
+        let trusted = format!("{wide}\n[internal_auth]\nallow_anonymous = true\n");
+        assert!(Config::parse(&trusted, 1, StartMode::Bootstrap).is_ok(), "unless the operator says so");
+        let text = include_str!("../../cluster.toml");
+        let secured = format!("{text}\n[internal_auth]\ncredentials_file = \"credentials.toml\"\n");
+        assert!(
+            Config::parse(&secured, 1, StartMode::Bootstrap).err().is_some_and(|e| e.to_string().contains("tls.peer")),
+            "a secured cluster needs peer TLS: forwarded requests are trusted"
+        );
+    }
+
+    #[test]
+    fn tls_paths_name_the_node_and_are_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text = format!(
+            "{ONE_NODE}\n[tls.public]\ncert_file = \"node-{{node_id}}.pem\"\nkey_file = \"/abs/node-{{node_id}}.key\"\n"
+        );
+        let path = dir.path().join("cluster.toml");
+        std::fs::write(&path, text).expect("write");
+        let c = Config::load(&path, 1, StartMode::Bootstrap).expect("valid");
+        let tls = c.security.public_tls.expect("public TLS");
+        assert_eq!(tls.cert_file, dir.path().join("node-1.pem"));
+        assert_eq!(tls.key_file, PathBuf::from("/abs/node-1.key"));
+        assert_eq!(tls.client_auth, ClientAuth::None);
     }
 
     #[test]

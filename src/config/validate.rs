@@ -12,6 +12,7 @@ use storage::TenantSettings;
 use super::file::{
     ClusterSection, ConfigFile, HttpSection, LimitsSection, NodeSection, StorageSection, TenantsSection, TokensSection,
 };
+use super::security::{validate_limits as validate_listeners, validate_security};
 use super::{ClusterNode, Config, ConfigError, StartMode};
 use crate::token;
 
@@ -36,7 +37,7 @@ fn bad(field: &'static str, why: impl Into<String>) -> ConfigError {
 impl ConfigFile {
     /// Checks every field and relation and builds the typed config of `node_id`.
     pub fn validate(self, node_id: u64, mode: StartMode) -> Result<Config, ConfigError> {
-        let ConfigFile { cluster, nodes, storage, limits, tenants, tokens, http } = self;
+        let ConfigFile { cluster, nodes, storage, limits, tenants, tokens, http, listeners, tls, internal_auth } = self;
         let nodes = validate_nodes(&nodes)?;
         let node = nodes
             .iter()
@@ -47,6 +48,8 @@ impl ConfigFile {
         let storage = validate_storage(storage)?;
         let limits = validate_limits(limits)?;
         let tenants = validate_tenants(tenants)?;
+        let listener_limits = validate_listeners(listeners, limits.long_poll_wait)?;
+        let security = validate_security(tls, internal_auth, node_id, node.internal_addr, nodes.len())?;
         let TokensSection { key_dir, active_key } = tokens;
         if !active_key.is_empty() && !token::is_valid_key_id(&active_key) {
             return Err(bad(
@@ -87,6 +90,8 @@ impl ConfigFile {
             active_key,
             strict_headers,
             problem_base,
+            listener_limits,
+            security,
             join: mode == StartMode::Join,
         })
     }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pixstream::config::{
-    ClusterNode, ClusterSection, Config, ConfigFile, HttpSection, LimitsSection, NodeSection, StartMode,
-    StorageSection, TenantsSection, TokensSection,
+    ClusterNode, ClusterSection, Config, ConfigFile, HttpSection, InternalAuthSection, LimitsSection, ListenersSection,
+    NodeSection, StartMode, StorageSection, TenantsSection, TlsSection, TokensSection,
 };
 use pixstream::server::{self, Listeners, RunningNode};
 use raft::NetworkFaults;
@@ -317,6 +317,9 @@ fn member_file(dir: &Path, nodes: &[ClusterNode], shards: u32) -> ConfigFile {
         tenants: TenantsSection::default(),
         tokens: TokensSection { key_dir: PathBuf::from(KEY_DIR), ..TokensSection::default() },
         http: HttpSection::default(),
+        listeners: ListenersSection::default(),
+        tls: TlsSection::default(),
+        internal_auth: InternalAuthSection::default(),
     }
 }
 

@@ -7,7 +7,8 @@
 //! Layout: `node` (TestNode), `cluster` (TestCluster, Member), `client` (the `Api`
 //! client and request helpers), `messages` (participants, envelopes, producer
 //! bodies), `answers` (producer outcomes and pull answers), `multipart` (the
-//! independent multipart reader), `problems` (RFC 7807), `timing` (named presets
+//! independent multipart reader), `problems` (RFC 7807), `secure` (a dev CA, certificates, access files, HTTPS
+//! clients), `timing` (named presets
 //! and wait budgets), `selftest` (the checks shown broken inputs).
 
 #![allow(dead_code)]
@@ -19,6 +20,7 @@ mod messages;
 mod multipart;
 mod node;
 mod problems;
+mod secure;
 mod selftest;
 pub mod timing;
 
@@ -29,3 +31,4 @@ pub use messages::*;
 pub use multipart::*;
 pub use node::TestNode;
 pub use problems::*;
+pub use secure::*;

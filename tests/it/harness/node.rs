@@ -51,6 +51,11 @@ impl TestNode {
         &self.node.as_ref().expect("node is running").app
     }
 
+    /// Re-reads certificates and access files, as SIGHUP does.
+    pub fn reload(&self) -> Result<(), pixstream::Error> {
+        self.node.as_ref().expect("node is running").reload()
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &std::path::Path {
         self.dir.path()
@@ -135,10 +140,12 @@ impl Drop for TestNode {
 
 /// A fresh client for the listeners `node` bound.
 fn api_of(node: &RunningNode) -> Api {
+    let security = &node.app.config.security;
+    let scheme = |tls: bool| if tls { "https" } else { "http" };
     Api {
         client: client(),
-        public: format!("http://{}", node.public_addr),
-        internal: format!("http://{}", node.internal_addr),
+        public: format!("{}://{}", scheme(security.public_tls.is_some()), node.public_addr),
+        internal: format!("{}://{}", scheme(security.internal_tls.is_some()), node.internal_addr),
     }
 }
 

@@ -1,0 +1,114 @@
+//! The internal listener's own TLS and authentication (SPEC.md §6): bearer tokens
+//! (stored hashed) and client certificates, each with roles; every route demands
+//! its role — no or unknown credentials are 401, a known caller without the role is
+//! 403, both problem bodies, and nothing changes — while `/healthz` and `/readyz`
+//! stay open.
+
+use pixstream::config::{ClientAuth, ServerTlsSection};
+use reqwest::StatusCode;
+use reqwest::header::WWW_AUTHENTICATE;
+
+use crate::harness::{ISPB, Pki, TestNode, assert_problem, message};
+
+const PRODUCER_TOKEN: &str = "pxs_producer_token_for_the_tests_0001";
+const AUDITOR_TOKEN: &str = "pxs_auditor_token_for_the_tests_00002";
+
+/// A node whose internal listener speaks TLS, asks for client certificates
+/// (optional) and knows a producer token, an auditor token and an operator
+/// certificate (CN `ops`).
+async fn secured_internal(pki: &Pki) -> TestNode {
+    pki.server("node");
+    let credentials = pki.write_credentials(
+        &[("upstream", PRODUCER_TOKEN, &["producer"]), ("audit", AUDITOR_TOKEN, &["auditor"])],
+        &[("ops", &["operator"])],
+    );
+    let (cert, key, ca) = (pki.path("node.pem"), pki.path("node.key"), pki.ca_file());
+    TestNode::start(move |file| {
+        file.tls.internal = Some(ServerTlsSection {
+            cert_file: cert,
+            key_file: key,
+            client_auth: ClientAuth::Optional,
+            client_ca_file: Some(ca),
+            clients_file: None,
+        });
+        file.internal_auth.credentials_file = Some(credentials);
+    })
+    .await
+}
+
+fn append_url(node: &TestNode) -> String {
+    format!("{}/internal/v1/out/{ISPB}/msgs", node.api.internal)
+}
+
+#[tokio::test]
+async fn every_internal_route_demands_its_role() {
+    let pki = Pki::new("test CA");
+    let node = secured_internal(&pki).await;
+    assert!(node.api.internal.starts_with("https://"), "the internal listener speaks TLS");
+    let client = pki.https_client(None);
+    let post = |token: Option<&str>| {
+        let mut request = client.post(append_url(&node)).header("content-type", "application/xml").body(message(ISPB));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+
+    let missing = post(None).await.expect("answered");
+    assert!(missing.headers().get(WWW_AUTHENTICATE).is_some(), "401 names the scheme");
+    assert_problem(missing, 401, "unauthorized").await;
+    assert_problem(post(Some("pxs_not_a_known_token")).await.expect("answered"), 401, "unauthorized").await;
+    let problem = assert_problem(post(Some(AUDITOR_TOKEN)).await.expect("answered"), 403, "forbidden").await;
+    assert!(problem.detail.contains("producer"), "the detail names the missing role: {}", problem.detail);
+    assert_eq!(node.next_seq(ISPB), 1, "no refused request stored anything");
+
+    assert_eq!(post(Some(PRODUCER_TOKEN)).await.expect("answered").status(), StatusCode::CREATED);
+    assert_eq!(node.next_seq(ISPB), 2);
+
+    let operator = pki.https_client(Some(&pki.client("ops")));
+    let by_operator = operator
+        .post(append_url(&node))
+        .header("content-type", "application/xml")
+        .body(message(ISPB))
+        .send()
+        .await
+        .expect("answered");
+    assert_problem(by_operator, 403, "forbidden").await;
+    let members = format!("{}/internal/v1/cluster/members", node.api.internal);
+    let admin_by_producer =
+        client.post(&members).bearer_auth(PRODUCER_TOKEN).body("[]").send().await.expect("answered");
+    assert_problem(admin_by_producer, 403, "forbidden").await;
+    let admin = operator.post(&members).header("content-type", "application/json").body("not json").send().await;
+    let status = admin.expect("answered").status();
+    assert!(status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN, "the operator passes: {status}");
+
+    let unknown_certificate = pki.https_client(Some(&pki.client("someone-else")));
+    let refused = unknown_certificate.post(&members).body("[]").send().await.expect("answered");
+    assert_problem(refused, 403, "forbidden").await;
+
+    for open in ["/healthz", "/readyz"] {
+        let answer = client.get(format!("{}{open}", node.api.internal)).send().await.expect("answered");
+        assert_eq!(answer.status(), StatusCode::OK, "{open} needs no credentials");
+    }
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_removed_token_stops_working_after_reload() {
+    let pki = Pki::new("test CA");
+    let node = secured_internal(&pki).await;
+    let client = pki.https_client(None);
+    let post = || {
+        client
+            .post(append_url(&node))
+            .bearer_auth(PRODUCER_TOKEN)
+            .header("content-type", "application/xml")
+            .body(message(ISPB))
+            .send()
+    };
+    assert_eq!(post().await.expect("answered").status(), StatusCode::CREATED);
+    pki.write_credentials(&[("audit", AUDITOR_TOKEN, &["auditor"])], &[]);
+    node.reload().expect("the new credentials load");
+    assert_problem(post().await.expect("answered"), 401, "unauthorized").await;
+    node.stop().await;
+}
