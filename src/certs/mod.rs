@@ -94,6 +94,21 @@ impl DevCa {
         self.issue(params)
     }
 
+    /// A server certificate as `issue_server` makes, for an existing private key
+    /// (PKCS#8 PEM) — e.g. an RSA key, for clients that pin ECDHE-RSA suites.
+    pub fn issue_server_for_key(
+        &self,
+        name: &str,
+        hosts: &[String],
+        key_pem: &str,
+    ) -> Result<IssuedCertificate, CertError> {
+        let key = KeyPair::from_pem(key_pem)?;
+        let mut params = CertificateParams::new(hosts.to_vec())?;
+        params.distinguished_name = distinguished_name(name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.issue_with(params, key)
+    }
+
     /// A client certificate with subject CN `common_name`.
     pub fn issue_client(&self, common_name: &str) -> Result<IssuedCertificate, CertError> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
@@ -102,10 +117,13 @@ impl DevCa {
         self.issue(params)
     }
 
-    fn issue(&self, mut params: CertificateParams) -> Result<IssuedCertificate, CertError> {
+    fn issue(&self, params: CertificateParams) -> Result<IssuedCertificate, CertError> {
+        self.issue_with(params, KeyPair::generate()?)
+    }
+
+    fn issue_with(&self, mut params: CertificateParams, key: KeyPair) -> Result<IssuedCertificate, CertError> {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         params.use_authority_key_identifier_extension = true;
-        let key = KeyPair::generate()?;
         let certificate = params.signed_by(&key, &self.issuer)?;
         Ok(IssuedCertificate {
             cert_pem: certificate.pem(),

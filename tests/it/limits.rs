@@ -143,7 +143,8 @@ async fn long_polls_are_not_cut_by_the_request_timeout() {
     let started = Instant::now();
     let response = node.get(&start_path(ISPB), MULTI).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT, "the long poll ran its course");
-    assert!(started.elapsed() >= Duration::from_millis(1_900), "it waited the whole long poll");
+    // Long-poll deadlines are spread over 90-100 % of the wait.
+    assert!(started.elapsed() >= Duration::from_millis(1_800), "it waited the whole long poll");
     node.stop().await;
 }
 

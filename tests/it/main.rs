@@ -3,6 +3,7 @@
 //! of SPEC.md §2 and §3 over HTTP.
 
 mod bench;
+mod certs_dev;
 mod cluster;
 mod cluster_process;
 mod concurrency;

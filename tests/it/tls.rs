@@ -8,6 +8,8 @@ use pixstream::certs::IssuedCertificate;
 use pixstream::config::{ClientAuth, ConfigFile, ServerTlsSection};
 use reqwest::StatusCode;
 
+use rustls_pki_types::pem::PemObject;
+
 use crate::harness::{Api, ISPB, MULTI, OTHER_ISPB, Pki, TestNode, assert_problem, pulled, samples, start_path};
 
 /// A node whose public listener speaks TLS with `client_auth`, its mapping letting
@@ -143,5 +145,59 @@ async fn a_bad_mapping_file_is_refused_at_reload_and_the_old_mapping_stays() {
     assert!(error.to_string().contains("clients.toml"), "the error names the file: {error}");
     let api = as_psp(&node, &pki, Some(&psp));
     assert_eq!(api.start_stream(ISPB, MULTI).await.status, StatusCode::NO_CONTENT, "the old mapping serves on");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn tls12_ecdhe_rsa_aes128_gcm_sha256_works_with_an_rsa_server_certificate() {
+    use rustls::{CipherSuite, ProtocolVersion};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let pki = Pki::new("test CA");
+    let rsa_key = include_str!("../fixtures/rsa-2048.key");
+    let certificate =
+        pki.ca.issue_server_for_key("node", &["127.0.0.1".to_owned()], rsa_key).expect("RSA server certificate");
+    certificate.write(pki.dir.path(), "node").expect("write");
+    let (cert, key) = (pki.path("node.pem"), pki.path("node.key"));
+    let node = TestNode::start(move |file: &mut ConfigFile| {
+        file.tls.public = Some(ServerTlsSection {
+            cert_file: cert,
+            key_file: key,
+            client_auth: ClientAuth::None,
+            client_ca_file: None,
+            clients_file: None,
+        });
+    })
+    .await;
+
+    // A client that offers TLS 1.2 and the one suite ICOM clients pin, nothing else.
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites = vec![rustls::crypto::ring::cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256];
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in rustls_pki_types::CertificateDer::pem_slice_iter(pki.ca.cert_pem().as_bytes()) {
+        roots.add(ca.expect("CA PEM")).expect("CA");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .expect("TLS 1.2")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let address = node.api.public.trim_start_matches("https://").to_owned();
+    let tcp = tokio::net::TcpStream::connect(&address).await.expect("connect");
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("server name");
+    let mut tls = connector.connect(name, tcp).await.expect("the handshake succeeds");
+    let session = tls.get_ref().1;
+    assert_eq!(session.protocol_version(), Some(ProtocolVersion::TLSv1_2));
+    assert_eq!(
+        session.negotiated_cipher_suite().map(|s| s.suite()),
+        Some(CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)
+    );
+    let request = format!("GET {} HTTP/1.1\r\nHost: pixstream\r\nConnection: close\r\n\r\n", start_path(ISPB));
+    tls.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 204"), "the pull is served over that suite: {answer}");
     node.stop().await;
 }
