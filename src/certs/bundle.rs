@@ -36,6 +36,9 @@ pub struct BundleSpec {
 pub struct Bundle {
     pub files: Vec<PathBuf>,
     pub config: PathBuf,
+    /// The first node's public and internal addresses, for the examples printed.
+    pub first_public: String,
+    pub first_internal: String,
 }
 
 /// The single node `cluster-tls.toml` describes when no cluster file is given.
@@ -106,7 +109,13 @@ pub fn write_bundle(spec: &BundleSpec) -> Result<Bundle, CertError> {
 
     let config = format!("{}\n{TLS_SECTIONS}", cluster_toml.trim_end());
     written.write("cluster-tls.toml", config.as_bytes(), false)?;
-    Ok(Bundle { config: out.join("cluster-tls.toml"), files: written.files })
+    let first = file.nodes.first().ok_or_else(|| CertError::Input("the cluster configuration has no node".into()))?;
+    Ok(Bundle {
+        config: out.join("cluster-tls.toml"),
+        files: written.files,
+        first_public: first.public_addr.clone(),
+        first_internal: first.internal_addr.clone(),
+    })
 }
 
 /// The sections `cluster-tls.toml` adds; paths are relative to its own folder.
@@ -165,5 +174,39 @@ impl Written {
         result.map_err(|source| CertError::Write { path: path.clone(), source })?;
         self.files.push(path);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ClientAuth, Config, StartMode};
+
+    #[test]
+    fn the_bundle_for_the_example_cluster_is_a_valid_configuration_of_every_node() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let spec = BundleSpec {
+            out: dir.path().to_path_buf(),
+            cluster_toml: Some(include_str!("../../cluster.toml").to_owned()),
+            psps: vec!["12345678".into(), "87654321".into()],
+        };
+        let bundle = write_bundle(&spec).expect("bundle");
+        assert_eq!(bundle.first_public, "127.0.0.1:8080");
+        for id in 1..=3 {
+            let config = Config::load(&bundle.config, id, StartMode::Bootstrap).expect("valid for every node");
+            let public = config.security.public_tls.expect("public TLS");
+            assert_eq!(public.cert_file, dir.path().join(format!("node-{id}.pem")));
+            assert_eq!(public.client_auth, ClientAuth::Required);
+            assert!(public.cert_file.exists() && config.security.peer_tls.is_some());
+        }
+        for name in ["psp-12345678.pem", "psp-87654321.key", "operator.pem", "auditor.token", "credentials.toml"] {
+            assert!(dir.path().join(name).exists(), "{name} written");
+        }
+        assert!(
+            write_bundle(&BundleSpec { psps: vec!["bad".into()], ..spec.clone() }).is_err(),
+            "a bad ISPB is refused"
+        );
+        let secured = BundleSpec { cluster_toml: Some(std::fs::read_to_string(&bundle.config).expect("read")), ..spec };
+        assert!(write_bundle(&secured).is_err(), "a configuration with TLS already is refused");
     }
 }

@@ -47,12 +47,13 @@ pub fn run(args: CertsArgs) -> anyhow::Result<()> {
     println!("wrote {} files into {}", bundle.files.len(), args.out.display());
     let dir = args.out.display();
     let psp = args.psps.first().map_or("12345678", String::as_str);
-    println!("start a node:   pixstream serve --config {} --node-id 1", bundle.config.display());
+    let (public, internal) = (&bundle.first_public, &bundle.first_internal);
+    println!("start node 1:   pixstream serve --config {} --node-id 1", bundle.config.display());
     println!(
-        "pull as a PSP:  curl --cacert {dir}/ca.pem --cert {dir}/psp-{psp}.pem --key {dir}/psp-{psp}.key https://127.0.0.1:8443/api/v1/out/{psp}/stream/start"
+        "produce:        curl --cacert {dir}/ca.pem -H \"Authorization: Bearer $(cat {dir}/producer.token)\" -H 'Content-Type: application/xml' --data-binary @msg.xml https://{internal}/internal/v1/out/{psp}/msgs"
     );
     println!(
-        "produce:        curl --cacert {dir}/ca.pem -H \"Authorization: Bearer $(cat {dir}/producer.token)\" -H 'Content-Type: application/xml' --data-binary @msg.xml https://127.0.0.1:8444/internal/v1/out/{psp}/msgs"
+        "pull as a PSP:  curl --cacert {dir}/ca.pem --cert {dir}/psp-{psp}.pem --key {dir}/psp-{psp}.key https://{public}/api/v1/out/{psp}/stream/start"
     );
     Ok(())
 }

@@ -37,6 +37,8 @@ pub struct MembersArgs {
     /// Internal API base URL of any running node.
     #[arg(long, default_value = "http://127.0.0.1:8081")]
     pub url: String,
+    #[command(flatten)]
+    pub auth: super::client_auth::ClientAuthArgs,
     /// Longest the whole change may take.
     #[arg(long, default_value_t = 300)]
     pub timeout_secs: u64,
@@ -51,8 +53,7 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
 
 async fn members(args: MembersArgs) -> anyhow::Result<()> {
     let request = request_from_config(&args.config)?;
-    let client =
-        reqwest::Client::builder().timeout(Duration::from_secs(args.timeout_secs)).build().context("http client")?;
+    let client = args.auth.client(reqwest::Client::builder().timeout(Duration::from_secs(args.timeout_secs)))?;
     let url = format!("{}{MEMBERS_PATH}", args.url.trim_end_matches('/'));
     let body = serde_json::to_vec(&request).context("encode request")?;
     let response = client

@@ -4,6 +4,7 @@
 //! `certs dev` writes development certificates, tokens and a TLS configuration.
 
 pub mod certs;
+pub mod client_auth;
 pub mod cluster;
 pub mod pull;
 pub mod send;

@@ -22,6 +22,8 @@ pub struct PullArgs {
     /// Public API base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    #[command(flatten)]
+    pub auth: super::client_auth::ClientAuthArgs,
     /// Ask for one message per response instead of multipart batches of up to 10.
     #[arg(long)]
     pub single: bool,
@@ -46,7 +48,7 @@ struct Received {
 
 /// Follows the stream until Ctrl-C, `--max` or `--idle-polls`.
 pub async fn run(args: PullArgs) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(40)).build().context("http client")?;
+    let client = args.auth.client(reqwest::Client::builder().timeout(Duration::from_secs(40)))?;
     let base = args.url.trim_end_matches('/').to_owned();
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;

@@ -26,6 +26,8 @@ pub struct SendArgs {
     /// Internal API base URL.
     #[arg(long, default_value = "http://127.0.0.1:8081")]
     pub url: String,
+    #[command(flatten)]
+    pub auth: super::client_auth::ClientAuthArgs,
     /// Sample messages to generate (ignored when files are given).
     #[arg(long, default_value_t = 10)]
     pub count: usize,
@@ -42,7 +44,7 @@ pub struct SendArgs {
 /// Sends the messages and prints one line per request.
 pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     let bodies = if args.files.is_empty() { samples(&args) } else { read_files(&args.files)? };
-    let client = reqwest::Client::new();
+    let client = args.auth.client(reqwest::Client::builder())?;
     let url = format!("{}{}", args.url.trim_end_matches('/'), append_path(&args.ispb));
     for chunk in bodies.chunks(args.batch.clamp(1, 100)) {
         let request = if chunk.len() == 1 {
