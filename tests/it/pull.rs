@@ -1,5 +1,7 @@
 //! Reading a stream as a PSP does (SPEC §2.2, §2.3): the full tour, single-message
-//! and multipart modes, content negotiation, gzip, and the long poll.
+//! and multipart modes, content negotiation, gzip, and the long poll. The core
+//! scenarios run twice: over plain HTTP and over HTTPS with a client certificate
+//! (`Transport::MutualTls`), as a PSP in production reads.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,16 @@ use crate::harness::*;
 /// and everything confirmed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_tour_delivers_everything_once_in_order_and_confirms_it() {
-    let node = TestNode::start(|_| {}).await;
+    full_tour_delivers_everything_once_in_order_and_confirms_it_over(Transport::Plain).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_tour_delivers_everything_once_in_order_and_confirms_it_over_mutual_tls() {
+    full_tour_delivers_everything_once_in_order_and_confirms_it_over(Transport::MutualTls).await;
+}
+
+async fn full_tour_delivers_everything_once_in_order_and_confirms_it_over(transport: Transport) {
+    let node = TestNode::start_over(transport, |_| {}).await;
     let bodies = samples(ISPB, 25);
     let before = wire::clock::format_utc_ms(wire::clock::now_ms());
     let mut appended = node.append(ISPB, &bodies[..20]).await;
@@ -63,7 +74,16 @@ async fn full_tour_delivers_everything_once_in_order_and_confirms_it() {
 /// response with its headers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_message_mode_serves_one_bare_xml_message_per_read() {
-    let node = TestNode::start(|_| {}).await;
+    single_message_mode_serves_one_bare_xml_message_per_read_over(Transport::Plain).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_message_mode_serves_one_bare_xml_message_per_read_over_mutual_tls() {
+    single_message_mode_serves_one_bare_xml_message_per_read_over(Transport::MutualTls).await;
+}
+
+async fn single_message_mode_serves_one_bare_xml_message_per_read_over(transport: Transport) {
+    let node = TestNode::start_over(transport, |_| {}).await;
     let bodies = messages(ISPB, 3);
     let appended = node.append(ISPB, &bodies).await;
 
@@ -110,7 +130,16 @@ async fn unsupported_accept_is_406_and_takes_no_slot() {
 /// decompressed body is exactly what identity would carry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gzip_compresses_the_whole_body_when_asked() {
-    let node = TestNode::start(|_| {}).await;
+    gzip_compresses_the_whole_body_when_asked_over(Transport::Plain).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_compresses_the_whole_body_when_asked_over_mutual_tls() {
+    gzip_compresses_the_whole_body_when_asked_over(Transport::MutualTls).await;
+}
+
+async fn gzip_compresses_the_whole_body_when_asked_over(transport: Transport) {
+    let node = TestNode::start_over(transport, |_| {}).await;
     let bodies = messages(ISPB, 13);
     let appended = node.append(ISPB, &bodies).await;
 
@@ -147,7 +176,16 @@ async fn gzip_compresses_the_whole_body_when_asked() {
 /// messages contain text that looks like MIME delimiters.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multipart_batches_are_rfc2046_with_per_part_headers() {
-    let node = TestNode::start(|_| {}).await;
+    multipart_batches_are_rfc2046_with_per_part_headers_over(Transport::Plain).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_batches_are_rfc2046_with_per_part_headers_over_mutual_tls() {
+    multipart_batches_are_rfc2046_with_per_part_headers_over(Transport::MutualTls).await;
+}
+
+async fn multipart_batches_are_rfc2046_with_per_part_headers_over(transport: Transport) {
+    let node = TestNode::start_over(transport, |_| {}).await;
     let tricky = [
         "<Ustrd>\r\n--\r\n--boundary\r\n--=_Part_0\r\nContent-Type: text/plain\r\n\r\n</Ustrd>",
         "<Ustrd>--pixstream\n--\n</Ustrd>",
@@ -184,7 +222,16 @@ async fn multipart_batches_are_rfc2046_with_per_part_headers() {
 /// well before the long-poll wait ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_poll_is_woken_by_an_append() {
-    let node = TestNode::start(|f| {
+    long_poll_is_woken_by_an_append_over(Transport::Plain).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_is_woken_by_an_append_over_mutual_tls() {
+    long_poll_is_woken_by_an_append_over(Transport::MutualTls).await;
+}
+
+async fn long_poll_is_woken_by_an_append_over(transport: Transport) {
+    let node = TestNode::start_over(transport, |f| {
         f.limits.long_poll_wait_ms = 6_000;
         f.limits.stream_idle_timeout_ms = timing::LONG_IDLE_MS;
     })
@@ -304,7 +351,16 @@ async fn long_poll_is_woken_by_a_redelivery() {
 /// Each ISPB has its own log: seqs start at 1 per ISPB and nothing crosses over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_ispb_reads_only_its_own_log() {
-    let node = TestNode::start(|_| {}).await;
+    each_ispb_reads_only_its_own_log_over(Transport::Plain).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_ispb_reads_only_its_own_log_over_mutual_tls() {
+    each_ispb_reads_only_its_own_log_over(Transport::MutualTls).await;
+}
+
+async fn each_ispb_reads_only_its_own_log_over(transport: Transport) {
+    let node = TestNode::start_over(transport, |_| {}).await;
     let mine = messages(ISPB, 7);
     let theirs = messages(OTHER_ISPB, 4);
     let mut my_ids = node.append(ISPB, &mine[..3]).await;
@@ -352,7 +408,16 @@ async fn http2_is_accepted() {
 /// single and multipart mode, compressed or not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_are_served_byte_for_byte() {
-    let node = TestNode::start(|_| {}).await;
+    bodies_are_served_byte_for_byte_over(Transport::Plain).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_are_served_byte_for_byte_over_mutual_tls() {
+    bodies_are_served_byte_for_byte_over(Transport::MutualTls).await;
+}
+
+async fn bodies_are_served_byte_for_byte_over(transport: Transport) {
+    let node = TestNode::start_over(transport, |_| {}).await;
     let odd = [
         format!("\u{feff}{}", message(ISPB)),
         message(ISPB).replace('\n', "\r\n") + "\r\n",

@@ -29,6 +29,6 @@ pub use client::*;
 pub use cluster::TestCluster;
 pub use messages::*;
 pub use multipart::*;
-pub use node::TestNode;
+pub use node::{TestNode, Transport};
 pub use problems::*;
 pub use secure::*;

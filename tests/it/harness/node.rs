@@ -8,8 +8,22 @@ use pixstream::config::{Config, ConfigFile, StartMode};
 use pixstream::server::{self, RunningNode};
 use tokio_util::sync::CancellationToken;
 
+use pixstream::config::{ClientAuth, ServerTlsSection};
+
 use super::client::{Api, client};
+use super::messages::{ISPB, OTHER_ISPB};
+use super::secure::Pki;
 use super::timing;
+
+/// How the test reaches a node's public listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// Plain HTTP, as the embedded default.
+    Plain,
+    /// HTTPS with `client_auth = required`: the test's client presents a PSP
+    /// certificate the mapping lets read `ISPB` and `OTHER_ISPB`.
+    MutualTls,
+}
 
 /// One node running in this process on a temp dir.
 pub struct TestNode {
@@ -19,6 +33,8 @@ pub struct TestNode {
     node: Option<RunningNode>,
     shutdown: CancellationToken,
     dir: tempfile::TempDir,
+    /// The certificates of a `Transport::MutualTls` node.
+    pki: Option<Pki>,
 }
 
 impl std::ops::Deref for TestNode {
@@ -33,17 +49,27 @@ impl TestNode {
     /// (`timing::NODE`, no fsync), then `tweak` applied to the file's sections
     /// (`|f| f.limits.long_poll_wait_ms = 50`), validated as node 1 bootstrapping.
     pub async fn start(tweak: impl FnOnce(&mut ConfigFile)) -> TestNode {
+        TestNode::start_over(Transport::Plain, tweak).await
+    }
+
+    /// As `start`, the public listener reached over `transport`.
+    pub async fn start_over(transport: Transport, tweak: impl FnOnce(&mut ConfigFile)) -> TestNode {
         let dir = tempfile::tempdir().expect("temp dir");
         let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
         let mut file = ConfigFile::embedded(dir.path(), any, any);
         file.storage.fsync = false;
         file.limits.long_poll_wait_ms = timing::NODE.long_poll_wait_ms;
         file.limits.stream_idle_timeout_ms = timing::NODE.stream_idle_timeout_ms;
+        let pki = (transport == Transport::MutualTls).then(|| secure_public_listener(&mut file));
         tweak(&mut file);
         let config =
             file.validate(1, StartMode::Bootstrap).unwrap_or_else(|e| panic!("the test node's config is refused: {e}"));
         let (node, shutdown) = launch(config.clone()).await;
-        TestNode { api: api_of(&node), config, node: Some(node), shutdown, dir }
+        let mut api = api_of(&node);
+        if let Some(pki) = &pki {
+            api.client = pki.https_client(Some(&pki.client("psp")));
+        }
+        TestNode { api, config, node: Some(node), shutdown, dir, pki }
     }
 
     /// The running node's shared state.
@@ -77,7 +103,7 @@ impl TestNode {
     pub async fn restart(&mut self) {
         self.stop_node().await;
         let (node, shutdown) = launch(self.config.clone()).await;
-        self.api = api_of(&node);
+        self.api = Api { client: self.api.client.clone(), ..api_of(&node) };
         self.node = Some(node);
         self.shutdown = shutdown;
     }
@@ -136,6 +162,27 @@ impl Drop for TestNode {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// A CA, a server certificate and a PSP certificate (CN `psp`, reading `ISPB` and
+/// `OTHER_ISPB`) for a `Transport::MutualTls` node; `file` gets `[tls.public]`.
+fn secure_public_listener(file: &mut ConfigFile) -> Pki {
+    let pki = Pki::new("test CA");
+    pki.server("node");
+    let clients = pki.path("clients.toml");
+    std::fs::write(
+        &clients,
+        format!("[[client]]\nname = \"psp\"\nsubject_cn = \"psp\"\nispbs = [\"{ISPB}\", \"{OTHER_ISPB}\"]\n"),
+    )
+    .expect("write clients.toml");
+    file.tls.public = Some(ServerTlsSection {
+        cert_file: pki.path("node.pem"),
+        key_file: pki.path("node.key"),
+        client_auth: ClientAuth::Required,
+        client_ca_file: Some(pki.ca_file()),
+        clients_file: Some(clients),
+    });
+    pki
 }
 
 /// A fresh client for the listeners `node` bound.
