@@ -4,7 +4,7 @@
 //! 403, both problem bodies, and nothing changes — while `/healthz` and `/readyz`
 //! stay open.
 
-use pixstream::config::{ClientAuth, ServerTlsSection};
+use pixstream::config::ClientAuth;
 use reqwest::StatusCode;
 use reqwest::header::WWW_AUTHENTICATE;
 
@@ -22,15 +22,9 @@ async fn secured_internal(pki: &Pki) -> TestNode {
         &[("upstream", PRODUCER_TOKEN, &["producer"]), ("audit", AUDITOR_TOKEN, &["auditor"])],
         &[("ops", &["operator"])],
     );
-    let (cert, key, ca) = (pki.path("node.pem"), pki.path("node.key"), pki.ca_file());
+    let tls = pki.server_tls(ClientAuth::Optional, None);
     TestNode::start(move |file| {
-        file.tls.internal = Some(ServerTlsSection {
-            cert_file: cert,
-            key_file: key,
-            client_auth: ClientAuth::Optional,
-            client_ca_file: Some(ca),
-            clients_file: None,
-        });
+        file.tls.internal = Some(tls);
         file.internal_auth.credentials_file = Some(credentials);
     })
     .await

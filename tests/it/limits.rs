@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use pixstream::config::{ClientAuth, ConfigFile, ServerTlsSection};
+use pixstream::config::{ClientAuth, ConfigFile};
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -171,17 +171,11 @@ async fn one_connection_over_the_cap_is_answered_503_and_the_slots_come_back() {
 async fn a_stalled_tls_handshake_is_cut_off_while_others_are_served() {
     let pki = Pki::new("test CA");
     pki.server("node");
-    let (cert, key) = (pki.path("node.pem"), pki.path("node.key"));
+    let tls = pki.server_tls(ClientAuth::None, None);
     let node = node_with(move |file| {
         file.listeners.tls_handshake_timeout_ms = 500;
         file.listeners.header_read_timeout_ms = 20_000;
-        file.tls.public = Some(ServerTlsSection {
-            cert_file: cert,
-            key_file: key,
-            client_auth: ClientAuth::None,
-            client_ca_file: None,
-            clients_file: None,
-        });
+        file.tls.public = Some(tls);
     })
     .await;
     let mut stalled = TcpStream::connect(host_port(&node.api.public)).await.expect("connect");
@@ -198,16 +192,10 @@ async fn a_stalled_tls_handshake_is_cut_off_while_others_are_served() {
 async fn strict_header_mode_still_refuses_unknown_headers_over_tls() {
     let pki = Pki::new("test CA");
     pki.server("node");
-    let (cert, key) = (pki.path("node.pem"), pki.path("node.key"));
+    let tls = pki.server_tls(ClientAuth::None, None);
     let node = node_with(move |file| {
         file.http.strict_headers = true;
-        file.tls.public = Some(ServerTlsSection {
-            cert_file: cert,
-            key_file: key,
-            client_auth: ClientAuth::None,
-            client_ca_file: None,
-            clients_file: None,
-        });
+        file.tls.public = Some(tls);
     })
     .await;
     let client = pki.https_client(None);

@@ -5,7 +5,7 @@
 //! (a bad new file keeps the old configuration).
 
 use pixstream::certs::IssuedCertificate;
-use pixstream::config::{ClientAuth, ConfigFile, ServerTlsSection};
+use pixstream::config::{ClientAuth, ConfigFile};
 use reqwest::StatusCode;
 
 use rustls_pki_types::pem::PemObject;
@@ -17,17 +17,8 @@ use crate::harness::{Api, ISPB, MULTI, OTHER_ISPB, Pki, TestNode, assert_problem
 async fn secure_node(pki: &Pki, client_auth: ClientAuth, psp: &IssuedCertificate) -> TestNode {
     pki.server("node");
     let clients = pki.write_clients(&[("psp-a", psp, &[ISPB])]);
-    let (cert, key, ca) = (pki.path("node.pem"), pki.path("node.key"), pki.ca_file());
-    TestNode::start(move |file: &mut ConfigFile| {
-        file.tls.public = Some(ServerTlsSection {
-            cert_file: cert,
-            key_file: key,
-            client_auth,
-            client_ca_file: Some(ca),
-            clients_file: Some(clients),
-        });
-    })
-    .await
+    let tls = pki.server_tls(client_auth, Some(clients));
+    TestNode::start(move |file: &mut ConfigFile| file.tls.public = Some(tls)).await
 }
 
 /// The node's API as a PSP holding `identity` sees it.
@@ -158,17 +149,8 @@ async fn tls12_ecdhe_rsa_aes128_gcm_sha256_works_with_an_rsa_server_certificate(
     let certificate =
         pki.ca.issue_server_for_key("node", &["127.0.0.1".to_owned()], rsa_key).expect("RSA server certificate");
     certificate.write(pki.dir.path(), "node").expect("write");
-    let (cert, key) = (pki.path("node.pem"), pki.path("node.key"));
-    let node = TestNode::start(move |file: &mut ConfigFile| {
-        file.tls.public = Some(ServerTlsSection {
-            cert_file: cert,
-            key_file: key,
-            client_auth: ClientAuth::None,
-            client_ca_file: None,
-            clients_file: None,
-        });
-    })
-    .await;
+    let tls = pki.server_tls(ClientAuth::None, None);
+    let node = TestNode::start(move |file: &mut ConfigFile| file.tls.public = Some(tls)).await;
 
     // A client that offers TLS 1.2 and the one suite ICOM clients pin, nothing else.
     let mut provider = rustls::crypto::ring::default_provider();

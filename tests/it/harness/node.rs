@@ -8,7 +8,7 @@ use pixstream::config::{Config, ConfigFile, StartMode};
 use pixstream::server::{self, RunningNode};
 use tokio_util::sync::CancellationToken;
 
-use pixstream::config::{ClientAuth, ServerTlsSection};
+use pixstream::config::ClientAuth;
 
 use super::client::{Api, client};
 use super::messages::{ISPB, OTHER_ISPB};
@@ -175,13 +175,7 @@ fn secure_public_listener(file: &mut ConfigFile) -> Pki {
         format!("[[client]]\nname = \"psp\"\nsubject_cn = \"psp\"\nispbs = [\"{ISPB}\", \"{OTHER_ISPB}\"]\n"),
     )
     .expect("write clients.toml");
-    file.tls.public = Some(ServerTlsSection {
-        cert_file: pki.path("node.pem"),
-        key_file: pki.path("node.key"),
-        client_auth: ClientAuth::Required,
-        client_ca_file: Some(pki.ca_file()),
-        clients_file: Some(clients),
-    });
+    file.tls.public = Some(pki.server_tls(ClientAuth::Required, Some(clients)));
     pki
 }
 

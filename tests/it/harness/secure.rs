@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use pixstream::certs::{DevCa, IssuedCertificate};
+use pixstream::config::{ClientAuth, ServerTlsSection};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -36,6 +37,19 @@ impl Pki {
         let certificate = self.ca.issue_server(stem, &["127.0.0.1".to_owned()]).expect("server certificate");
         certificate.write(self.dir.path(), stem).expect("write server certificate");
         certificate
+    }
+
+    /// A `[tls.public]` or `[tls.internal]` section serving the `node` certificate (see `server`), client
+    /// certificates of this CA per `client_auth`, mapped by `clients_file`.
+    pub fn server_tls(&self, client_auth: ClientAuth, clients_file: Option<PathBuf>) -> ServerTlsSection {
+        let asks = client_auth != ClientAuth::None;
+        ServerTlsSection {
+            cert_file: self.path("node.pem"),
+            key_file: self.path("node.key"),
+            client_auth,
+            client_ca_file: asks.then(|| self.ca_file()),
+            clients_file,
+        }
     }
 
     /// A client certificate with CN `common_name`.
