@@ -8,8 +8,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::Access;
 use crate::config::Config;
+use crate::load::Load;
 use crate::produce::AppendService;
 use crate::pull::PullService;
+use crate::throttle::RateLimits;
 
 /// Shared state of a running node.
 pub struct App {
@@ -28,6 +30,10 @@ pub struct App {
     pub peer_scheme: &'static str,
     /// The access rules of the public and internal listeners.
     pub access: Access,
+    /// Per-ISPB request rate limits of the public API.
+    pub rate_limits: RateLimits,
+    /// Requests in flight, for load shedding.
+    pub load: Arc<Load>,
     /// Cancelled when the node shuts down.
     pub shutdown: CancellationToken,
 }

@@ -17,6 +17,9 @@
 //! - `access`       — client certificate → ISPB mapping (public), bearer tokens and
 //!   certificates → roles (internal); reloadable.
 //! - `certs`        — development CA and certificates (`pixstream certs dev`).
+//! - `throttle`     — per-ISPB token buckets (rate and burst from tenant settings).
+//! - `load`         — the in-flight count load shedding reads (waiting long polls
+//!   do not count).
 //! - `token`        — Ed25519-signed `PI-Pull-Next` cursors and the key ring.
 //! - `xml`          — SPI envelope validation of producer messages.
 //! - `config`       — `cluster.toml` mirror, validation, the embedded default.
@@ -42,11 +45,13 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod listener;
+pub mod load;
 pub mod log_throttle;
 pub mod produce;
 pub mod pull;
 pub mod server;
 pub mod shard_client;
+pub mod throttle;
 pub mod token;
 pub mod xml;
 

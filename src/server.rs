@@ -19,9 +19,11 @@ use crate::app::{App, AppState};
 use crate::config::Config;
 use crate::error::Error;
 use crate::listener::{Listener, ReloadableTls, tls};
+use crate::load::Load;
 use crate::produce::AppendService;
 use crate::pull::{Notifier, PullService, sweeper};
 use crate::shard_client::ShardClient;
+use crate::throttle::{Rate, RateLimits};
 use crate::token::KeyRing;
 
 /// A running node.
@@ -137,6 +139,7 @@ pub async fn start_on(
         .pool_idle_timeout(config.listener_limits.header_read_timeout / 2)
         .build()
         .map_err(|e| startup("peer http client", &e))?;
+    let load = Load::new(config.listener_limits.max_in_flight);
     let config = Arc::new(config);
     let shard_client = ShardClient::new(shards.clone());
     let pull = Arc::new(PullService::new(
@@ -145,8 +148,11 @@ pub async fn start_on(
         store.clone(),
         keys,
         notifier,
+        load.clone(),
         shutdown.clone(),
     ));
+    let defaults = &config.tenant_defaults;
+    let rate_limits = RateLimits::new(Rate { per_sec: defaults.rate_per_sec, burst: defaults.rate_burst });
     let app: AppState = Arc::new(App {
         append: AppendService::new(config.clone(), shard_client),
         config,
@@ -156,6 +162,8 @@ pub async fn start_on(
         peer_client,
         peer_scheme: if peer_tls.is_some() { "https" } else { "http" },
         access,
+        rate_limits,
+        load,
         shutdown: shutdown.clone(),
     });
     let public = api::public_router(app.clone());

@@ -108,7 +108,11 @@ async fn forward(app: &App, peer_addr: &str, hops: u32, request: Request) -> Res
         .header(FORWARD_HOPS, HeaderValue::from(hops))
         .timeout(app.config.long_poll_wait + std::time::Duration::from_secs(10))
         .body(reqwest::Body::wrap_stream(body.into_data_stream()));
-    let answer = outgoing.send().await.map_err(|error| {
+    // Waiting for the leader's answer (a long poll, often) is not work here.
+    let waiting = app.load.waiting();
+    let answer = outgoing.send().await;
+    drop(waiting);
+    let answer = answer.map_err(|error| {
         static FORWARD_FAILED: LogThrottle = LogThrottle::new();
         if let Some(occurrences) = FORWARD_FAILED.admit(now_ms(), 1_000) {
             tracing::warn!(%error, peer = peer_addr, occurrences, "forwarding to the shard leader failed (at most one line a second)");

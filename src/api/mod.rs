@@ -5,12 +5,16 @@
 //!
 //! Every public and internal request runs under the request timeout; every route
 //! then runs, in order: `attach` (the request's context and span), `authorize`
-//! (may the caller make it), `forward::to_leader` (serve here or relay to the
-//! shard leader), the handler. Route templates come from `wire::paths`, peer routes from `raft`.
+//! (may the caller make it), `shed` (public routes and appends: admitted into the
+//! in-flight count or 503), `forward::to_leader` (serve here or relay to the
+//! shard leader), `rate_limit` (public routes: the ISPB's token bucket, on the
+//! node that serves), the handler. Route templates come from `wire::paths`, peer routes from `raft`.
 //!
 //! Layout:
 //! - `attach`        — builds each request's `RequestContext` and span.
 //! - `authorize`     — client mapping (public) and roles (internal).
+//! - `rate_limit`    — per-ISPB token buckets and the `RateLimit-*` headers.
+//! - `shed`          — load shedding above `listeners.max_in_flight`.
 //! - `error`         — `ApiError`, the problem rendering, the domain-error mapping.
 //! - `negotiate`     — `Accept`, `Accept-Encoding`, strict ICOM headers.
 //! - `path`          — the `{ispb}`/`{token}` segments, with problem answers.
@@ -30,7 +34,9 @@ pub mod negotiate;
 pub mod path;
 pub mod peer;
 mod produce;
+mod rate_limit;
 mod reply;
+mod shed;
 mod stream;
 
 use axum::Router;
@@ -51,7 +57,9 @@ pub fn public_router(app: AppState) -> Router {
         .route(paths::STREAM_NEXT, get(stream::next).delete(stream::close))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(app.clone(), rate_limit::rate_limit))
         .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))
+        .route_layer(middleware::from_fn_with_state(app.clone(), shed::shed))
         .route_layer(middleware::from_fn_with_state(app.clone(), authorize::authorize))
         .route_layer(middleware::from_fn_with_state(app.clone(), attach::attach_public))
         .layer(middleware::from_fn_with_state(app.clone(), public_guard))
@@ -64,6 +72,7 @@ pub fn internal_router(app: AppState) -> Router {
     Router::new()
         .route(paths::APPEND, post(produce::append))
         .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))
+        .route_layer(middleware::from_fn_with_state(app.clone(), shed::shed))
         .route(paths::CLUSTER_MEMBERS, post(cluster_admin::members))
         .route(paths::HEALTHZ, get(|| async { "ok" }))
         .route(paths::READYZ, get(ready))

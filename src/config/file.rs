@@ -141,6 +141,10 @@ pub struct TenantsSection {
     pub max_streams: u32,
     pub max_backlog: u64,
     pub retention_days: u64,
+    /// Requests per second one ISPB may make (token bucket rate).
+    pub rate_per_sec: u32,
+    /// Token bucket size: the burst one ISPB may make at once.
+    pub rate_burst: u32,
 }
 
 impl Default for TenantsSection {
@@ -151,6 +155,8 @@ impl Default for TenantsSection {
             max_streams: d.max_streams,
             max_backlog: d.max_backlog,
             retention_days: d.retention_secs / 86_400,
+            rate_per_sec: d.rate_per_sec,
+            rate_burst: d.rate_burst,
         }
     }
 }

@@ -98,6 +98,9 @@ pub struct ListenersSection {
     /// Longest a request may take, body upload included; must exceed the long-poll
     /// wait so that long polls are never cut.
     pub request_timeout_ms: u64,
+    /// Requests the node works on at once (long polls that only wait do not
+    /// count); more are answered 503 with `Retry-After` instead of queueing.
+    pub max_in_flight: usize,
 }
 
 impl Default for ListenersSection {
@@ -109,6 +112,7 @@ impl Default for ListenersSection {
             max_headers: 64,
             max_header_bytes: 16 << 10,
             request_timeout_ms: 60_000,
+            max_in_flight: 4_096,
         }
     }
 }
@@ -163,6 +167,7 @@ pub struct ListenerLimits {
     pub max_headers: usize,
     pub max_header_bytes: usize,
     pub request_timeout: Duration,
+    pub max_in_flight: usize,
 }
 
 impl Default for ListenerLimits {
@@ -193,7 +198,11 @@ pub(super) fn validate_limits(
         max_headers,
         max_header_bytes,
         request_timeout_ms,
+        max_in_flight,
     } = section;
+    if max_in_flight == 0 {
+        return Err(bad("listeners.max_in_flight", "must be at least 1"));
+    }
     if max_connections == 0 {
         return Err(bad("listeners.max_connections", "must be at least 1"));
     }
@@ -229,6 +238,7 @@ pub(super) fn validate_limits(
         max_headers,
         max_header_bytes,
         request_timeout,
+        max_in_flight,
     })
 }
 

@@ -247,7 +247,13 @@ struct TenantsChecked {
 }
 
 fn validate_tenants(tenants: TenantsSection) -> Result<TenantsChecked, ConfigError> {
-    let TenantsSection { auto_create, max_streams, max_backlog, retention_days } = tenants;
+    let TenantsSection { auto_create, max_streams, max_backlog, retention_days, rate_per_sec, rate_burst } = tenants;
+    if rate_per_sec == 0 {
+        return Err(bad("tenants.rate_per_sec", "must be at least 1"));
+    }
+    if rate_burst == 0 {
+        return Err(bad("tenants.rate_burst", "must be at least 1"));
+    }
     if !(1..=6).contains(&max_streams) {
         return Err(bad("tenants.max_streams", format!("{max_streams} is not in 1..=6")));
     }
@@ -261,6 +267,8 @@ fn validate_tenants(tenants: TenantsSection) -> Result<TenantsChecked, ConfigErr
         max_streams,
         max_backlog,
         retention_secs: retention_days * 86_400,
+        rate_per_sec,
+        rate_burst,
         ..TenantSettings::default()
     };
     Ok(TenantsChecked { auto_create, defaults })

@@ -21,6 +21,7 @@ use super::read::{Read, ReadSize, Slots, StreamPosition};
 use crate::config::Config;
 use crate::context::RequestContext;
 use crate::error::Error;
+use crate::load::Load;
 use crate::shard_client::ShardClient;
 use crate::token::{KeyRing, StreamKind, TokenClaims};
 use wire::clock::now_ms;
@@ -35,6 +36,8 @@ pub struct PullService {
     /// Which waiting streams of an ISPB go to Raft after a wake-up.
     claims: ReadClaims,
     activity: Arc<StreamActivity>,
+    /// The node's in-flight count: a waiting long poll steps out of it.
+    load: Arc<Load>,
     /// Cancelled when the node shuts down: waiting long polls answer at once.
     shutdown: CancellationToken,
 }
@@ -48,6 +51,7 @@ impl PullService {
         store: Store,
         keys: KeyRing,
         notifier: Arc<Notifier>,
+        load: Arc<Load>,
         shutdown: CancellationToken,
     ) -> PullService {
         PullService {
@@ -58,6 +62,7 @@ impl PullService {
             claims: ReadClaims::new(notifier.clone()),
             notifier,
             activity: Arc::new(StreamActivity::default()),
+            load,
             shutdown,
         }
     }
@@ -185,7 +190,11 @@ impl PullService {
                     return Ok(self.read(&position, messages));
                 }
             }
-            if poll.wait(&mut wake).await != WaitEnd::Woken {
+            // Waiting for messages is not work: it does not count towards shedding.
+            let waiting = self.load.waiting();
+            let end = poll.wait(&mut wake).await;
+            drop(waiting);
+            if end != WaitEnd::Woken {
                 break;
             }
         }

@@ -146,9 +146,8 @@ async fn host_header_with_or_without_port_is_accepted() {
 }
 
 /// SPEC §2.4: every response carries `RateLimit-Limit`, `RateLimit-Remaining` and
-/// `RateLimit-Reset`. Not built yet; run with `--ignored` once it is.
+/// `RateLimit-Reset`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "per-ISPB rate limiting (SPEC 2.4) is not implemented yet"]
 async fn every_response_carries_rate_limit_headers() {
     let node = TestNode::start(|f| f.limits.long_poll_wait_ms = timing::QUICK_POLL_MS).await;
     let ok = node.get(&start_path(ISPB), MULTI).await;
@@ -160,5 +159,32 @@ async fn every_response_carries_rate_limit_headers() {
             assert!(value.parse::<u64>().is_ok(), "{name}: {value:?} is an integer");
         }
     }
+    node.stop().await;
+}
+
+/// SPEC §2.4: over its token bucket an ISPB gets 429 `rateLimited` with an integer
+/// `Retry-After`, the refused request changes nothing, and another ISPB is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ispb_over_its_rate_gets_429_and_others_are_served() {
+    let node = TestNode::start(|f| {
+        f.limits.long_poll_wait_ms = timing::QUICK_POLL_MS;
+        f.tenants.rate_per_sec = 1;
+        f.tenants.rate_burst = 2;
+    })
+    .await;
+    node.append(ISPB, &messages(ISPB, 1)).await;
+    let first = node.get(&start_path(ISPB), MULTI).await;
+    assert_eq!(header(first.headers(), "ratelimit-limit").as_deref(), Some("2"));
+    assert_eq!(header(first.headers(), "ratelimit-remaining").as_deref(), Some("1"));
+    let first = pulled(first).await;
+    let second = node.get(&start_path(ISPB), MULTI).await;
+    assert_eq!(header(second.headers(), "ratelimit-remaining").as_deref(), Some("0"));
+    let _ = second.bytes().await;
+    let refused = node.get(&first.next, MULTI).await;
+    let problem = assert_problem(refused, 429, "rateLimited").await;
+    assert!(retry_after(&problem.headers) >= 1, "an integer Retry-After of at least 1 s");
+    assert_eq!(node.watermark(ISPB), 1, "the refused request confirmed nothing");
+    let other = node.get(&start_path(OTHER_ISPB), MULTI).await;
+    assert!(other.status().is_success(), "another ISPB has its own bucket: {}", other.status());
     node.stop().await;
 }

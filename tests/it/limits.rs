@@ -205,3 +205,35 @@ async fn strict_header_mode_still_refuses_unknown_headers_over_tls() {
     assert!(client.get(&url).send().await.expect("answered").status().is_success());
     node.stop().await;
 }
+
+#[tokio::test]
+async fn over_max_in_flight_a_request_is_shed_with_503_and_waiting_long_polls_do_not_count() {
+    let node = node_with(|file| {
+        file.listeners.max_in_flight = 1;
+        file.limits.long_poll_wait_ms = 2_000;
+    })
+    .await;
+    // Two long polls that only wait: neither counts, so both are admitted.
+    let path = start_path(ISPB);
+    let (first, second) = tokio::join!(node.get(&path, MULTI), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        node.get(&path, MULTI).await
+    });
+    assert_eq!((first.status(), second.status()), (StatusCode::NO_CONTENT, StatusCode::NO_CONTENT));
+
+    // A producer request stalled in its body upload is work: it takes the one place.
+    let mut slow = TcpStream::connect(host_port(&node.api.internal)).await.expect("connect");
+    let head = format!(
+        "POST /internal/v1/out/{ISPB}/msgs HTTP/1.1\r\nHost: pixstream\r\nContent-Type: application/xml\r\nContent-Length: 1000\r\n\r\n<?xml"
+    );
+    slow.write_all(head.as_bytes()).await.expect("send");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let shed = node.get(&start_path(ISPB), MULTI).await;
+    let problem = assert_problem(shed, 503, "unavailable").await;
+    assert!(problem.detail.contains("overloaded"), "{}", problem.detail);
+    drop(slow);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    served(&node).await;
+    assert_eq!(node.app().load.shed(), 1, "one request was shed");
+    node.stop().await;
+}
