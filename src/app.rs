@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::access::Access;
 use crate::config::Config;
 use crate::load::Load;
+use crate::metrics::Metrics;
 use crate::produce::AppendService;
 use crate::pull::PullService;
 use crate::throttle::RateLimits;
@@ -34,6 +35,8 @@ pub struct App {
     pub rate_limits: RateLimits,
     /// Requests in flight, for load shedding.
     pub load: Arc<Load>,
+    /// Request counters and histograms of this node (`/metrics`).
+    pub metrics: Metrics,
     /// Cancelled when the node shuts down.
     pub shutdown: CancellationToken,
 }

@@ -24,6 +24,7 @@ pub enum Route {
     ClusterMembers,
     Healthz,
     Readyz,
+    Metrics,
     /// A path the routers matched by a template this list does not know.
     Other,
 }
@@ -39,6 +40,7 @@ impl Route {
             paths::CLUSTER_MEMBERS => Route::ClusterMembers,
             paths::HEALTHZ => Route::Healthz,
             paths::READYZ => Route::Readyz,
+            paths::METRICS => Route::Metrics,
             _ => Route::Other,
         }
     }
@@ -54,6 +56,7 @@ impl Route {
         match self {
             Route::Append => Some(Role::Producer),
             Route::ClusterMembers => Some(Role::Operator),
+            Route::Metrics => Some(Role::Auditor),
             Route::StreamStart
             | Route::StreamNext
             | Route::StreamClose
@@ -73,6 +76,7 @@ impl Route {
             Route::ClusterMembers => "cluster_members",
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",
+            Route::Metrics => "metrics",
             Route::Other => "other",
         }
     }

@@ -18,6 +18,7 @@
 //!   certificates → roles (internal); reloadable.
 //! - `certs`        — development CA and certificates (`pixstream certs dev`).
 //! - `throttle`     — per-ISPB token buckets (rate and burst from tenant settings).
+//! - `metrics`      — the node's Prometheus registry and the `/metrics` exposition.
 //! - `load`         — the in-flight count load shedding reads (waiting long polls
 //!   do not count).
 //! - `token`        — Ed25519-signed `PI-Pull-Next` cursors and the key ring.
@@ -47,6 +48,7 @@ pub mod error;
 pub mod listener;
 pub mod load;
 pub mod log_throttle;
+pub mod metrics;
 pub mod produce;
 pub mod pull;
 pub mod server;

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::listener::{Listener, ReloadableTls, tls};
 use crate::load::Load;
+use crate::metrics::Metrics;
 use crate::produce::AppendService;
 use crate::pull::{Notifier, PullService, sweeper};
 use crate::shard_client::ShardClient;
@@ -164,6 +165,7 @@ pub async fn start_on(
         access,
         rate_limits,
         load,
+        metrics: Metrics::default(),
         shutdown: shutdown.clone(),
     });
     let public = api::public_router(app.clone());

@@ -15,6 +15,7 @@
 //! - `authorize`     — client mapping (public) and roles (internal).
 //! - `rate_limit`    — per-ISPB token buckets and the `RateLimit-*` headers.
 //! - `shed`          — load shedding above `listeners.max_in_flight`.
+//! - `observe`       — request counts, latency histograms, problem counts.
 //! - `error`         — `ApiError`, the problem rendering, the domain-error mapping.
 //! - `negotiate`     — `Accept`, `Accept-Encoding`, strict ICOM headers.
 //! - `path`          — the `{ispb}`/`{token}` segments, with problem answers.
@@ -31,6 +32,7 @@ pub mod cluster_admin;
 mod error;
 pub mod forward;
 pub mod negotiate;
+mod observe;
 pub mod path;
 pub mod peer;
 mod produce;
@@ -42,7 +44,7 @@ mod stream;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 pub use error::{ApiError, RenderedProblem};
 use wire::paths;
@@ -61,13 +63,14 @@ pub fn public_router(app: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))
         .route_layer(middleware::from_fn_with_state(app.clone(), shed::shed))
         .route_layer(middleware::from_fn_with_state(app.clone(), authorize::authorize))
+        .route_layer(middleware::from_fn_with_state(app.clone(), observe::observe))
         .route_layer(middleware::from_fn_with_state(app.clone(), attach::attach_public))
         .layer(middleware::from_fn_with_state(app.clone(), public_guard))
         .layer(middleware::from_fn_with_state(app.clone(), request_timeout))
         .with_state(app)
 }
 
-/// The internal router (producer API, cluster membership admin, health).
+/// The internal router (producer API, cluster membership admin, metrics, health).
 pub fn internal_router(app: AppState) -> Router {
     Router::new()
         .route(paths::APPEND, post(produce::append))
@@ -76,9 +79,11 @@ pub fn internal_router(app: AppState) -> Router {
         .route(paths::CLUSTER_MEMBERS, post(cluster_admin::members))
         .route(paths::HEALTHZ, get(|| async { "ok" }))
         .route(paths::READYZ, get(ready))
+        .route(paths::METRICS, get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(app.clone(), authorize::authorize))
+        .route_layer(middleware::from_fn_with_state(app.clone(), observe::observe))
         .route_layer(middleware::from_fn_with_state(app.clone(), attach::attach_internal))
         .layer(middleware::from_fn_with_state(app.clone(), problem_base))
         .layer(middleware::from_fn_with_state(app.clone(), request_timeout))
@@ -114,6 +119,13 @@ async fn problem_base(State(app): State<AppState>, request: Request, next: Next)
         Some(RenderedProblem(error)) => error.clone().into_problem_response(&app.config.problem_base),
         None => response,
     }
+}
+
+/// `/metrics`: the node's metrics in the Prometheus text format.
+async fn metrics(State(app): State<AppState>) -> Response {
+    let body = crate::metrics::render(&app);
+    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
+        .into_response()
 }
 
 /// `/readyz`: storage is open and every shard this node is a member of has a leader.

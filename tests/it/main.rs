@@ -14,6 +14,7 @@ mod internal_auth;
 mod leader_churn;
 mod limits;
 mod membership;
+mod metrics;
 mod peer_tls;
 mod produce;
 mod pull;

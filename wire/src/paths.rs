@@ -15,6 +15,8 @@ pub const CLUSTER_MEMBERS: &str = "/internal/v1/cluster/members";
 pub const HEALTHZ: &str = "/healthz";
 /// Readiness: storage is open and every local shard has a leader.
 pub const READYZ: &str = "/readyz";
+/// Prometheus metrics (internal listener).
+pub const METRICS: &str = "/metrics";
 
 /// The path that opens a stream of `ispb` ([`STREAM_START`]).
 pub fn stream_start_path(ispb: &str) -> String {

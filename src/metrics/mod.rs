@@ -1,0 +1,90 @@
+//! Prometheus metrics (SPEC.md §7), one registry per node (in-process test clusters
+//! keep theirs apart): what the request path counts as it goes (`Metrics`, fed by
+//! `api::observe`), and what is read from the node's state at each scrape
+//! (`scrape`: per-ISPB delivery state, shards, storage, the process). Rendered by
+//! `GET /metrics` on the internal listener in the Prometheus text format.
+//!
+//! Names follow Prometheus conventions: `pixstream_` prefix, `_total` counters,
+//! `_seconds` and `_bytes` units.
+
+mod process;
+mod scrape;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+pub use scrape::MAX_ISPB_SERIES;
+
+use crate::app::App;
+
+/// Labels of a request counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub route: &'static str,
+    pub status: u16,
+}
+
+/// Labels of a latency histogram: the route and what the answer was (`messages`,
+/// `empty` for a 204, `error`, or `ok`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LatencyLabels {
+    pub route: &'static str,
+    pub outcome: &'static str,
+}
+
+/// Labels of the problem counter: the RFC 7807 code (`invalidCursor`, `rateLimited`,
+/// `tooManyStreams`, `forbidden`, `unavailable`, …).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProblemLabels {
+    pub code: &'static str,
+}
+
+/// The counters and histograms the request path and the services feed.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub latency: Family<LatencyLabels, Histogram>,
+    pub problems: Family<ProblemLabels, Counter>,
+    /// Streams closed by idle expiry.
+    pub expiries: Counter,
+    /// Messages that went back for redelivery (expiry, DELETE with the previous
+    /// token, force-close).
+    pub redeliveries: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("pixstream");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<LatencyLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let problems = Family::<ProblemLabels, Counter>::default();
+        let (expiries, redeliveries) = (Counter::default(), Counter::default());
+        registry.register("requests", "Requests answered, by route and status", requests.clone());
+        registry.register("request_duration_seconds", "Time to answer, by route and outcome", latency.clone());
+        registry.register("problems", "Error answers by problem code", problems.clone());
+        registry.register("stream_expiries", "Streams closed by idle expiry", expiries.clone());
+        registry.register("redeliveries", "Messages returned for redelivery", redeliveries.clone());
+        Metrics { registry, requests, latency, problems, expiries, redeliveries }
+    }
+}
+
+/// 0.5 ms to ~33 s: the fast pulls and the whole long poll.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_5, 2.0, 17))
+}
+
+/// The text exposition of `app`'s metrics.
+pub fn render(app: &App) -> String {
+    let mut text = String::new();
+    let mut state = Registry::with_prefix("pixstream");
+    scrape::register_state(app, &mut state);
+    // The state registry ends the exposition (`# EOF`); the counters come first.
+    let _ = prometheus_client::encoding::text::encode_registry(&mut text, &app.metrics.registry);
+    let _ = encode(&mut text, &state);
+    text
+}

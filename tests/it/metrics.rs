@@ -1,0 +1,92 @@
+//! `/metrics` (SPEC.md §7): the Prometheus exposition counts requests by route and
+//! status and problems by code, reports per-ISPB backlog and the shards' Raft state,
+//! stays well-formed, and stays bounded however many ISPBs the node holds.
+
+use std::collections::BTreeMap;
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+
+use crate::harness::{ISPB, MULTI, TestNode, message, pulled, samples, start_path};
+
+/// Every sample of an exposition: `name{labels}` → value. Asserts the text format:
+/// `# HELP`/`# TYPE` comments, `name{k="v",...} value` lines, `# EOF` last.
+fn parse(text: &str) -> BTreeMap<String, f64> {
+    assert!(text.ends_with("# EOF\n"), "the exposition ends with # EOF");
+    let mut samples = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        assert!(
+            name.starts_with("pixstream_")
+                && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            "metric name {name:?} follows the conventions"
+        );
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("value of {line}"));
+        assert!(samples.insert(series.to_owned(), value).is_none(), "series twice: {series}");
+    }
+    samples
+}
+
+async fn scrape(node: &TestNode) -> String {
+    let response = node.api.client.get(format!("{}/metrics", node.api.internal)).send().await.expect("answered");
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.expect("body")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_problems_backlog_and_shards_are_exposed() {
+    let node = TestNode::start(|f| f.limits.long_poll_wait_ms = 100).await;
+    node.append(ISPB, &samples(ISPB, 3)).await;
+    let first = pulled(node.get(&start_path(ISPB), MULTI).await).await;
+    assert_eq!(first.messages.len(), 3);
+    let bad = node.get(&format!("/api/v1/out/{ISPB}/stream/AAAAAAAAAAAAAAAA"), MULTI).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+
+    let samples = parse(&scrape(&node).await);
+    let value = |series: &str| *samples.get(series).unwrap_or_else(|| panic!("{series} missing: {samples:#?}"));
+    assert_eq!(value(r#"pixstream_requests_total{route="stream_start",status="200"}"#), 1.0);
+    assert_eq!(value(r#"pixstream_requests_total{route="append",status="201"}"#), 1.0);
+    assert_eq!(value(r#"pixstream_problems_total{code="invalidCursor"}"#), 1.0, "invalid tokens are counted");
+    assert_eq!(value(&format!(r#"pixstream_ispb_backlog{{ispb="{ISPB}"}}"#)), 3.0, "handed out, not confirmed");
+    assert_eq!(value(&format!(r#"pixstream_ispb_open_streams{{ispb="{ISPB}"}}"#)), 1.0);
+    assert!(value(&format!(r#"pixstream_ispb_oldest_unconfirmed_age_seconds{{ispb="{ISPB}"}}"#)) >= 0.0);
+    assert_eq!(value("pixstream_backlog"), 3.0);
+    assert!(value(r#"pixstream_request_duration_seconds_count{route="stream_start",outcome="messages"}"#) >= 1.0);
+    let shard = node.app().shards.shard_for(&storage::Ispb::parse(ISPB).expect("ISPB"));
+    assert_eq!(value(&format!(r#"pixstream_shard_leader{{shard="{shard}"}}"#)), 1.0);
+    assert!(value(&format!(r#"pixstream_shard_applied_index{{shard="{shard}"}}"#)) >= 1.0);
+    assert!(value("pixstream_process_resident_memory_bytes") > 0.0);
+    assert!(samples.keys().any(|k| k.starts_with("pixstream_storage_sst_bytes")), "RocksDB sizes");
+
+    // Confirming the batch empties the backlog.
+    let next = pulled(node.get(&first.next, MULTI).await).await;
+    assert_eq!(next.status, StatusCode::NO_CONTENT);
+    let samples = parse(&scrape(&node).await);
+    assert_eq!(samples.get(&format!(r#"pixstream_ispb_backlog{{ispb="{ISPB}"}}"#)), Some(&0.0));
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn per_ispb_series_stay_bounded_with_ten_thousand_ispbs() {
+    let node = TestNode::start(|_| {}).await;
+    let ispbs: Vec<String> = (0..10_000).map(|n| format!("{n:08}")).collect();
+    let url = |ispb: &str| format!("{}/internal/v1/out/{ispb}/msgs", node.api.internal);
+    futures::stream::iter(&ispbs)
+        .for_each_concurrent(32, |ispb| {
+            let request = node.api.client.post(url(ispb)).header("content-type", "application/xml").body(message(ispb));
+            async move {
+                assert_eq!(request.send().await.expect("answered").status(), StatusCode::CREATED);
+            }
+        })
+        .await;
+    let text = scrape(&node).await;
+    let samples = parse(&text);
+    assert_eq!(samples.get("pixstream_tenants"), Some(&10_000.0));
+    let per_ispb = samples.keys().filter(|k| k.starts_with("pixstream_ispb_backlog{")).count();
+    assert_eq!(per_ispb, pixstream::metrics::MAX_ISPB_SERIES, "per-ISPB series are bounded");
+    eprintln!("exposition with 10,000 ISPBs: {} bytes, {} series", text.len(), samples.len());
+    assert!(text.len() < 256 << 10, "the exposition stays small: {} bytes", text.len());
+    node.stop().await;
+}
