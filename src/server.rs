@@ -179,7 +179,7 @@ pub async fn start_on(
         serve("peer", peer, &listener_tls.peer, listeners.peer, &shutdown),
         serve("public", public, &listener_tls.public, listeners.public, &shutdown),
         serve("internal", internal, &listener_tls.internal, listeners.internal, &shutdown),
-        tokio::spawn(sweeper::run(app.pull.clone())),
+        tokio::spawn(sweeper::run(app.pull.clone(), app.metrics.expiries.clone())),
     ];
     // The peer listener is up: the other nodes can now reach this one to elect.
     if let Err(error) = app.shards.wait_for_leaders(Duration::from_secs(30)).await {

@@ -52,9 +52,6 @@ pub struct Metrics {
     pub problems: Family<ProblemLabels, Counter>,
     /// Streams closed by idle expiry.
     pub expiries: Counter,
-    /// Messages that went back for redelivery (expiry, DELETE with the previous
-    /// token, force-close).
-    pub redeliveries: Counter,
 }
 
 impl Default for Metrics {
@@ -63,13 +60,12 @@ impl Default for Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<LatencyLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
         let problems = Family::<ProblemLabels, Counter>::default();
-        let (expiries, redeliveries) = (Counter::default(), Counter::default());
+        let expiries = Counter::default();
         registry.register("requests", "Requests answered, by route and status", requests.clone());
         registry.register("request_duration_seconds", "Time to answer, by route and outcome", latency.clone());
         registry.register("problems", "Error answers by problem code", problems.clone());
         registry.register("stream_expiries", "Streams closed by idle expiry", expiries.clone());
-        registry.register("redeliveries", "Messages returned for redelivery", redeliveries.clone());
-        Metrics { registry, requests, latency, problems, expiries, redeliveries }
+        Metrics { registry, requests, latency, problems, expiries }
     }
 }
 

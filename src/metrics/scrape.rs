@@ -50,13 +50,17 @@ fn backlog(tenant: &TenantState) -> u64 {
 
 /// Registers the state gauges of `app`, filled now, into `registry`.
 pub fn register_state(app: &App, registry: &mut Registry) {
-    let mut tenants: Vec<(Ispb, u64, u64, u64, u64)> = Vec::new();
+    // (ISPB, backlog, open streams, watermark, next seq, waiting for redelivery)
+    let mut tenants: Vec<(Ispb, u64, u64, u64, u64, u64)> = Vec::new();
     let shards = &app.shards;
     for shard in shards.hosted_shards().filter(|s| shards.is_leader(*s)) {
         let Some(machine) = shards.machine(shard) else { continue };
         let machine = machine.read();
-        tenants
-            .extend(machine.tenants().map(|t| (t.ispb, backlog(t), t.streams.len() as u64, t.watermark, t.next_seq)));
+        tenants.extend(
+            machine.tenants().map(|t| {
+                (t.ispb, backlog(t), t.streams.len() as u64, t.watermark, t.next_seq, t.redeliver.len() as u64)
+            }),
+        );
     }
     let total_backlog: u64 = tenants.iter().map(|t| t.1).sum();
     let tenant_count = tenants.len();
@@ -70,13 +74,15 @@ pub fn register_state(app: &App, registry: &mut Registry) {
         Gauges::<IspbLabels>::default(),
     );
     let oldest = Family::<IspbLabels, FloatGauge>::default();
+    let redeliver = Gauges::<IspbLabels>::default();
     let now = now_ms();
-    for (ispb, backlog, open, watermark, next_seq) in &tenants {
+    for (ispb, backlog, open, watermark, next_seq, waiting) in &tenants {
         let labels = IspbLabels { ispb: ispb.as_str().to_owned() };
         backlogs.get_or_create(&labels).set(*backlog as i64);
         streams.get_or_create(&labels).set(*open as i64);
         watermarks.get_or_create(&labels).set(*watermark as i64);
         next_seqs.get_or_create(&labels).set(*next_seq as i64);
+        redeliver.get_or_create(&labels).set(*waiting as i64);
         let age = (*backlog > 0)
             .then(|| app.store.read_messages(ispb, &[*watermark]).ok())
             .flatten()
@@ -89,6 +95,11 @@ pub fn register_state(app: &App, registry: &mut Registry) {
     registry.register("ispb_watermark", "Seq below which everything of an ISPB is confirmed", watermarks);
     registry.register("ispb_next_seq", "Seq the next message of an ISPB gets", next_seqs);
     registry.register("ispb_oldest_unconfirmed_age_seconds", "Age of an ISPB's oldest unconfirmed message", oldest);
+    registry.register(
+        "ispb_redelivery_pending",
+        "Messages of an ISPB returned unconfirmed, waiting to go out again",
+        redeliver,
+    );
     registry.register("tenants", "Tenants of the shards this node leads", gauge(tenant_count as i64));
     registry.register("backlog", "Unconfirmed messages over every tenant this node leads", gauge(total_backlog as i64));
 

@@ -11,6 +11,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use storage::{Command, CommandResult, Ispb, StreamId, StreamState};
 use tokio::time::Instant;
 
@@ -21,12 +22,13 @@ use wire::clock::now_ms;
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
 /// Runs until shutdown.
-pub async fn run(pull: std::sync::Arc<PullService>) {
+/// `expiries` counts the streams it closes (`pixstream_stream_expiries_total`).
+pub async fn run(pull: std::sync::Arc<PullService>, expiries: Counter) {
     let mut ticker = tokio::time::interval(SWEEP_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticker.tick() => sweep(&pull).await,
+            _ = ticker.tick() => sweep(&pull, &expiries).await,
             () = pull.shutdown().cancelled() => return,
         }
     }
@@ -43,7 +45,7 @@ pub fn idle_since(stream: &StreamState, now: Instant, now_ms: u64, long_poll_wai
     if stream.batch.is_empty() { handed.max(now.checked_sub(long_poll_wait).unwrap_or(now)) } else { handed }
 }
 
-async fn sweep(pull: &PullService) {
+async fn sweep(pull: &PullService, expiries: &Counter) {
     let config = pull.config();
     let (timeout, wait) = (config.stream_idle_timeout, config.long_poll_wait);
     let shards = pull.shards().shards();
@@ -75,6 +77,7 @@ async fn sweep(pull: &PullService) {
         match pull.shards().propose(Command::ExpireIdle { ispb, stream, generation }).await {
             Ok(CommandResult::Expired(true)) => {
                 pull.activity().forget(ispb, stream);
+                expiries.inc();
                 tracing::info!(%ispb, stream, "idle stream expired");
             }
             Ok(_) => {}

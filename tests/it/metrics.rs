@@ -90,3 +90,20 @@ async fn per_ispb_series_stay_bounded_with_ten_thousand_ispbs() {
     assert!(text.len() < 256 << 10, "the exposition stays small: {} bytes", text.len());
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_stream_is_counted_and_its_batch_shows_as_pending_redelivery() {
+    let node = TestNode::start(|f| {
+        f.limits.long_poll_wait_ms = 100;
+        f.limits.stream_idle_timeout_ms = 1_000;
+    })
+    .await;
+    node.append(ISPB, &samples(ISPB, 2)).await;
+    assert_eq!(pulled(node.get(&start_path(ISPB), MULTI).await).await.messages.len(), 2);
+    node.wait_until(std::time::Duration::from_secs(10), "the abandoned stream expires", |n| n.open_streams(ISPB) == 0)
+        .await;
+    let samples = parse(&scrape(&node).await);
+    assert_eq!(samples.get("pixstream_stream_expiries_total"), Some(&1.0));
+    assert_eq!(samples.get(&format!(r#"pixstream_ispb_redelivery_pending{{ispb="{ISPB}"}}"#)), Some(&2.0));
+    node.stop().await;
+}
