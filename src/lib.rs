@@ -12,7 +12,6 @@
 //!   read barriers, applied state).
 //!
 //! Beside the layers:
-//! - `token`        — Ed25519-signed `PI-Pull-Next` cursors and the key ring.
 //! - `xml`          — SPI envelope validation of producer messages.
 //! - `config`       — `cluster.toml` mirror, validation, the embedded default.
 //! - `error`        — `Error`, the crate's one error enum (domain and start-up).
@@ -23,10 +22,11 @@
 //!
 //! The ICOM wire format (header names, multipart, paths, time format) is the `wire`
 //! crate, shared with the CLI clients and the load tool; the load tool (`pixstream
-//! bench`) and the sample envelope generator are the `loadgen` crate.
+//! bench`) and the sample envelope generator are the `loadgen` crate; the
+//! HMAC-authenticated `PI-Pull-Next` cursors and their key ring are the `token` crate.
 //!
 //! Dependency direction: this crate → `raft` → `storage`, this crate → `loadgen` →
-//! `wire`, this crate → `wire`; never back.
+//! `wire`, this crate → `wire`, this crate → `token`; never back.
 
 pub mod api;
 pub mod app;
@@ -39,7 +39,6 @@ pub mod produce;
 pub mod pull;
 pub mod server;
 pub mod shard_client;
-pub mod token;
 pub mod xml;
 
 pub use error::Error;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use storage::{Store, StoreOptions};
+use token::KeyRing;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +20,6 @@ use crate::error::Error;
 use crate::produce::AppendService;
 use crate::pull::{Notifier, PullService, sweeper};
 use crate::shard_client::ShardClient;
-use crate::token::KeyRing;
 
 /// A running node.
 pub struct RunningNode {
@@ -75,6 +75,9 @@ pub async fn start_on(
     } else {
         KeyRing::load_dir(&config.key_dir, &config.active_key)?
     };
+    for notice in keys.notices() {
+        tracing::warn!(file = %notice.path().display(), "{notice}");
+    }
     let public_addr = listeners.public.local_addr().map_err(|e| startup("public listener", &e))?;
     let internal_addr = listeners.internal.local_addr().map_err(|e| startup("internal listener", &e))?;
     let peer_addr = listeners.peer.local_addr().map_err(|e| startup("peer listener", &e))?;

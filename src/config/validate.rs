@@ -13,7 +13,6 @@ use super::file::{
     ClusterSection, ConfigFile, HttpSection, LimitsSection, NodeSection, StorageSection, TenantsSection, TokensSection,
 };
 use super::{ClusterNode, Config, ConfigError, StartMode};
-use crate::token;
 
 /// Replicas per shard when the file does not say (capped at the node count).
 const DEFAULT_REPLICATION_FACTOR: u32 = 3;

@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::context::RequestContext;
 use crate::error::Error;
 use crate::shard_client::ShardClient;
-use crate::token::{KeyRing, StreamKind, TokenClaims};
+use token::{KeyRing, StreamKind, TokenClaims};
 use wire::clock::now_ms;
 
 /// The pull protocol of one node.
