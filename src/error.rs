@@ -6,8 +6,9 @@
 
 use std::net::SocketAddr;
 
+use token::KeyError;
+
 use crate::config::ConfigError;
-use crate::token::KeyError;
 use crate::xml::EnvelopeError;
 
 /// Why a producer message was refused (`Error::InvalidMessage`).
@@ -92,8 +93,8 @@ impl From<raft::Error> for Error {
     }
 }
 
-impl From<crate::token::InvalidToken> for Error {
-    fn from(invalid: crate::token::InvalidToken) -> Self {
+impl From<token::InvalidToken> for Error {
+    fn from(invalid: token::InvalidToken) -> Self {
         Error::InvalidCursor(invalid.0)
     }
 }

@@ -21,7 +21,6 @@
 //! - `metrics`      — the node's Prometheus registry and the `/metrics` exposition.
 //! - `load`         — the in-flight count load shedding reads (waiting long polls
 //!   do not count).
-//! - `token`        — Ed25519-signed `PI-Pull-Next` cursors and the key ring.
 //! - `xml`          — SPI envelope validation of producer messages.
 //! - `config`       — `cluster.toml` mirror, validation, the embedded default.
 //! - `error`        — `Error`, the crate's one error enum (domain and start-up).
@@ -32,10 +31,11 @@
 //!
 //! The ICOM wire format (header names, multipart, paths, time format) is the `wire`
 //! crate, shared with the CLI clients and the load tool; the load tool (`pixstream
-//! bench`) and the sample envelope generator are the `loadgen` crate.
+//! bench`) and the sample envelope generator are the `loadgen` crate; the
+//! HMAC-authenticated `PI-Pull-Next` cursors and their key ring are the `token` crate.
 //!
 //! Dependency direction: this crate → `raft` → `storage`, this crate → `loadgen` →
-//! `wire`, this crate → `wire`; never back.
+//! `wire`, this crate → `wire`, this crate → `token`; never back.
 
 pub mod access;
 pub mod api;
@@ -54,7 +54,6 @@ pub mod pull;
 pub mod server;
 pub mod shard_client;
 pub mod throttle;
-pub mod token;
 pub mod xml;
 
 pub use error::Error;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use storage::{Store, StoreOptions};
+use token::KeyRing;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +26,6 @@ use crate::produce::AppendService;
 use crate::pull::{Notifier, PullService, sweeper};
 use crate::shard_client::ShardClient;
 use crate::throttle::{Rate, RateLimits};
-use crate::token::KeyRing;
 
 /// A running node.
 pub struct RunningNode {
@@ -103,6 +103,9 @@ pub async fn start_on(
     } else {
         KeyRing::load_dir(&config.key_dir, &config.active_key)?
     };
+    for notice in keys.notices() {
+        tracing::warn!(file = %notice.path().display(), "{notice}");
+    }
     let listener_tls = ListenerTls::load(&config)?;
     let access = Access::load(&config.security)?;
     let peer_tls = config.security.peer_tls.as_ref().map(tls::peer_client_config).transpose()?.map(Arc::new);

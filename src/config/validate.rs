@@ -14,7 +14,6 @@ use super::file::{
 };
 use super::security::{validate_limits as validate_listeners, validate_security};
 use super::{ClusterNode, Config, ConfigError, StartMode};
-use crate::token;
 
 /// Replicas per shard when the file does not say (capped at the node count).
 const DEFAULT_REPLICATION_FACTOR: u32 = 3;

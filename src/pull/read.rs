@@ -6,7 +6,7 @@ use storage::{Handout, Ispb, StoredMessage, StreamId};
 
 use wire::paths::pull_next_path;
 
-use crate::token::{KeyRing, StreamKind, TokenClaims};
+use token::{KeyRing, StreamKind, TokenClaims};
 
 /// How many messages one answer may carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -23,7 +23,7 @@ use crate::context::RequestContext;
 use crate::error::Error;
 use crate::load::Load;
 use crate::shard_client::ShardClient;
-use crate::token::{KeyRing, StreamKind, TokenClaims};
+use token::{KeyRing, StreamKind, TokenClaims};
 use wire::clock::now_ms;
 
 /// The pull protocol of one node.

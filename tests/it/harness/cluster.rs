@@ -93,7 +93,7 @@ impl TestCluster {
             .map(|n| member_config(dir.path(), &nodes, n.id, shards, StartMode::Bootstrap, &tweak))
             .collect();
         // One signing key for every node, made before any starts.
-        pixstream::token::KeyRing::load_or_generate_dev(&configs[0].key_dir).expect("dev key");
+        token::KeyRing::load_or_generate_dev(&configs[0].key_dir).expect("dev key");
         let faults = Arc::new(NetworkFaults::default());
         let launches =
             configs.into_iter().zip(bound).map(|(config, listeners)| launch(config, listeners, faults.clone()));

@@ -1,6 +1,6 @@
 //! What a `PI-Pull-Next` token asserts: the ISPB, shard, stream, stream generation,
 //! issue time and stream kind. Plain data; the key id and format version belong to
-//! the wire encoding (`codec`), and the signature to the key ring (`keyring`).
+//! the wire encoding (`codec`), and the MAC key to the key ring (`keyring`).
 
 /// Which kind of stream a token continues.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -11,7 +11,7 @@ pub enum StreamKind {
     Replay,
 }
 
-/// The signed content of a `PI-Pull-Next` token (SPEC.md §2.5).
+/// The authenticated content of a `PI-Pull-Next` token (SPEC.md §2.5).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TokenClaims {
     /// The participant the token was issued to: 8 ASCII characters of `[0-9A-Z]`.
