@@ -164,8 +164,10 @@ impl Default for TenantsSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokensSection {
-    /// Folder of `<kid>.key` (signing) and `<kid>.pub` (verify-only) files; relative
-    /// paths are under the data dir. Every node must hold the same files.
+    /// Folder of `<kid>.key` (may sign, always verifies) and `<kid>.retired`
+    /// (verify-only) files: 32 random bytes as 64 hex characters each, readable by
+    /// the service user only (mode 0600). Relative paths are under the data dir.
+    /// Every node must hold the same files.
     pub key_dir: PathBuf,
     /// Key id that signs new tokens; empty = generate/pick a dev key (embedded only).
     pub active_key: String,
