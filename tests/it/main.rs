@@ -11,6 +11,7 @@ mod errors;
 mod expiry;
 mod harness;
 mod internal_auth;
+mod key_rotation;
 mod leader_churn;
 mod limits;
 mod membership;
