@@ -68,7 +68,17 @@ async fn membership(State(peer): State<PeerState>, Path(shard): Path<u32>, body:
     }
 }
 
+/// A request another node authorized and forwarded. Forwarded requests skip the
+/// access checks, so on a node that checks access they are only taken over peer
+/// TLS (where only cluster nodes can connect); a secured single node without
+/// `[tls.peer]` refuses them.
 async fn forwarded(State(peer): State<PeerState>, mut request: Request) -> Response {
+    let security = &peer.app.config.security;
+    let checks_access = security.checks_public_access() || security.checks_internal_access();
+    if checks_access && security.peer_tls.is_none() {
+        return ApiError::Forbidden("forwarded requests need peer TLS on a node that checks access".into())
+            .into_response();
+    }
     let hops = request
         .headers_mut()
         .remove(FORWARD_HOPS)

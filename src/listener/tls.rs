@@ -5,7 +5,8 @@
 //! `ReloadableTls` holds a listener's server configuration behind an `ArcSwap`:
 //! every new connection takes the current one, so `reload` (SIGHUP) changes the
 //! certificate and the client CA without touching open connections; a reload that
-//! fails keeps the old configuration. Errors name files, never their content.
+//! fails keeps the old configuration. Private key files must be readable by their
+//! owner only (mode 0600). Errors name files, never their content.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -157,9 +158,27 @@ pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Tl
 }
 
 fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    check_private_mode(path)?;
     let pem = read(path)?;
     PrivateKeyDer::from_pem_slice(&pem)
         .map_err(|_| TlsError::BadFile { path: path.to_path_buf(), why: "holds no PEM private key".into() })
+}
+
+/// Refuses a private key file that group or others may access.
+fn check_private_mode(path: &Path) -> Result<(), TlsError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let metadata = std::fs::metadata(path).map_err(|source| TlsError::Read { path: path.to_path_buf(), source })?;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(TlsError::BadFile {
+                path: path.to_path_buf(),
+                why: format!("private key has mode {mode:03o}: only the service user may read it: chmod 600"),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn read_roots(path: &Path) -> Result<RootCertStore, TlsError> {

@@ -106,3 +106,35 @@ async fn a_removed_token_stops_working_after_reload() {
     assert_problem(post().await.expect("answered"), 401, "unauthorized").await;
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_single_secured_node_without_peer_tls_takes_no_forwarded_requests() {
+    let pki = Pki::new("test CA");
+    let node = secured_internal(&pki).await;
+    let peer = node.peer_addr();
+    let bypass = reqwest::Client::new()
+        .post(format!("http://{peer}/peer/v1/forward/internal/v1/out/{ISPB}/msgs"))
+        .header("content-type", "application/xml")
+        .body(message(ISPB))
+        .send()
+        .await;
+    let answer = bypass.expect("answered");
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN, "no way around the credentials through {peer}");
+    assert_eq!(node.next_seq(ISPB), 1, "nothing was stored");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_tls_private_key_others_can_read_refuses_start_up() {
+    let pki = Pki::new("test CA");
+    pki.server("node");
+    std::fs::set_permissions(pki.path("node.key"), std::os::unix::fs::PermissionsExt::from_mode(0o644)).expect("chmod");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let any = "127.0.0.1:0".parse().expect("addr");
+    let mut file = pixstream::config::ConfigFile::embedded(dir.path(), any, any);
+    file.tls.public = Some(pki.server_tls(ClientAuth::None, None));
+    let config = file.validate(1, pixstream::config::StartMode::Bootstrap).expect("valid");
+    let error =
+        pixstream::server::start(config, tokio_util::sync::CancellationToken::new()).await.err().expect("refused");
+    assert!(error.to_string().contains("node.key") && error.to_string().contains("chmod 600"), "{error}");
+}

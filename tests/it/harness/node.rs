@@ -77,6 +77,11 @@ impl TestNode {
         &self.node.as_ref().expect("node is running").app
     }
 
+    /// The address the peer listener bound.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.node.as_ref().expect("node is running").peer_addr
+    }
+
     /// Re-reads certificates and access files, as SIGHUP does.
     pub fn reload(&self) -> Result<(), pixstream::Error> {
         self.node.as_ref().expect("node is running").reload()
