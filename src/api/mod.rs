@@ -124,8 +124,7 @@ async fn problem_base(State(app): State<AppState>, request: Request, next: Next)
 /// `/metrics`: the node's metrics in the Prometheus text format.
 async fn metrics(State(app): State<AppState>) -> Response {
     let body = crate::metrics::render(&app);
-    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
-        .into_response()
+    ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response()
 }
 
 /// `/readyz`: storage is open and every shard this node is a member of has a leader.

@@ -74,13 +74,50 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_5, 2.0, 17))
 }
 
-/// The text exposition of `app`'s metrics.
+/// `Content-Type` of the exposition: the Prometheus text format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The exposition of `app`'s metrics in the Prometheus text format.
 pub fn render(app: &App) -> String {
     let mut text = String::new();
     let mut state = Registry::with_prefix("pixstream");
     scrape::register_state(app, &mut state);
-    // The state registry ends the exposition (`# EOF`); the counters come first.
     let _ = prometheus_client::encoding::text::encode_registry(&mut text, &app.metrics.registry);
     let _ = encode(&mut text, &state);
+    to_prometheus_text(&text)
+}
+
+/// prometheus-client writes OpenMetrics: a counter family is described as `name`
+/// and sampled as `name_total`, and the text ends with `# EOF`. The Prometheus text
+/// format (what `promtool check metrics` and every scraper read) describes it as
+/// `name_total` and has no end marker.
+fn to_prometheus_text(open_metrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> =
+        open_metrics.lines().filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
+    let mut text = String::with_capacity(open_metrics.len() + 64);
+    for line in open_metrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let described = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(name).then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        text.push_str(described.as_deref().unwrap_or(line));
+        text.push('\n');
+    }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counter_families_are_described_by_their_sample_name() {
+        let open_metrics = "# HELP x_requests Requests.\n# TYPE x_requests counter\nx_requests_total 3\n# HELP x_up Up.\n# TYPE x_up gauge\nx_up 1\n# EOF\n";
+        assert_eq!(
+            super::to_prometheus_text(open_metrics),
+            "# HELP x_requests_total Requests.\n# TYPE x_requests_total counter\nx_requests_total 3\n# HELP x_up Up.\n# TYPE x_up gauge\nx_up 1\n"
+        );
+    }
 }

@@ -10,9 +10,11 @@ use reqwest::StatusCode;
 use crate::harness::{ISPB, MULTI, TestNode, message, pulled, samples, start_path};
 
 /// Every sample of an exposition: `name{labels}` → value. Asserts the text format:
-/// `# HELP`/`# TYPE` comments, `name{k="v",...} value` lines, `# EOF` last.
+/// `# HELP`/`# TYPE` comments, `name{k="v",...} value` lines, and that `promtool
+/// check metrics` (Debian's `prometheus` package; scripts/check installs it) finds
+/// nothing to complain about.
 fn parse(text: &str) -> BTreeMap<String, f64> {
-    assert!(text.ends_with("# EOF\n"), "the exposition ends with # EOF");
+    promtool_accepts(text);
     let mut samples = BTreeMap::new();
     for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
         let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
@@ -27,6 +29,21 @@ fn parse(text: &str) -> BTreeMap<String, f64> {
         assert!(samples.insert(series.to_owned(), value).is_none(), "series twice: {series}");
     }
     samples
+}
+
+fn promtool_accepts(text: &str) {
+    use std::io::Write;
+    let mut check = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs (apt-get install prometheus; scripts/check installs it)");
+    check.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("feed promtool");
+    let output = check.wait_with_output().expect("promtool finishes");
+    let complaints = String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && complaints.trim().is_empty(), "promtool check metrics: {complaints}");
 }
 
 async fn scrape(node: &TestNode) -> String {
