@@ -14,12 +14,15 @@
 //! - `key_dir` — the key directory: `<kid>.key` / `<kid>.retired` files, their
 //!   permissions, the generated development key, `KeyNotice`.
 //! - `error`   — `KeyError`, a key directory or file that cannot be used.
+//! - `fuzzing` — the property the `token_decode` fuzz target checks (and its corpus
+//!   replay).
 //!
 //! The path a token travels in is built by `wire::paths::pull_next_path`.
 
 mod claims;
 mod codec;
 mod error;
+pub mod fuzzing;
 mod key;
 mod key_dir;
 mod keyring;
