@@ -45,6 +45,16 @@ async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> (Vec<u8>
     }
 }
 
+/// A producer request that announces 1,000 body bytes and sends five.
+async fn stalled_append(node: &TestNode) -> TcpStream {
+    let mut stream = TcpStream::connect(host_port(&node.api.internal)).await.expect("connect");
+    let head = format!(
+        "POST /internal/v1/out/{ISPB}/msgs HTTP/1.1\r\nHost: pixstream\r\nContent-Type: application/xml\r\nContent-Length: 1000\r\n\r\n<?xml"
+    );
+    stream.write_all(head.as_bytes()).await.expect("send");
+    stream
+}
+
 /// A well-behaved PSP request: the node answers it.
 async fn served(node: &TestNode) {
     let response = node.get(&start_path(ISPB), MULTI).await;
@@ -119,11 +129,7 @@ async fn a_body_that_never_finishes_is_answered_408_and_nothing_is_stored() {
         file.listeners.header_read_timeout_ms = 20_000;
     })
     .await;
-    let mut stream = TcpStream::connect(host_port(&node.api.internal)).await.expect("connect");
-    let head = format!(
-        "POST /internal/v1/out/{ISPB}/msgs HTTP/1.1\r\nHost: pixstream\r\nContent-Type: application/xml\r\nContent-Length: 1000\r\n\r\n<?xml"
-    );
-    stream.write_all(head.as_bytes()).await.expect("send");
+    let mut stream = stalled_append(&node).await;
     served(&node).await;
     let (answer, _) = read_until_closed(&mut stream, Duration::from_millis(5_100) + SLACK).await;
     let answer = String::from_utf8_lossy(&answer);
@@ -222,11 +228,7 @@ async fn over_max_in_flight_a_request_is_shed_with_503_and_waiting_long_polls_do
     assert_eq!((first.status(), second.status()), (StatusCode::NO_CONTENT, StatusCode::NO_CONTENT));
 
     // A producer request stalled in its body upload is work: it takes the one place.
-    let mut slow = TcpStream::connect(host_port(&node.api.internal)).await.expect("connect");
-    let head = format!(
-        "POST /internal/v1/out/{ISPB}/msgs HTTP/1.1\r\nHost: pixstream\r\nContent-Type: application/xml\r\nContent-Length: 1000\r\n\r\n<?xml"
-    );
-    slow.write_all(head.as_bytes()).await.expect("send");
+    let slow = stalled_append(&node).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let shed = node.get(&start_path(ISPB), MULTI).await;
     let problem = assert_problem(shed, 503, "unavailable").await;
