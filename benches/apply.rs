@@ -131,6 +131,7 @@ impl Appends {
             auto_create: None,
             dedupe_window_ms: 24 * 3600 * 1000,
             messages,
+            origin: Default::default(),
         }
     }
 }
@@ -148,7 +149,12 @@ fn append(c: &mut Criterion) {
     for write in [true, false] {
         let mut fixture = Fixture::open();
         let ispb = ispb(0);
-        fixture.apply(vec![Command::UpsertTenant { ispb, settings: unlimited() }]);
+        fixture.apply(vec![Command::UpsertTenant {
+            ispb,
+            settings: unlimited(),
+            now_ms: 0,
+            origin: Default::default(),
+        }]);
         let mut appends = Appends::new(ispb);
         let id = BenchmarkId::new("append_10x2k", if write { "apply_write" } else { "apply_only" });
         group.bench_function(id, |b| {
@@ -178,7 +184,13 @@ fn open_streams(fixture: &mut Fixture) -> Vec<(Ispb, StreamId, u64)> {
     }
     fixture.machine.reload().expect("the tenants load");
     let opens = (0..ISPBS)
-        .map(|i| Command::OpenStream { ispb: ispb(i), now_ms: T0_MS, max_batch: BATCH as u32, auto_create: None })
+        .map(|i| Command::OpenStream {
+            ispb: ispb(i),
+            now_ms: T0_MS,
+            max_batch: BATCH as u32,
+            auto_create: None,
+            origin: Default::default(),
+        })
         .collect();
     let results = fixture.apply(opens);
     (0..ISPBS)
@@ -213,6 +225,7 @@ fn pull(c: &mut Criterion) {
                             generation,
                             max_batch: BATCH as u32,
                             now_ms,
+                            origin: Default::default(),
                         })
                         .collect();
                     let (results, took) = fixture.timed_apply(commands, write);

@@ -1,4 +1,4 @@
-//! Cost of `xml::validate_envelope`, the one-pass check every producer message goes
+//! Cost of `wire::envelope::validate_envelope`, the one-pass check every producer message goes
 //! through before it is appended (`POST /internal/v1/out/{ispb}/msgs`, SPEC.md §3):
 //! UTF-8 and control-character scan, quick-xml event walk, `AppHdr/To` ISPB match and
 //! extraction of `MsgDefIdr`/`BizMsgIdr`.
@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use loadgen::sample::{SampleKind, sample_message, sample_of_size};
-use pixstream::xml::validate_envelope;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use wire::envelope::validate_envelope;
 
 const ISPB: &str = "32074986";
 

@@ -58,7 +58,15 @@ impl Fixture {
         let mut fixture = Fixture { machine, store, bodies, next: 0, _dir: dir };
         // Tenants that never push back: the write benches append far past the default backlog.
         let settings = TenantSettings { max_backlog: u64::MAX, ..TenantSettings::default() };
-        let upserts = ispbs.iter().map(|&ispb| Command::UpsertTenant { ispb, settings: settings.clone() }).collect();
+        let upserts = ispbs
+            .iter()
+            .map(|&ispb| Command::UpsertTenant {
+                ispb,
+                settings: settings.clone(),
+                now_ms: 0,
+                origin: Default::default(),
+            })
+            .collect();
         let batch = fixture.apply(upserts);
         fixture.store.write_relaxed(batch).expect("tenants are written");
         fixture
@@ -96,6 +104,7 @@ impl Fixture {
             auto_create: None,
             dedupe_window_ms: 24 * 3600 * 1000,
             messages,
+            origin: Default::default(),
         };
         self.apply(vec![append])
     }

@@ -129,6 +129,13 @@ pub struct RequestContext {
     pub ispb: Option<Ispb>,
 }
 
+impl RequestContext {
+    /// Who asked, as the audit record of the change names it.
+    pub fn origin(&self) -> storage::audit::Origin {
+        storage::audit::Origin { actor: self.identity.actor(), request_id: self.request_id.clone() }
+    }
+}
+
 /// A request id unique on this node: `{node}-{counter}` in hex.
 pub fn next_request_id(node_id: u64) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use token::KeyError;
 
 use crate::config::ConfigError;
-use crate::xml::EnvelopeError;
+use wire::envelope::EnvelopeError;
 
 /// Why a producer message was refused (`Error::InvalidMessage`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -21,7 +21,6 @@
 //! - `metrics`      — the node's Prometheus registry and the `/metrics` exposition.
 //! - `load`         — the in-flight count load shedding reads (waiting long polls
 //!   do not count).
-//! - `xml`          — SPI envelope validation of producer messages.
 //! - `config`       — `cluster.toml` mirror, validation, the embedded default.
 //! - `error`        — `Error`, the crate's one error enum (domain and start-up).
 //! - `log_throttle` — at most one log line a second for conditions that repeat in bursts.
@@ -54,6 +53,5 @@ pub mod pull;
 pub mod server;
 pub mod shard_client;
 pub mod throttle;
-pub mod xml;
 
 pub use error::Error;

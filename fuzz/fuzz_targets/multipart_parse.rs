@@ -1,10 +1,10 @@
 //! Any input as a boundary and a producer `multipart/mixed` body: parsing never
 //! panics, and what parses round-trips through the renderer
-//! (`wire::multipart::fuzzing::check_parse_round_trip`).
+//! (`wire::fuzzing::check_parse_round_trip`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    wire::multipart::fuzzing::check_parse_round_trip(data);
+    wire::fuzzing::check_parse_round_trip(data);
 });

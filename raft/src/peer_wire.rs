@@ -139,7 +139,13 @@ mod tests {
                 Entry {
                     log_id: log_id(4, 12),
                     payload: EntryPayload::Normal(Request {
-                        commands: vec![Command::CloseStream { ispb, stream: 7, generation: 2 }],
+                        commands: vec![Command::CloseStream {
+                            ispb,
+                            stream: 7,
+                            generation: 2,
+                            now_ms: 0,
+                            origin: Default::default(),
+                        }],
                     }),
                 },
             ],
@@ -154,7 +160,10 @@ mod tests {
         let Some(EntryPayload::Normal(normal)) = back.entries.get(2).map(|e| &e.payload) else {
             panic!("the third entry is a normal one");
         };
-        assert_eq!(normal.commands, vec![Command::CloseStream { ispb, stream: 7, generation: 2 }]);
+        assert_eq!(
+            normal.commands,
+            vec![Command::CloseStream { ispb, stream: 7, generation: 2, now_ms: 0, origin: Default::default() }]
+        );
 
         let ok: Result<AppendEntriesResponse<u64>, RaftError<u64>> =
             Ok(AppendEntriesResponse::PartialSuccess(Some(log_id(4, 11))));

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use storage::AppendOutcome;
 use wire::headers::PI_RESOURCE_ID;
-use wire::multipart;
+use wire::producer_body::{self, ProducerBodyError};
 
 use crate::api::ApiError;
 use crate::api::path::IspbSegment;
@@ -59,40 +59,12 @@ fn split_messages(
     body: Bytes,
     max_messages: usize,
 ) -> Result<Vec<Incoming>, ApiError> {
-    let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    match media.as_str() {
-        "application/xml" | "text/xml" => {
-            let resource_id = headers.get(PI_RESOURCE_ID).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-            Ok(vec![Incoming { body, resource_id }])
-        }
-        "multipart/mixed" => {
-            let boundary = multipart::boundary_from_content_type(content_type)
-                .ok_or_else(|| ApiError::InvalidBody("multipart/mixed without a usable boundary".into()))?;
-            let parts =
-                multipart::parse(&body, &boundary, max_messages).map_err(|e| ApiError::InvalidBody(e.to_string()))?;
-            parts
-                .into_iter()
-                .enumerate()
-                .map(|(index, part)| {
-                    let part_type = part.headers.iter().find(|(n, _)| n == "content-type").map(|(_, v)| v.as_str());
-                    if let Some(t) = part_type {
-                        let t = t.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-                        if t != "application/xml" && t != "text/xml" {
-                            return Err(ApiError::UnsupportedMediaType(format!(
-                                "part {} has Content-Type {t}",
-                                index + 1
-                            )));
-                        }
-                    }
-                    let resource_id = part.headers.iter().find(|(n, _)| n == "pi-resourceid").map(|(_, v)| v.clone());
-                    Ok(Incoming { body: part.body, resource_id })
-                })
-                .collect()
-        }
-        other => Err(ApiError::UnsupportedMediaType(format!(
-            "{other} is not accepted; send application/xml or multipart/mixed"
-        ))),
-    }
+    let resource_id = headers.get(PI_RESOURCE_ID).map(|v| v.as_bytes());
+    let messages = producer_body::split(content_type, resource_id, body, max_messages).map_err(|e| match e {
+        ProducerBodyError::UnsupportedMediaType(text) => ApiError::UnsupportedMediaType(text),
+        ProducerBodyError::InvalidBody(text) => ApiError::InvalidBody(text),
+    })?;
+    Ok(messages.into_iter().map(|m| Incoming { body: m.body, resource_id: m.resource_id }).collect())
 }
 
 fn reply(outcomes: Vec<AppendOutcome>) -> Response {

@@ -1,5 +1,5 @@
 //! One producer message as received, and its checks: the size limit, the SPI
-//! envelope (`xml::validate_envelope`) and the optional producer-supplied
+//! envelope (`wire::envelope::validate_envelope`) and the optional producer-supplied
 //! `PI-ResourceId`. A checked message becomes the `NewMessage` the log stores.
 
 use base64::Engine;
@@ -8,7 +8,7 @@ use rand::RngCore;
 use storage::{Ispb, NewMessage};
 
 use crate::error::{Error, MessageFault};
-use crate::xml;
+use wire::envelope;
 
 /// Longest producer-supplied `PI-ResourceId`.
 const MAX_RESOURCE_ID_LEN: usize = 64;
@@ -39,7 +39,7 @@ impl Incoming {
         if self.body.len() > max_bytes {
             return Err(Error::MessageTooLarge { part, bytes: self.body.len(), limit: max_bytes });
         }
-        let info = xml::validate_envelope(&self.body, ispb.as_str())
+        let info = envelope::validate_envelope(&self.body, ispb.as_str())
             .map_err(|e| Error::InvalidMessage { part, fault: e.into() })?;
         let resource_id = supplied.clone().unwrap_or_else(new_resource_id);
         let dedupe_key = supplied.or(info.biz_msg_idr).unwrap_or_else(|| resource_id.clone());

@@ -58,6 +58,7 @@ impl AppendService {
             auto_create: self.config.auto_create(),
             dedupe_window_ms: self.config.dedupe_window.as_millis() as u64,
             messages,
+            origin: ctx.origin(),
         };
         match self.shards.propose(command).await? {
             CommandResult::Appended(outcomes) => {

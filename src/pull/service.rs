@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use storage::audit::Origin;
 use storage::{Command, CommandResult, Handout, Ispb, ReadOutlook, Seq, Store, StoredMessage};
 use tokio_util::sync::CancellationToken;
 
@@ -70,13 +71,18 @@ impl PullService {
     /// `stream/start`: opens a stream and performs its first read.
     pub async fn open(&self, ctx: &RequestContext, ispb: Ispb, size: ReadSize) -> Result<Read, Error> {
         let limit = self.batch_limit(size);
-        let command =
-            Command::OpenStream { ispb, now_ms: now_ms(), max_batch: limit, auto_create: self.config.auto_create() };
+        let command = Command::OpenStream {
+            ispb,
+            now_ms: now_ms(),
+            max_batch: limit,
+            auto_create: self.config.auto_create(),
+            origin: ctx.origin(),
+        };
         let handout = expect_handout(self.shards.propose(command).await?)?;
         let guard = self.activity.begin_advance(ispb, handout.stream)?;
         tracing::debug!(request_id = %ctx.request_id, %ispb, stream = handout.stream, seqs = handout.seqs.len(), "stream opened");
         let position = self.position_of(ispb, &handout);
-        self.deliver_or_wait(position, handout.seqs, limit, guard).await
+        self.deliver_or_wait(position, handout.seqs, limit, ctx.origin(), guard).await
     }
 
     /// `stream/{token}`: confirms the outstanding batch and reads the next one; with
@@ -105,14 +111,20 @@ impl PullService {
         }
         let guard = self.activity.begin_advance(ispb, claims.stream)?;
         position.generation = claims.generation;
-        self.deliver_or_wait(position, Vec::new(), limit, guard).await
+        self.deliver_or_wait(position, Vec::new(), limit, ctx.origin(), guard).await
     }
 
     /// DELETE `stream/{token}`: closes the stream; the current token confirms its
     /// batch, the previous one returns it for redelivery. Returns the slots after.
     pub async fn close(&self, ctx: &RequestContext, ispb: Ispb, token: &str) -> Result<Slots, Error> {
         let claims = self.verify_token(ctx, &ispb, token)?;
-        let command = Command::CloseStream { ispb, stream: claims.stream, generation: claims.generation };
+        let command = Command::CloseStream {
+            ispb,
+            stream: claims.stream,
+            generation: claims.generation,
+            now_ms: now_ms(),
+            origin: ctx.origin(),
+        };
         match self.shards.propose(command).await? {
             CommandResult::Closed { confirmed, redelivered, open_streams, max_streams } => {
                 self.activity.forget(ispb, claims.stream);
@@ -156,6 +168,7 @@ impl PullService {
         mut position: StreamPosition,
         seqs: Vec<Seq>,
         limit: u32,
+        origin: Origin,
         _guard: AdvanceGuard,
     ) -> Result<Read, Error> {
         if !seqs.is_empty() {
@@ -179,6 +192,7 @@ impl PullService {
                     generation: position.generation,
                     max_batch: limit,
                     now_ms: now_ms(),
+                    origin: origin.clone(),
                 };
                 let handout = expect_handout(self.shards.propose(command).await?)?;
                 if let Some(mut claim) = claim {

@@ -74,7 +74,7 @@ async fn sweep(pull: &PullService, expiries: &Counter) {
     // dates come from the replicated state again, not from what was seen back then.
     pull.activity().retain_open(|ispb, stream| open.contains(&(*ispb, stream)));
     for (ispb, stream, generation) in idle {
-        match pull.shards().propose(Command::ExpireIdle { ispb, stream, generation }).await {
+        match pull.shards().propose(Command::ExpireIdle { ispb, stream, generation, now_ms }).await {
             Ok(CommandResult::Expired(true)) => {
                 pull.activity().forget(ispb, stream);
                 expiries.inc();

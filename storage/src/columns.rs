@@ -9,14 +9,17 @@ pub const TENANTS: &str = "tenants";
 pub const STREAMS: &str = "streams";
 /// Producer idempotency: `ISPB ‖ dedupe key` → `DedupeRecord`.
 pub const DEDUPE: &str = "dedupe";
+/// Audit chains: `ISPB ‖ 'r' ‖ seq(BE u64)` → `AuditRecord`, `ISPB ‖ 'c' ‖ seq` →
+/// `Checkpoint`.
+pub const AUDIT: &str = "audit";
 /// Raft log entries: `shard(BE u32) ‖ index(BE u64)` → entry (owned by `raft`).
 pub const RAFT_LOG: &str = "raft_log";
 /// Raft and state-machine metadata: `shard(BE u32) ‖ tag` → value (owned by `raft`).
 pub const RAFT_META: &str = "raft_meta";
 
 /// Every family, in creation order.
-pub const ALL: [&str; 6] = [MESSAGES, TENANTS, STREAMS, DEDUPE, RAFT_LOG, RAFT_META];
+pub const ALL: [&str; 7] = [MESSAGES, TENANTS, STREAMS, DEDUPE, AUDIT, RAFT_LOG, RAFT_META];
 
 /// Families that hold shard state (as opposed to Raft's own log and metadata):
 /// exactly what a snapshot carries.
-pub const STATE: [&str; 4] = [MESSAGES, TENANTS, STREAMS, DEDUPE];
+pub const STATE: [&str; 5] = [MESSAGES, TENANTS, STREAMS, DEDUPE, AUDIT];

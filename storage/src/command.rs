@@ -5,13 +5,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{AuditAction, Checkpoint, Origin};
 use crate::{Ispb, NewMessage, Seq, StreamId, TenantSettings};
 
-/// A state change of one ISPB. Times and ids come from the leader that proposed it.
+/// A state change of one ISPB. Times and ids come from the leader that proposed it;
+/// `origin` names who asked, for the audit record the change leaves.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// Create or update a tenant's settings (delivery state is kept).
-    UpsertTenant { ispb: Ispb, settings: TenantSettings },
+    UpsertTenant { ispb: Ispb, settings: TenantSettings, now_ms: u64, origin: Origin },
     /// Append messages to the ISPB's log, all or nothing; repeats within the dedupe
     /// window are reported with their original seq instead of being stored again.
     Append {
@@ -21,19 +23,28 @@ pub enum Command {
         auto_create: Option<TenantSettings>,
         dedupe_window_ms: u64,
         messages: Vec<NewMessage>,
+        origin: Origin,
     },
     /// Open a stream if a slot is free and hand out its first batch.
-    OpenStream { ispb: Ispb, now_ms: u64, max_batch: u32, auto_create: Option<TenantSettings> },
+    OpenStream { ispb: Ispb, now_ms: u64, max_batch: u32, auto_create: Option<TenantSettings>, origin: Origin },
     /// Continue a stream with the token of `generation`: confirm its outstanding
     /// batch and hand out the next one (or, for the previous generation, repeat the
     /// outstanding batch without confirming anything).
-    Pull { ispb: Ispb, stream: StreamId, generation: u64, max_batch: u32, now_ms: u64 },
+    Pull { ispb: Ispb, stream: StreamId, generation: u64, max_batch: u32, now_ms: u64, origin: Origin },
     /// Close a stream: with the current generation its batch is confirmed, with the
     /// previous one it goes back for redelivery.
-    CloseStream { ispb: Ispb, stream: StreamId, generation: u64 },
+    CloseStream { ispb: Ispb, stream: StreamId, generation: u64, now_ms: u64, origin: Origin },
     /// Close a stream that stayed idle; its batch goes back for redelivery. A no-op
     /// when the stream has moved past `generation` meanwhile.
-    ExpireIdle { ispb: Ispb, stream: StreamId, generation: u64 },
+    ExpireIdle { ispb: Ispb, stream: StreamId, generation: u64, now_ms: u64 },
+    /// Record an access event (a forbidden request, an invalid token) in the ISPB's
+    /// audit chain; nothing else changes. Ignored for an ISPB with no tenant.
+    Audit { ispb: Ispb, now_ms: u64, origin: Origin, action: AuditAction, outcome: String },
+    /// Store a checkpoint the leader signed over its chain head; ignored unless it
+    /// seals a record of the chain, after the last checkpoint, with that record's hash.
+    AuditSeal { checkpoint: Checkpoint },
+    /// Delete the ISPB's audit records older than `before_ms` (audit retention).
+    AuditPurge { ispb: Ispb, before_ms: u64 },
 }
 
 impl Command {
@@ -45,7 +56,10 @@ impl Command {
             | Command::OpenStream { ispb, .. }
             | Command::Pull { ispb, .. }
             | Command::CloseStream { ispb, .. }
-            | Command::ExpireIdle { ispb, .. } => ispb,
+            | Command::ExpireIdle { ispb, .. }
+            | Command::Audit { ispb, .. }
+            | Command::AuditPurge { ispb, .. } => ispb,
+            Command::AuditSeal { checkpoint } => &checkpoint.chain,
         }
     }
 }
@@ -68,6 +82,8 @@ pub enum CommandResult {
     },
     /// The idle stream is closed (`true`) or had moved on and stays open (`false`).
     Expired(bool),
+    /// An audit command was applied (`true`) or ignored (`false`).
+    Audited(bool),
     Rejected(Rejection),
 }
 

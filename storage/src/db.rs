@@ -228,6 +228,7 @@ mod tests {
             auto_create: Some(TenantSettings::default()),
             dedupe_window_ms: 1_000,
             messages,
+            origin: Default::default(),
         }
     }
 

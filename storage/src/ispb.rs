@@ -4,10 +4,10 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A participant id: exactly 8 bytes of `[0-9A-Z]`.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Ispb([u8; 8]);
 
 impl Ispb {
@@ -43,6 +43,30 @@ impl fmt::Display for Ispb {
 impl fmt::Debug for Ispb {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Ispb({})", self.as_str())
+    }
+}
+
+/// In JSON (exports, admin answers) an ISPB is its text; in stored records its 8 bytes.
+impl Serialize for Ispb {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(self.as_str())
+        } else {
+            serializer.serialize_newtype_struct("Ispb", &self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Ispb {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Ispb, D::Error> {
+        use serde::de::Error;
+        if deserializer.is_human_readable() {
+            let text = String::deserialize(deserializer)?;
+            Ispb::parse(&text).ok_or_else(|| D::Error::custom("an ISPB is 8 characters of [0-9A-Z]"))
+        } else {
+            let bytes = <[u8; 8]>::deserialize(deserializer)?;
+            Ispb::from_bytes(bytes).ok_or_else(|| D::Error::custom("an ISPB is 8 characters of [0-9A-Z]"))
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 //! - `stream`   — one reader stream and its outstanding batch.
 //! - `command`  — `Command` (what may change state) and `CommandResult`.
 //! - `machine`  — `ShardMachine`: applies commands of one shard into a `WriteBatch`.
+//! - `audit`    — the hash-chained audit log per ISPB, its checkpoints and verifier.
 //! - `snapshot` — dumping and installing one shard's state as a snapshot file.
 //! - `wal_sync` — `WalSyncer`: one fsync thread shared by every shard's log appends.
 //!
@@ -23,6 +24,7 @@
 //! time- or id-dependent arrives inside the command, so every replica computes the
 //! same state from the same log.
 
+pub mod audit;
 pub mod columns;
 pub mod command;
 pub mod db;

@@ -10,11 +10,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rocksdb::{IteratorMode, WriteBatch};
 
+use crate::audit::{AuditAction, AuditRecord, Checkpoint, Digest, Origin};
+use crate::audit::{AuditEvent, checkpoint_key, record_key};
 use crate::command::{AppendOutcome, Command, CommandResult, Handout, Rejection};
 use crate::db::{decode, encode};
 use crate::error::Result;
 use crate::message::{DedupeRecord, MessageRecord, NewMessage};
-use crate::{Ispb, Store, StreamId, StreamState, TenantSettings, TenantState, columns, keys, shard_of};
+use crate::{Ispb, Seq, Store, StreamId, StreamState, TenantSettings, TenantState, columns, keys, shard_of};
 
 /// The state of one shard: its tenants, with their streams, in memory; RocksDB holds
 /// the durable copy and the message bodies.
@@ -34,6 +36,12 @@ struct Pending {
     tenants: BTreeSet<Ispb>,
     streams: BTreeSet<(Ispb, StreamId)>,
     dedupe: HashMap<Vec<u8>, DedupeRecord>,
+    /// Resource ids of messages appended by this apply (not yet readable from disk).
+    appended: HashMap<(Ispb, Seq), String>,
+    /// Hashes of the audit records this apply wrote.
+    audited: HashMap<(Ispb, u64), Digest>,
+    /// The first audit seq this apply wrote per chain (a purge stops before it).
+    audit_written_from: HashMap<Ispb, u64>,
 }
 
 impl ShardMachine {
@@ -109,8 +117,42 @@ impl ShardMachine {
     }
 
     fn apply_one(&mut self, command: Command, batch: &mut WriteBatch, pending: &mut Pending) -> Result<CommandResult> {
-        Ok(match command {
-            Command::UpsertTenant { ispb, settings } => {
+        let command = match command {
+            Command::AuditSeal { checkpoint } => return self.seal(checkpoint, batch, pending),
+            Command::AuditPurge { ispb, before_ms } => return self.purge_audit(ispb, before_ms, batch, pending),
+            other => other,
+        };
+        let (ispb, at_ms, origin, action) = match &command {
+            Command::UpsertTenant { ispb, now_ms, origin, .. } => {
+                (*ispb, *now_ms, origin.clone(), AuditAction::TenantUpsert)
+            }
+            Command::Append { ispb, now_ms, origin, .. } => (*ispb, *now_ms, origin.clone(), AuditAction::Append),
+            Command::OpenStream { ispb, now_ms, origin, .. } => {
+                (*ispb, *now_ms, origin.clone(), AuditAction::StreamOpen)
+            }
+            Command::Pull { ispb, now_ms, origin, .. } => (*ispb, *now_ms, origin.clone(), AuditAction::StreamRead),
+            Command::CloseStream { ispb, now_ms, origin, .. } => {
+                (*ispb, *now_ms, origin.clone(), AuditAction::StreamClose)
+            }
+            Command::ExpireIdle { ispb, now_ms, .. } => {
+                (*ispb, *now_ms, Origin::system("sweeper"), AuditAction::StreamExpire)
+            }
+            Command::Audit { ispb, now_ms, origin, action, .. } => (*ispb, *now_ms, origin.clone(), *action),
+            Command::AuditSeal { .. } | Command::AuditPurge { .. } => unreachable!("answered above"),
+        };
+        let mut event = AuditEvent {
+            at_ms,
+            origin,
+            action,
+            stream: None,
+            confirmed: Vec::new(),
+            seqs: Vec::new(),
+            resource_ids: Vec::new(),
+            outcome: "ok".to_owned(),
+        };
+        let result = match command {
+            Command::UpsertTenant { ispb, settings, .. } => {
+                event.outcome = format!("settings {settings:?}");
                 match self.tenants.get_mut(&ispb) {
                     Some(tenant) => tenant.settings = settings,
                     None => {
@@ -120,18 +162,128 @@ impl ShardMachine {
                 pending.tenants.insert(ispb);
                 CommandResult::TenantUpserted
             }
-            Command::Append { ispb, now_ms, auto_create, dedupe_window_ms, messages } => {
+            Command::Append { ispb, now_ms, auto_create, dedupe_window_ms, messages, .. } => {
                 self.append(ispb, now_ms, auto_create, dedupe_window_ms, messages, batch, pending)?
             }
-            Command::OpenStream { ispb, now_ms, max_batch, auto_create } => {
+            Command::OpenStream { ispb, now_ms, max_batch, auto_create, .. } => {
                 self.open_stream(ispb, now_ms, max_batch, auto_create, pending)
             }
-            Command::Pull { ispb, stream, generation, max_batch, now_ms } => {
-                self.pull(ispb, stream, generation, max_batch, now_ms, pending)
+            Command::Pull { ispb, stream, generation, max_batch, now_ms, .. } => {
+                event.stream = Some(stream);
+                self.pull(ispb, stream, generation, max_batch, now_ms, &mut event, pending)
             }
-            Command::CloseStream { ispb, stream, generation } => self.close(ispb, stream, generation, pending),
-            Command::ExpireIdle { ispb, stream, generation } => self.expire(ispb, stream, generation, pending),
-        })
+            Command::CloseStream { ispb, stream, generation, .. } => {
+                event.stream = Some(stream);
+                self.close(ispb, stream, generation, &mut event, pending)
+            }
+            Command::ExpireIdle { ispb, stream, generation, .. } => {
+                event.stream = Some(stream);
+                match self.expire(ispb, stream, generation, pending) {
+                    Some(returned) => {
+                        event.seqs = returned;
+                        CommandResult::Expired(true)
+                    }
+                    None => return Ok(CommandResult::Expired(false)),
+                }
+            }
+            Command::Audit { outcome, .. } => {
+                event.outcome = outcome;
+                CommandResult::Audited(self.tenants.contains_key(&ispb))
+            }
+            Command::AuditSeal { .. } | Command::AuditPurge { .. } => unreachable!("answered above"),
+        };
+        describe(&result, &mut event);
+        self.audit(ispb, event, batch, pending)?;
+        Ok(result)
+    }
+
+    /// Chains `event` onto `ispb`'s audit log (nothing for an ISPB with no tenant).
+    fn audit(
+        &mut self,
+        ispb: Ispb,
+        mut event: AuditEvent,
+        batch: &mut WriteBatch,
+        pending: &mut Pending,
+    ) -> Result<()> {
+        if !self.tenants.contains_key(&ispb) {
+            return Ok(());
+        }
+        event.resource_ids = self.resource_ids(&ispb, &event.seqs, pending)?;
+        let Some(tenant) = self.tenants.get_mut(&ispb) else { return Ok(()) };
+        let head = &mut tenant.audit;
+        let record = AuditRecord::chained(ispb, head.next, head.last, event);
+        batch.put_cf(self.store.cf(columns::AUDIT)?, record_key(&ispb, record.seq), encode(&record));
+        pending.audited.insert((ispb, record.seq), record.hash);
+        pending.audit_written_from.entry(ispb).or_insert(record.seq);
+        head.next += 1;
+        head.last = record.hash;
+        pending.tenants.insert(ispb);
+        Ok(())
+    }
+
+    /// The `PI-ResourceId`s of `seqs` (appended by this apply, or stored).
+    fn resource_ids(&self, ispb: &Ispb, seqs: &[Seq], pending: &Pending) -> Result<Vec<String>> {
+        let cf = self.store.cf(columns::MESSAGES)?;
+        seqs.iter()
+            .map(|seq| {
+                if let Some(id) = pending.appended.get(&(*ispb, *seq)) {
+                    return Ok(id.clone());
+                }
+                match self.store.db().get_pinned_cf(cf, keys::message_key(ispb, *seq))? {
+                    Some(bytes) => Ok(crate::message::resource_id_of(&bytes)?),
+                    None => Ok(String::new()),
+                }
+            })
+            .collect()
+    }
+
+    /// Stores `checkpoint` if it seals a record of its chain after the last one sealed.
+    fn seal(&mut self, checkpoint: Checkpoint, batch: &mut WriteBatch, pending: &mut Pending) -> Result<CommandResult> {
+        let ispb = checkpoint.chain;
+        let Some(tenant) = self.tenants.get(&ispb) else { return Ok(CommandResult::Audited(false)) };
+        let head = &tenant.audit;
+        if checkpoint.upto <= head.sealed || checkpoint.upto >= head.next || checkpoint.upto < head.first {
+            return Ok(CommandResult::Audited(false));
+        }
+        let hash = match pending.audited.get(&(ispb, checkpoint.upto)) {
+            Some(hash) => Some(*hash),
+            None => self
+                .store
+                .get(columns::AUDIT, &record_key(&ispb, checkpoint.upto))?
+                .map(|bytes| decode::<AuditRecord>(columns::AUDIT, &bytes))
+                .transpose()?
+                .map(|r| r.hash),
+        };
+        if hash != Some(checkpoint.hash) {
+            return Ok(CommandResult::Audited(false));
+        }
+        batch.put_cf(self.store.cf(columns::AUDIT)?, checkpoint_key(&ispb, checkpoint.upto), encode(&checkpoint));
+        if let Some(tenant) = self.tenants.get_mut(&ispb) {
+            tenant.audit.sealed = checkpoint.upto;
+        }
+        pending.tenants.insert(ispb);
+        Ok(CommandResult::Audited(true))
+    }
+
+    /// Deletes audit records older than `before_ms` (never ones this apply wrote).
+    fn purge_audit(
+        &mut self,
+        ispb: Ispb,
+        before_ms: u64,
+        batch: &mut WriteBatch,
+        pending: &mut Pending,
+    ) -> Result<CommandResult> {
+        let Some(tenant) = self.tenants.get(&ispb) else { return Ok(CommandResult::Audited(false)) };
+        let limit = pending.audit_written_from.get(&ispb).copied().unwrap_or(tenant.audit.next);
+        let first = self.store.purge_audit(&ispb, &tenant.audit, before_ms, limit, batch)?;
+        let moved = first != tenant.audit.first;
+        if let Some(tenant) = self.tenants.get_mut(&ispb) {
+            tenant.audit.first = first;
+        }
+        if moved {
+            pending.tenants.insert(ispb);
+        }
+        Ok(CommandResult::Audited(moved))
     }
 
     fn tenant_or_create(
@@ -209,6 +361,7 @@ impl ShardMachine {
             let dedupe = DedupeRecord { seq, resource_id: message.resource_id.clone(), at_ms: now_ms };
             batch.put_cf(dedupe_cf, &dedupe_key, encode(&dedupe));
             pending.dedupe.insert(dedupe_key, dedupe);
+            pending.appended.insert((ispb, seq), message.resource_id.clone());
             outcomes.push(AppendOutcome { seq, resource_id: message.resource_id, duplicate: false });
         }
         if new_count > 0 {
@@ -262,6 +415,7 @@ impl ShardMachine {
         generation: u64,
         max_batch: u32,
         now_ms: u64,
+        event: &mut AuditEvent,
         pending: &mut Pending,
     ) -> CommandResult {
         let Some(tenant) = self.tenants.get_mut(&ispb) else {
@@ -295,6 +449,7 @@ impl ShardMachine {
         let outstanding = stream.batch.clone();
         if !outstanding.is_empty() {
             tenant.confirm(&outstanding);
+            event.confirmed.clone_from(&outstanding);
             pending.tenants.insert(ispb);
             pending.streams.insert((ispb, id));
         }
@@ -320,7 +475,14 @@ impl ShardMachine {
         })
     }
 
-    fn close(&mut self, ispb: Ispb, id: StreamId, generation: u64, pending: &mut Pending) -> CommandResult {
+    fn close(
+        &mut self,
+        ispb: Ispb,
+        id: StreamId,
+        generation: u64,
+        event: &mut AuditEvent,
+        pending: &mut Pending,
+    ) -> CommandResult {
         let Some(tenant) = self.tenants.get_mut(&ispb) else {
             return CommandResult::Rejected(Rejection::StreamClosed);
         };
@@ -341,9 +503,12 @@ impl ShardMachine {
         self.woken.insert(ispb);
         let (confirmed, redelivered) = if generation == current {
             tenant.confirm(&stream.batch);
+            event.confirmed.clone_from(&stream.batch);
             (stream.batch.len(), 0)
         } else {
             tenant.return_for_redelivery(&stream.batch);
+            event.seqs.clone_from(&stream.batch);
+            event.outcome = "redelivered".to_owned();
             (0, stream.batch.len())
         };
         CommandResult::Closed {
@@ -354,12 +519,12 @@ impl ShardMachine {
         }
     }
 
-    fn expire(&mut self, ispb: Ispb, id: StreamId, generation: u64, pending: &mut Pending) -> CommandResult {
-        let Some(tenant) = self.tenants.get_mut(&ispb) else {
-            return CommandResult::Expired(false);
-        };
+    /// Closes the idle stream; returns the seqs it gave back, or `None` when the
+    /// stream had moved on (or is gone).
+    fn expire(&mut self, ispb: Ispb, id: StreamId, generation: u64, pending: &mut Pending) -> Option<Vec<Seq>> {
+        let tenant = self.tenants.get_mut(&ispb)?;
         if tenant.streams.get(&id).is_none_or(|s| s.generation != generation) {
-            return CommandResult::Expired(false);
+            return None;
         }
         let stream = tenant.streams.remove(&id).expect("stream looked up above");
         tenant.return_for_redelivery(&stream.batch);
@@ -368,7 +533,7 @@ impl ShardMachine {
         if !stream.batch.is_empty() {
             self.woken.insert(ispb);
         }
-        CommandResult::Expired(true)
+        Some(stream.batch)
     }
 
     /// Writes every tenant and stream touched by this apply.
@@ -402,6 +567,33 @@ impl ShardMachine {
             }
             _ => ReadOutlook::MUST_PROPOSE,
         }
+    }
+}
+
+/// Completes the audit event of a command from what applying it produced.
+fn describe(result: &CommandResult, event: &mut AuditEvent) {
+    match result {
+        CommandResult::Appended(outcomes) => {
+            event.seqs = outcomes.iter().filter(|o| !o.duplicate).map(|o| o.seq).collect();
+            let duplicates = outcomes.len() - event.seqs.len();
+            if duplicates > 0 {
+                event.outcome = format!("ok, {duplicates} duplicates");
+            }
+        }
+        CommandResult::Handout(handout) => {
+            event.stream = Some(handout.stream);
+            event.seqs.clone_from(&handout.seqs);
+            if !handout.fresh {
+                event.action = AuditAction::StreamRepeat;
+            }
+        }
+        CommandResult::Rejected(rejection) => {
+            event.outcome = format!("refused: {rejection:?}");
+            event.confirmed.clear();
+            event.seqs.clear();
+        }
+        CommandResult::TenantUpserted | CommandResult::Closed { .. } | CommandResult::Expired(_) => {}
+        CommandResult::Audited(_) => {}
     }
 }
 

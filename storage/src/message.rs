@@ -52,6 +52,17 @@ impl MessageRecord {
     }
 }
 
+/// The resource id of a stored messages-family value, decoding only its first field.
+pub(crate) fn resource_id_of(bytes: &[u8]) -> crate::error::Result<String> {
+    #[derive(Deserialize)]
+    struct Head {
+        resource_id: String,
+    }
+    bincode::serde::decode_from_slice::<Head, _>(bytes, crate::db::bincode_config())
+        .map(|(head, _)| head.resource_id)
+        .map_err(|e| crate::Error::Corrupt { cf: crate::columns::MESSAGES, reason: e.to_string() })
+}
+
 /// The value stored in the dedupe family.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct DedupeRecord {

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::ChainHead;
 use crate::{Ispb, Seq, StreamId, StreamState};
 
 /// Operator-set limits of a tenant.
@@ -58,6 +59,8 @@ pub struct TenantState {
     pub redeliver: BTreeSet<Seq>,
     /// Id the next opened stream gets; ids are never reused.
     pub next_stream_id: StreamId,
+    /// Where the ISPB's audit chain stands.
+    pub audit: ChainHead,
     /// Open streams by id (persisted in their own family).
     #[serde(skip)]
     pub streams: BTreeMap<StreamId, StreamState>,
@@ -75,6 +78,7 @@ impl TenantState {
             confirmed_above: BTreeSet::new(),
             redeliver: BTreeSet::new(),
             next_stream_id: 1,
+            audit: ChainHead::default(),
             streams: BTreeMap::new(),
         }
     }

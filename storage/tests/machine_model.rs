@@ -125,7 +125,10 @@ impl Harness {
         }
         for ispb in ispbs {
             let settings = TenantSettings { max_streams: MAX_STREAMS, ..TenantSettings::default() };
-            assert_eq!(h.apply(Command::UpsertTenant { ispb, settings }), CommandResult::TenantUpserted);
+            assert_eq!(
+                h.apply(Command::UpsertTenant { ispb, settings, now_ms: 0, origin: Default::default() }),
+                CommandResult::TenantUpserted
+            );
         }
         h
     }
@@ -176,6 +179,7 @@ impl Harness {
             auto_create: None,
             dedupe_window_ms: 86_400_000,
             messages,
+            origin: Default::default(),
         };
         let CommandResult::Appended(outcomes) = self.apply(command) else { panic!("append refused") };
         let model = &mut self.models[tenant];
@@ -195,8 +199,13 @@ impl Harness {
     fn open(&mut self, tenant: usize, max: u32) {
         let open_before = self.models[tenant].streams.iter().filter(|s| s.open).count() as u32;
         let expected = self.models[tenant].expected_batch(max);
-        let command =
-            Command::OpenStream { ispb: self.ispbs[tenant], now_ms: self.clock, max_batch: max, auto_create: None };
+        let command = Command::OpenStream {
+            ispb: self.ispbs[tenant],
+            now_ms: self.clock,
+            max_batch: max,
+            auto_create: None,
+            origin: Default::default(),
+        };
         match self.apply(command) {
             CommandResult::Handout(h) => {
                 assert!(open_before < MAX_STREAMS);
@@ -227,6 +236,7 @@ impl Harness {
             generation,
             max_batch: max,
             now_ms: self.clock,
+            origin: Default::default(),
         };
         let result = self.apply(command);
         if !stream.open {
@@ -265,7 +275,13 @@ impl Harness {
             return;
         }
         let generation = if previous { stream.generation - 1 } else { stream.generation };
-        let result = self.apply(Command::CloseStream { ispb: self.ispbs[tenant], stream: stream.id, generation });
+        let result = self.apply(Command::CloseStream {
+            ispb: self.ispbs[tenant],
+            stream: stream.id,
+            generation,
+            now_ms: 0,
+            origin: Default::default(),
+        });
         let model = &mut self.models[tenant];
         if !stream.open {
             assert_eq!(result, CommandResult::Rejected(Rejection::StreamClosed));
@@ -292,6 +308,7 @@ impl Harness {
             ispb: self.ispbs[tenant],
             stream: stream.id,
             generation: stream.generation,
+            now_ms: 0,
         });
         assert_eq!(result, CommandResult::Expired(stream.open));
         if stream.open {

@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 use rocksdb::WriteBatch;
+use storage::audit::ExportRange;
 use storage::snapshot::export_shard;
 use storage::{Command, CommandResult, Ispb, NewMessage, ShardMachine, Store, StoreOptions, TenantSettings};
 
@@ -29,7 +30,14 @@ fn append(ispb: Ispb, count: usize, tag: &str) -> Command {
             body: Bytes::from(format!("<Envelope>{tag}{i}</Envelope>")),
         })
         .collect();
-    Command::Append { ispb, now_ms: 5, auto_create: Some(TenantSettings::default()), dedupe_window_ms: 1_000, messages }
+    Command::Append {
+        ispb,
+        now_ms: 5,
+        auto_create: Some(TenantSettings::default()),
+        dedupe_window_ms: 1_000,
+        messages,
+        origin: Default::default(),
+    }
 }
 
 #[test]
@@ -40,8 +48,11 @@ fn a_snapshot_reproduces_the_shard_and_replaces_stale_state() {
     let (source, mut machine) = open(&source_dir);
     apply(&source, &mut machine, append(a, 5, "a"));
     apply(&source, &mut machine, append(b, 3, "b"));
-    let opened =
-        apply(&source, &mut machine, Command::OpenStream { ispb: a, now_ms: 9, max_batch: 2, auto_create: None });
+    let opened = apply(
+        &source,
+        &mut machine,
+        Command::OpenStream { ispb: a, now_ms: 9, max_batch: 2, auto_create: None, origin: Default::default() },
+    );
     assert!(matches!(opened, CommandResult::Handout(ref h) if h.seqs == vec![1, 2]));
 
     let mut file = Vec::new();
@@ -49,7 +60,7 @@ fn a_snapshot_reproduces_the_shard_and_replaces_stale_state() {
     let mut taken = false;
     let records = export_shard(&source, &ispbs, || taken = true, &mut file).expect("export");
     assert!(taken);
-    assert_eq!(records, 2 + 1 + 8 + 8, "tenants, stream, dedupe records, messages");
+    assert_eq!(records, 2 + 1 + 8 + 8 + 3, "tenants, stream, dedupe records, messages, audit records");
 
     // The receiver holds older, different state for A: it must be replaced.
     let target_dir = tempfile::tempdir().expect("dir");
@@ -60,8 +71,12 @@ fn a_snapshot_reproduces_the_shard_and_replaces_stale_state() {
     target.write_durable(batch).expect("write");
     replica.reload().expect("reload");
 
+    let everything = ExportRange { from_ms: 0, to_ms: u64::MAX, include_unsealed: true };
     for ispb in [a, b] {
         assert_eq!(replica.tenant(&ispb), machine.tenant(&ispb));
+        let head = &machine.tenant(&ispb).expect("tenant").audit;
+        let chain = source.audit_export(&ispb, head, everything).expect("export");
+        assert_eq!(target.audit_export(&ispb, head, everything).expect("export"), chain, "the audit chain is copied");
     }
     let seqs: Vec<u64> = (1..=9).collect();
     let copied = target.read_messages(&a, &seqs).expect("read");

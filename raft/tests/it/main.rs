@@ -72,6 +72,7 @@ pub fn append(ispb: Ispb, key: &str) -> Command {
             msg_type: "pacs.008.spi.1.14".into(),
             body: Bytes::from(format!("<Document><Id>{key}</Id></Document>")),
         }],
+        origin: Default::default(),
     }
 }
 

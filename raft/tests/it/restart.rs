@@ -18,7 +18,13 @@ async fn restart_resumes_state_and_accepts_new_proposals() {
         for n in 1..=5 {
             shards.propose(append(target, &format!("k{n}"))).await.expect("append commits");
         }
-        let open = Command::OpenStream { ispb: target, now_ms: 2_000, max_batch: 3, auto_create: None };
+        let open = Command::OpenStream {
+            ispb: target,
+            now_ms: 2_000,
+            max_batch: 3,
+            auto_create: None,
+            origin: Default::default(),
+        };
         let CommandResult::Handout(handout) = shards.propose(open).await.expect("open commits") else {
             panic!("open stream hands out");
         };
@@ -48,7 +54,8 @@ async fn restart_resumes_state_and_accepts_new_proposals() {
         repeat,
         CommandResult::Appended(vec![AppendOutcome { seq: 2, resource_id: "Rk2".into(), duplicate: true }])
     );
-    let pull = Command::Pull { ispb: target, stream, generation: 1, max_batch: 10, now_ms: 3_000 };
+    let pull =
+        Command::Pull { ispb: target, stream, generation: 1, max_batch: 10, now_ms: 3_000, origin: Default::default() };
     let CommandResult::Handout(next) = shards.propose(pull).await.expect("pull after restart") else {
         panic!("pull hands out");
     };

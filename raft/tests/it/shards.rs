@@ -38,7 +38,13 @@ async fn appends_streams_and_pulls_are_applied_in_their_shards() {
     assert_eq!(*observer.woken.lock(), BTreeSet::from(ispbs), "every appended ISPB was woken");
 
     let target = ispbs[1];
-    let open = Command::OpenStream { ispb: target, now_ms: 2_000, max_batch: 10, auto_create: None };
+    let open = Command::OpenStream {
+        ispb: target,
+        now_ms: 2_000,
+        max_batch: 10,
+        auto_create: None,
+        origin: Default::default(),
+    };
     let CommandResult::Handout(Handout { stream, generation, seqs, .. }) =
         shards.propose(open).await.expect("open commits")
     else {
@@ -49,7 +55,8 @@ async fn appends_streams_and_pulls_are_applied_in_their_shards() {
     assert_eq!(messages.len(), 3);
     assert_eq!(messages[2].body.as_ref(), format!("<Document><Id>{target}-3</Id></Document>").as_bytes());
 
-    let pull = Command::Pull { ispb: target, stream, generation, max_batch: 10, now_ms: 3_000 };
+    let pull =
+        Command::Pull { ispb: target, stream, generation, max_batch: 10, now_ms: 3_000, origin: Default::default() };
     let CommandResult::Handout(next) = shards.propose(pull).await.expect("pull commits") else {
         panic!("pull hands out");
     };
@@ -62,7 +69,7 @@ async fn appends_streams_and_pulls_are_applied_in_their_shards() {
         .expect("the one node replicates every shard");
     assert_eq!((watermark, backlog), (4, 0), "the pull confirmed the batch");
 
-    let closed = Command::CloseStream { ispb: target, stream, generation };
+    let closed = Command::CloseStream { ispb: target, stream, generation, now_ms: 0, origin: Default::default() };
     assert_eq!(
         shards.propose(closed).await.expect("close commits"),
         CommandResult::Closed { confirmed: 0, redelivered: 0, open_streams: 0, max_streams: 6 }

@@ -1,7 +1,6 @@
 //! RFC 2046 `multipart/mixed`: rendering of pull responses with many messages
 //! (SPEC.md §2.2) and parsing of producer batches (SPEC.md §3).
 
-pub mod fuzzing;
 mod parse;
 mod render;
 

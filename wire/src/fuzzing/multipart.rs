@@ -1,5 +1,4 @@
-//! The property the `multipart_parse` fuzz target checks, shared with the replay of
-//! its corpus in `wire/tests/fuzz_corpus.rs`: parsing any input never panics, and
+//! `multipart_parse`: parsing any input never panics, and
 //! whatever parses renders (with a fresh boundary) to a body that parses to the same
 //! parts.
 //!
@@ -9,7 +8,7 @@
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 
-use super::{Part, choose_boundary, parse, render};
+use crate::multipart::{Part, choose_boundary, parse, render};
 
 /// Most parts a fuzz input may hold (the producer limit).
 const MAX_PARTS: usize = 100;

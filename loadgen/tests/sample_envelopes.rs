@@ -1,6 +1,6 @@
 //! The load tool's generated messages are what the producer API accepts: envelopes of
 //! `loadgen::sample` and request bodies of `loadgen::producer` pass
-//! [`validate_envelope`](super::validate_envelope).
+//! `wire::envelope::validate_envelope`.
 
 use loadgen::producer::Templates;
 use loadgen::sample::{SampleKind, sample_message, sample_of_size};
@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use wire::multipart;
 
-use super::validate_envelope;
+use wire::envelope::validate_envelope;
 
 const TO: &str = "32074986";
 
