@@ -165,8 +165,11 @@ fn parse_part(body: &Bytes, start: usize, end: usize, number: usize) -> Result<P
         let text = std::str::from_utf8(line).map_err(|_| bad())?;
         if text.starts_with([' ', '\t']) {
             // Obsolete folding: a continuation of the previous header's value.
+            // Joined by one space; a value folded onto an empty first line stays trimmed.
             let (_, value) = headers.last_mut().ok_or_else(bad)?;
-            value.push(' ');
+            if !value.is_empty() {
+                value.push(' ');
+            }
             value.push_str(text.trim());
         } else {
             let (name, value) = text.split_once(':').ok_or_else(bad)?;
@@ -281,6 +284,14 @@ mod tests {
         assert!(parts[0].body.ends_with(b"linebreak."));
         assert_eq!(parts[1].header("content-type"), Some("text/plain; charset=us-ascii"));
         assert!(parts[1].body.ends_with(b"linebreak.\r\n"));
+    }
+
+    #[test]
+    fn a_value_folded_onto_an_empty_line_stays_trimmed() {
+        // Found by the multipart_parse fuzz target (fuzz/corpus/multipart_parse/fold-onto-empty).
+        let body = Bytes::from_static(b"--b\r\nx-long: \r\n id: ab\r\n\r\n<a/>\r\n--b--\r\n");
+        let parts = parse(&body, "b", 10).expect("parses");
+        assert_eq!(parts[0].header("x-long"), Some("id: ab"));
     }
 
     #[test]
