@@ -7,6 +7,8 @@ use storage::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::Access;
+use crate::audit::AccessEvents;
+use crate::audit::sealer::Sealer;
 use crate::config::Config;
 use crate::load::Load;
 use crate::metrics::Metrics;
@@ -35,6 +37,10 @@ pub struct App {
     pub rate_limits: RateLimits,
     /// Requests in flight, for load shedding.
     pub load: Arc<Load>,
+    /// Signs and proposes checkpoints of the audit chains (and seals on request).
+    pub sealer: Arc<Sealer>,
+    /// The rate bound of access events recorded in the audit chains.
+    pub access_events: AccessEvents,
     /// Request counters and histograms of this node (`/metrics`).
     pub metrics: Metrics,
     /// Cancelled when the node shuts down.

@@ -21,6 +21,8 @@ pub enum Route {
     StreamNext,
     StreamClose,
     Append,
+    AuditExport,
+    AuditSeal,
     ClusterMembers,
     Healthz,
     Readyz,
@@ -37,6 +39,8 @@ impl Route {
             paths::STREAM_NEXT if method == Method::DELETE => Route::StreamClose,
             paths::STREAM_NEXT => Route::StreamNext,
             paths::APPEND => Route::Append,
+            paths::AUDIT_EXPORT => Route::AuditExport,
+            paths::AUDIT_SEAL => Route::AuditSeal,
             paths::CLUSTER_MEMBERS => Route::ClusterMembers,
             paths::HEALTHZ => Route::Healthz,
             paths::READYZ => Route::Readyz,
@@ -56,7 +60,7 @@ impl Route {
         match self {
             Route::Append => Some(Role::Producer),
             Route::ClusterMembers => Some(Role::Operator),
-            Route::Metrics => Some(Role::Auditor),
+            Route::Metrics | Route::AuditExport | Route::AuditSeal => Some(Role::Auditor),
             Route::StreamStart
             | Route::StreamNext
             | Route::StreamClose
@@ -73,6 +77,8 @@ impl Route {
             Route::StreamNext => "stream_next",
             Route::StreamClose => "stream_close",
             Route::Append => "append",
+            Route::AuditExport => "audit_export",
+            Route::AuditSeal => "audit_seal",
             Route::ClusterMembers => "cluster_members",
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",

@@ -72,6 +72,9 @@ pub enum Error {
     /// Start-up or reload: a client mapping or credentials file is unusable.
     #[error(transparent)]
     Access(#[from] crate::access::AccessError),
+    /// Start-up: the audit checkpoint key (or a verifier's public key) is unusable.
+    #[error("audit key {}: {why}", path.display())]
+    AuditKey { path: std::path::PathBuf, why: String },
     /// Start-up: a listener cannot be bound.
     #[error("bind {what} listener {addr}: {source}")]
     Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },

@@ -17,6 +17,9 @@
 //! - `access`       — client certificate → ISPB mapping (public), bearer tokens and
 //!   certificates → roles (internal); reloadable.
 //! - `certs`        — development CA and certificates (`pixstream certs dev`).
+//! - `audit`        — checkpoint key, sealing and retention of the audit chain,
+//!   access events.
+//! - `private_file` — private key files: mode checks, 0600 creation.
 //! - `throttle`     — per-ISPB token buckets (rate and burst from tenant settings).
 //! - `metrics`      — the node's Prometheus registry and the `/metrics` exposition.
 //! - `load`         — the in-flight count load shedding reads (waiting long polls
@@ -39,6 +42,7 @@
 pub mod access;
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod certs;
 pub mod cli;
 pub mod config;
@@ -48,6 +52,7 @@ pub mod listener;
 pub mod load;
 pub mod log_throttle;
 pub mod metrics;
+pub mod private_file;
 pub mod produce;
 pub mod pull;
 pub mod server;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use pixstream::cli::{Cli, Command, certs, cluster, pull, send, serve};
+use pixstream::cli::{Cli, Command, audit, certs, cluster, pull, send, serve};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: the request path allocates small
@@ -40,6 +40,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Bench(args) => loadgen::run(args).await,
             Command::Cluster(args) => cluster::run(args).await,
             Command::Certs(args) => certs::run(args),
+            Command::Audit(args) => audit::run(args).await,
         }
     })
 }

@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 use crate::access::Access;
 use crate::api;
 use crate::app::{App, AppState};
+use crate::audit::sealer::Sealer;
+use crate::audit::{AccessEvents, AuditSigner};
 use crate::config::Config;
 use crate::error::Error;
 use crate::listener::{Listener, ReloadableTls, tls};
@@ -106,6 +108,7 @@ pub async fn start_on(
     for notice in keys.notices() {
         tracing::warn!(file = %notice.path().display(), "{notice}");
     }
+    let signer = Arc::new(AuditSigner::load_or_generate(&config.audit.key_dir, config.node_id)?);
     let listener_tls = ListenerTls::load(&config)?;
     let access = Access::load(&config.security)?;
     let peer_tls = config.security.peer_tls.as_ref().map(tls::peer_client_config).transpose()?.map(Arc::new);
@@ -125,6 +128,7 @@ pub async fn start_on(
         election_timeout_ms: config.election_timeout_ms,
         join: config.join,
         peer_tls: peer_tls.clone(),
+        audit: config.audit.enabled,
         ..raft::ShardsConfig::default()
     };
     let shards = raft::Shards::start(store.clone(), shards_config, notifier.clone())
@@ -157,6 +161,8 @@ pub async fn start_on(
     ));
     let defaults = &config.tenant_defaults;
     let rate_limits = RateLimits::new(Rate { per_sec: defaults.rate_per_sec, burst: defaults.rate_burst });
+    let sealer =
+        Arc::new(Sealer { config: config.audit.clone(), signer, shards: shard_client.clone(), store: store.clone() });
     let app: AppState = Arc::new(App {
         append: AppendService::new(config.clone(), shard_client),
         config,
@@ -168,6 +174,8 @@ pub async fn start_on(
         access,
         rate_limits,
         load,
+        sealer,
+        access_events: AccessEvents::default(),
         metrics: Metrics::default(),
         shutdown: shutdown.clone(),
     });
@@ -183,6 +191,7 @@ pub async fn start_on(
         serve("public", public, &listener_tls.public, listeners.public, &shutdown),
         serve("internal", internal, &listener_tls.internal, listeners.internal, &shutdown),
         tokio::spawn(sweeper::run(app.pull.clone(), app.metrics.expiries.clone())),
+        tokio::spawn(seal_periodically(app.sealer.clone(), shutdown.clone())),
     ];
     // The peer listener is up: the other nodes can now reach this one to elect.
     if let Err(error) = app.shards.wait_for_leaders(Duration::from_secs(30)).await {
@@ -190,6 +199,19 @@ pub async fn start_on(
     }
     tracing::info!(node = app.config.node_id, %public_addr, %internal_addr, %peer_addr, shards = app.config.shards, "node ready");
     Ok(RunningNode { public_addr, internal_addr, peer_addr, app, tls: listener_tls, tasks })
+}
+
+/// The sealer's loop (`audit::sealer`), on a shared sealer.
+async fn seal_periodically(sealer: Arc<Sealer>, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(sealer.config.checkpoint_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => { sealer.seal_led_chains().await; }
+            () = shutdown.cancelled() => return,
+        }
+    }
 }
 
 impl RunningNode {

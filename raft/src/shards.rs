@@ -73,6 +73,9 @@ pub struct ShardsConfig {
     /// Mutual TLS to the peers (the node's peer certificate, the cluster CA);
     /// `None`: plain HTTP/2.
     pub peer_tls: Option<Arc<rustls::ClientConfig>>,
+    /// The state machines write the audit chain (`[audit] enabled`; the same on
+    /// every node of a cluster).
+    pub audit: bool,
 }
 
 impl Default for ShardsConfig {
@@ -91,6 +94,7 @@ impl Default for ShardsConfig {
             logs_to_keep: 1_000,
             join: false,
             peer_tls: None,
+            audit: true,
         }
     }
 }
@@ -432,7 +436,8 @@ impl Shards {
 
 async fn start_group(env: &GroupEnv<'_>, shard: u32, bootstrap: bool) -> Result<(Group, JoinHandle<()>), Error> {
     let config = env.config;
-    let machine = Arc::new(RwLock::new(ShardMachine::load(env.store.clone(), shard, config.shards)?));
+    let machine =
+        Arc::new(RwLock::new(ShardMachine::load(env.store.clone(), shard, config.shards)?.with_audit(config.audit)));
     let log_store = LogStore::new(env.store.clone(), shard);
     let state_machine =
         StateMachine::open(env.store.clone(), machine.clone(), env.observer.clone(), &config.snapshot_dir)?;

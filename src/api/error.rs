@@ -242,6 +242,7 @@ impl From<Error> for ApiError {
             | Error::Keys(_)
             | Error::Tls(_)
             | Error::Access(_)
+            | Error::AuditKey { .. }
             | Error::Bind { .. }
             | Error::Start { .. }) => ApiError::Internal(error.to_string()),
         }

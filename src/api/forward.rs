@@ -59,7 +59,7 @@ pub async fn to_leader(State(app): State<AppState>, request: Request, next: Next
 /// written are reachable; a node outside the group (not a replica by its config, a
 /// joining node not added yet, a removed node) sends to a node it knows of the
 /// group (its last membership, else the config's placement), which forwards once more.
-fn target_node(app: &App, shard: u32, hops: u32) -> Result<String, ApiError> {
+pub(crate) fn target_node(app: &App, shard: u32, hops: u32) -> Result<String, ApiError> {
     let no_leader = ApiError::Unavailable { reason: "the shard has no reachable leader", retry_after_secs: 1 };
     if hops >= MAX_HOPS {
         return Err(no_leader);

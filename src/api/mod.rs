@@ -4,7 +4,8 @@
 //! the domain services (`pull`, `produce`).
 //!
 //! Every public and internal request runs under the request timeout; every route
-//! then runs, in order: `attach` (the request's context and span), `authorize`
+//! then runs, in order: `attach` (the request's context and span), `observe`
+//! (metrics), `audit_refusals` (refusals of an ISPB into its audit chain), `authorize`
 //! (may the caller make it), `shed` (public routes and appends: admitted into the
 //! in-flight count or 503), `forward::to_leader` (serve here or relay to the
 //! shard leader), `rate_limit` (public routes: the ISPB's token bucket, on the
@@ -13,6 +14,8 @@
 //! Layout:
 //! - `attach`        — builds each request's `RequestContext` and span.
 //! - `authorize`     — client mapping (public) and roles (internal).
+//! - `audit_refusals` — forbidden, unauthenticated and invalid-token events → audit.
+//! - `audit`         — audit export (JSON lines) and seal-now of one ISPB's chain.
 //! - `rate_limit`    — per-ISPB token buckets and the `RateLimit-*` headers.
 //! - `shed`          — load shedding above `listeners.max_in_flight`.
 //! - `observe`       — request counts, latency histograms, problem counts.
@@ -27,6 +30,8 @@
 //! - `cluster_admin` — membership changes.
 
 pub mod attach;
+mod audit;
+pub mod audit_refusals;
 mod authorize;
 pub mod cluster_admin;
 mod error;
@@ -63,6 +68,7 @@ pub fn public_router(app: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))
         .route_layer(middleware::from_fn_with_state(app.clone(), shed::shed))
         .route_layer(middleware::from_fn_with_state(app.clone(), authorize::authorize))
+        .route_layer(middleware::from_fn_with_state(app.clone(), audit_refusals::audit_refusals))
         .route_layer(middleware::from_fn_with_state(app.clone(), observe::observe))
         .route_layer(middleware::from_fn_with_state(app.clone(), attach::attach_public))
         .layer(middleware::from_fn_with_state(app.clone(), public_guard))
@@ -74,6 +80,8 @@ pub fn public_router(app: AppState) -> Router {
 pub fn internal_router(app: AppState) -> Router {
     Router::new()
         .route(paths::APPEND, post(produce::append))
+        .route(paths::AUDIT_EXPORT, get(audit::export))
+        .route(paths::AUDIT_SEAL, post(audit::seal))
         .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))
         .route_layer(middleware::from_fn_with_state(app.clone(), shed::shed))
         .route(paths::CLUSTER_MEMBERS, post(cluster_admin::members))
@@ -83,6 +91,7 @@ pub fn internal_router(app: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(app.clone(), authorize::authorize))
+        .route_layer(middleware::from_fn_with_state(app.clone(), audit_refusals::audit_refusals))
         .route_layer(middleware::from_fn_with_state(app.clone(), observe::observe))
         .route_layer(middleware::from_fn_with_state(app.clone(), attach::attach_internal))
         .layer(middleware::from_fn_with_state(app.clone(), problem_base))

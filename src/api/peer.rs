@@ -2,6 +2,7 @@
 //! (`POST /peer/v1/raft/{shard}/{append|vote|snapshot}`, bincode bodies, handled by
 //! `raft::Shards::handle_peer_rpc`), membership requests sent to a shard's leader
 //! (`POST /peer/v1/membership/{shard}`, bincode, `raft::Shards::handle_membership_rpc`)
+//! access events another node saw (`POST /peer/v1/audit`, JSON, `api::audit_refusals`)
 //! and requests forwarded from other nodes
 //! (`/peer/v1/forward/...`), which are dispatched into the public or internal router
 //! exactly as if they had arrived there.
@@ -18,6 +19,7 @@ use raft::{MEMBERSHIP_PATH, PEER_RAFT_PATH};
 
 use crate::api::ApiError;
 use crate::api::attach::{ForwardedActor, ForwardedRequestId};
+use crate::api::audit_refusals::{self, AUDIT_RELAY_PATH};
 use crate::api::forward::{FORWARD_ACTOR, FORWARD_HOPS, FORWARD_PREFIX, FORWARD_REQUEST_ID, ForwardHops};
 use crate::app::AppState;
 
@@ -38,6 +40,7 @@ pub fn peer_router(app: AppState, public: Router, internal: Router) -> Router {
         .route(&format!("{PEER_RAFT_PATH}/{{shard}}/{{kind}}"), post(raft_rpc))
         .route(&format!("{MEMBERSHIP_PATH}/{{shard}}"), post(membership))
         .route(&format!("{FORWARD_PREFIX}/{{*rest}}"), any(forwarded))
+        .route(AUDIT_RELAY_PATH, post(audit_event))
         // Raft appends carry batches of messages (entries of up to ~4 MiB each).
         .layer(DefaultBodyLimit::max(PEER_BODY_LIMIT))
         .with_state(PeerState { app, public, internal })
@@ -65,6 +68,14 @@ async fn membership(State(peer): State<PeerState>, Path(shard): Path<u32>, body:
             tracing::warn!(shard, %error, "membership request failed");
             (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response()
         }
+    }
+}
+
+/// An access event another node saw, for a shard this node leads.
+async fn audit_event(State(peer): State<PeerState>, body: Bytes) -> Response {
+    match audit_refusals::relayed(&peer.app, &body).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => error.into_response(),
     }
 }
 

@@ -1,8 +1,10 @@
 //! The `pixstream` command line: `serve` runs a node, `send` posts sample or given
 //! messages to the producer API, `pull` follows a stream like a PSP would, `bench`
 //! load-tests a deployment, `cluster` changes which nodes replicate the shards,
-//! `certs dev` writes development certificates, tokens and a TLS configuration.
+//! `certs dev` writes development certificates, tokens and a TLS configuration,
+//! `audit` exports and verifies the audit chain.
 
+pub mod audit;
 pub mod certs;
 pub mod client_auth;
 pub mod cluster;
@@ -37,4 +39,6 @@ pub enum Command {
     Cluster(cluster::ClusterArgs),
     /// Development certificates: a CA, node, PSP and operator certificates, tokens.
     Certs(certs::CertsArgs),
+    /// Export an ISPB's audit chain, or verify exported chains.
+    Audit(audit::AuditArgs),
 }

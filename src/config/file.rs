@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use storage::TenantSettings;
 
+use super::audit::AuditSection;
 use super::security::{InternalAuthSection, ListenersSection, TlsSection};
 
 /// Default prefix of RFC 7807 problem types: the relative reference of SPEC.md §2.6.
@@ -36,6 +37,8 @@ pub struct ConfigFile {
     pub tls: TlsSection,
     #[serde(default)]
     pub internal_auth: InternalAuthSection,
+    #[serde(default)]
+    pub audit: AuditSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -222,6 +225,7 @@ impl ConfigFile {
             listeners: ListenersSection::default(),
             tls: TlsSection::default(),
             internal_auth: InternalAuthSection::default(),
+            audit: AuditSection::default(),
         }
     }
 }

@@ -5,8 +5,10 @@
 //! node on 127.0.0.1, data in `./data`, dev keys generated on first start, plain HTTP.
 //!
 //! Layout: `file` (the sections and their defaults), `validate` (file → `Config`),
-//! `error` (`ConfigError`, naming the field).
+//! `security` (TLS, listeners, internal auth), `audit` (`[audit]`), `error`
+//! (`ConfigError`, naming the field).
 
+mod audit;
 mod error;
 mod file;
 mod security;
@@ -18,6 +20,7 @@ use std::time::Duration;
 
 use storage::TenantSettings;
 
+pub use audit::{AuditConfig, AuditSection};
 pub use error::ConfigError;
 pub use file::{
     ClusterSection, ConfigFile, DEFAULT_PROBLEM_BASE, HttpSection, LimitsSection, NodeSection, StorageSection,
@@ -84,6 +87,8 @@ pub struct Config {
     pub listener_limits: ListenerLimits,
     /// TLS of the listeners and the access files.
     pub security: SecurityConfig,
+    /// The audit chain: on or off, signing key, sealing interval, retention.
+    pub audit: AuditConfig,
     /// This node joins a running cluster (`StartMode::Join`). Not in the file.
     pub join: bool,
 }

@@ -36,7 +36,8 @@ fn bad(field: &'static str, why: impl Into<String>) -> ConfigError {
 impl ConfigFile {
     /// Checks every field and relation and builds the typed config of `node_id`.
     pub fn validate(self, node_id: u64, mode: StartMode) -> Result<Config, ConfigError> {
-        let ConfigFile { cluster, nodes, storage, limits, tenants, tokens, http, listeners, tls, internal_auth } = self;
+        let ConfigFile { cluster, nodes, storage, limits, tenants, tokens, http, listeners, tls, internal_auth, audit } =
+            self;
         let nodes = validate_nodes(&nodes)?;
         let node = nodes
             .iter()
@@ -62,6 +63,7 @@ impl ConfigFile {
         }
         let data_dir =
             if nodes.len() > 1 { storage.data_dir.join(format!("node-{node_id}")) } else { storage.data_dir.clone() };
+        let audit = audit.validate(&data_dir)?;
         Ok(Config {
             node_id,
             region: node.region.clone(),
@@ -91,6 +93,7 @@ impl ConfigFile {
             problem_base,
             listener_limits,
             security,
+            audit,
             join: mode == StartMode::Join,
         })
     }

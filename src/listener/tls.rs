@@ -166,19 +166,14 @@ fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 
 /// Refuses a private key file that group or others may access.
 fn check_private_mode(path: &Path) -> Result<(), TlsError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let metadata = std::fs::metadata(path).map_err(|source| TlsError::Read { path: path.to_path_buf(), source })?;
-        let mode = metadata.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(TlsError::BadFile {
-                path: path.to_path_buf(),
-                why: format!("private key has mode {mode:03o}: only the service user may read it: chmod 600"),
-            });
-        }
+    match crate::private_file::exposed_mode(path) {
+        Ok(None) => Ok(()),
+        Ok(Some(mode)) => Err(TlsError::BadFile {
+            path: path.to_path_buf(),
+            why: format!("private key has mode {mode:03o}: only the service user may read it: chmod 600"),
+        }),
+        Err(source) => Err(TlsError::Read { path: path.to_path_buf(), source }),
     }
-    Ok(())
 }
 
 fn read_roots(path: &Path) -> Result<RootCertStore, TlsError> {

@@ -141,7 +141,8 @@ impl PullService {
         &self.activity
     }
 
-    pub(super) fn shards(&self) -> &ShardClient {
+    /// How the service reaches the shards (also used by the audit routes).
+    pub fn shards(&self) -> &ShardClient {
         &self.shards
     }
 

@@ -28,6 +28,8 @@ pub struct ShardMachine {
     /// ISPBs whose waiting readers should look again (messages became available, or
     /// a stream closed).
     woken: BTreeSet<Ispb>,
+    /// Whether commands leave audit records (`Audit*` commands apply regardless).
+    audit: bool,
 }
 
 /// Changes of one `apply` call, written out at its end.
@@ -47,7 +49,8 @@ struct Pending {
 impl ShardMachine {
     /// Loads the state of `shard` (of `shards`) from the store.
     pub fn load(store: Store, shard: u32, shards: u32) -> Result<ShardMachine> {
-        let mut machine = ShardMachine { shard, shards, store, tenants: BTreeMap::new(), woken: BTreeSet::new() };
+        let mut machine =
+            ShardMachine { shard, shards, store, tenants: BTreeMap::new(), woken: BTreeSet::new(), audit: true };
         machine.reload()?;
         Ok(machine)
     }
@@ -78,6 +81,13 @@ impl ShardMachine {
             self.tenants.insert(ispb, tenant);
         }
         Ok(())
+    }
+
+    /// Turns the audit records of ordinary commands on or off (every replica of a
+    /// shard must agree: it changes what apply writes).
+    pub fn with_audit(mut self, audit: bool) -> ShardMachine {
+        self.audit = audit;
+        self
     }
 
     /// The shard this machine serves.

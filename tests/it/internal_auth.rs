@@ -80,6 +80,15 @@ async fn every_internal_route_demands_its_role() {
     let refused = unknown_certificate.post(&members).body("[]").send().await.expect("answered");
     assert_problem(refused, 403, "forbidden").await;
 
+    let audit = format!("{}{}", node.api.internal, wire::paths::audit_export_path(ISPB));
+    assert_problem(client.get(&audit).bearer_auth(PRODUCER_TOKEN).send().await.expect("answered"), 403, "forbidden")
+        .await;
+    assert_problem(client.get(&audit).send().await.expect("answered"), 401, "unauthorized").await;
+    let export = client.get(&audit).bearer_auth(AUDITOR_TOKEN).send().await.expect("answered");
+    assert_eq!(export.status(), StatusCode::OK, "the auditor reads the audit chain");
+    let text = export.text().await.expect("body");
+    assert!(text.is_empty() || text.contains("\"kind\""), "{text}");
+
     for open in ["/healthz", "/readyz"] {
         let answer = client.get(format!("{}{open}", node.api.internal)).send().await.expect("answered");
         assert_eq!(answer.status(), StatusCode::OK, "{open} needs no credentials");

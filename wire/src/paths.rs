@@ -9,6 +9,10 @@ pub const STREAM_START: &str = "/api/v1/out/{ispb}/stream/start";
 pub const STREAM_NEXT: &str = "/api/v1/out/{ispb}/stream/{token}";
 /// `POST`: producers append one message or a `multipart/mixed` batch (SPEC.md §3).
 pub const APPEND: &str = "/internal/v1/out/{ispb}/msgs";
+/// `GET`: an ISPB's audit chain as JSON lines (records and checkpoints).
+pub const AUDIT_EXPORT: &str = "/internal/v1/out/{ispb}/audit";
+/// `POST`: seal an ISPB's audit chain now (a checkpoint of its newest record).
+pub const AUDIT_SEAL: &str = "/internal/v1/out/{ispb}/audit/seal";
 /// `POST`: the complete node list; moves shard replicas to it.
 pub const CLUSTER_MEMBERS: &str = "/internal/v1/cluster/members";
 /// Liveness: the process answers.
@@ -33,6 +37,16 @@ pub fn append_path(ispb: &str) -> String {
     format!("/internal/v1/out/{ispb}/msgs")
 }
 
+/// The audit export of `ispb` ([`AUDIT_EXPORT`]).
+pub fn audit_export_path(ispb: &str) -> String {
+    format!("/internal/v1/out/{ispb}/audit")
+}
+
+/// The seal-now path of `ispb`'s audit chain ([`AUDIT_SEAL`]).
+pub fn audit_seal_path(ispb: &str) -> String {
+    format!("/internal/v1/out/{ispb}/audit/seal")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,6 +57,8 @@ mod tests {
         assert_eq!(stream_start_path(ispb), STREAM_START.replace("{ispb}", ispb));
         assert_eq!(pull_next_path(ispb, "AbC-_1"), STREAM_NEXT.replace("{ispb}", ispb).replace("{token}", "AbC-_1"));
         assert_eq!(append_path(ispb), APPEND.replace("{ispb}", ispb));
+        assert_eq!(audit_export_path(ispb), AUDIT_EXPORT.replace("{ispb}", ispb));
+        assert_eq!(audit_seal_path(ispb), AUDIT_SEAL.replace("{ispb}", ispb));
     }
 
     #[test]

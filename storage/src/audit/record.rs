@@ -33,7 +33,7 @@ impl Origin {
 }
 
 /// What happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AuditAction {
     /// Messages appended (`seqs` and `resource_ids` of the new messages).
     #[serde(rename = "append")]

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pixstream::config::{
-    ClusterNode, ClusterSection, Config, ConfigFile, HttpSection, InternalAuthSection, LimitsSection, ListenersSection,
-    NodeSection, StartMode, StorageSection, TenantsSection, TlsSection, TokensSection,
+    AuditSection, ClusterNode, ClusterSection, Config, ConfigFile, HttpSection, InternalAuthSection, LimitsSection,
+    ListenersSection, NodeSection, StartMode, StorageSection, TenantsSection, TlsSection, TokensSection,
 };
 use pixstream::server::{self, Listeners, RunningNode};
 use raft::NetworkFaults;
@@ -320,6 +320,7 @@ fn member_file(dir: &Path, nodes: &[ClusterNode], shards: u32) -> ConfigFile {
         listeners: ListenersSection::default(),
         tls: TlsSection::default(),
         internal_auth: InternalAuthSection::default(),
+        audit: AuditSection::default(),
     }
 }
 

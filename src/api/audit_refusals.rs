@@ -1,0 +1,82 @@
+//! `audit_refusals`: the middleware that turns refused requests of an ISPB into
+//! access events of its audit chain — 403 `forbidden` (`access.forbidden`), 401
+//! (`access.unauthenticated`), an invalid `PI-Pull-Next` (`access.invalid_token`) —
+//! rate-bounded by `audit::AccessEvents`. It runs on the node that produced the
+//! refusal: the entry node for authorization, the serving node for tokens (a
+//! relayed answer carries no `RenderedProblem`, so nothing is recorded twice). The
+//! event is committed through the shard's leader: proposed here when this node
+//! leads, else sent to the leader's peer listener (`POST /peer/v1/audit`).
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use storage::Command;
+use storage::audit::AuditAction;
+
+use crate::api::{ApiError, RenderedProblem, forward};
+use crate::app::{App, AppState};
+use crate::context::RequestContext;
+
+/// Peer route taking one `Audit` command (JSON) for a shard this node leads.
+pub const AUDIT_RELAY_PATH: &str = "/peer/v1/audit";
+
+/// Middleware: records the refusal in the answer, if it is an access event.
+pub async fn audit_refusals(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let ctx = request.extensions().get::<RequestContext>().cloned();
+    let response = next.run(request).await;
+    let (Some(ctx), Some(RenderedProblem(error))) = (ctx, response.extensions().get::<RenderedProblem>()) else {
+        return response;
+    };
+    let Some(ispb) = ctx.ispb else { return response };
+    let event = match error {
+        ApiError::Forbidden(why) => Some((AuditAction::Forbidden, why.clone())),
+        ApiError::Unauthorized(why) => Some((AuditAction::Unauthenticated, (*why).to_owned())),
+        ApiError::InvalidCursor(why) => Some((AuditAction::InvalidToken, (*why).to_owned())),
+        _ => None,
+    };
+    if let Some((action, outcome)) = event
+        && let Some(command) = app.access_events.admit(&ctx, ispb, action, &outcome)
+    {
+        tokio::spawn(commit(app.clone(), command));
+    }
+    response
+}
+
+/// Commits an access event through its shard's leader; failures are logged only.
+async fn commit(app: AppState, command: Command) {
+    let shard = app.shards.shard_for(command.ispb());
+    let result = if app.shards.is_leader(shard) || app.shards.cluster().nodes.len() <= 1 {
+        app.pull.shards().propose(command).await.map(drop).map_err(|e| e.to_string())
+    } else {
+        relay(&app, shard, &command).await
+    };
+    if let Err(error) = result {
+        tracing::warn!(%error, "access event not recorded in the audit chain");
+    }
+}
+
+async fn relay(app: &App, shard: u32, command: &Command) -> Result<(), String> {
+    let peer = forward::target_node(app, shard, 0).map_err(|e| e.to_string())?;
+    let url = format!("{}://{peer}{AUDIT_RELAY_PATH}", app.peer_scheme);
+    let answer = app
+        .peer_client
+        .post(url)
+        .header(axum::http::header::CONTENT_TYPE, "application/json")
+        .body(serde_json::to_vec(command).map_err(|e| e.to_string())?)
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if answer.status().is_success() { Ok(()) } else { Err(format!("leader answered {}", answer.status())) }
+}
+
+/// The peer handler of `AUDIT_RELAY_PATH`: proposes an `Audit` command (and no other).
+pub async fn relayed(app: &App, body: &[u8]) -> Result<(), ApiError> {
+    let command: Command =
+        serde_json::from_slice(body).map_err(|e| ApiError::InvalidBody(format!("audit event: {e}")))?;
+    if !matches!(command, Command::Audit { .. }) {
+        return Err(ApiError::InvalidBody("only access events are relayed".into()));
+    }
+    app.pull.shards().propose(command).await?;
+    Ok(())
+}
