@@ -165,12 +165,16 @@ fn parse_part(body: &Bytes, start: usize, end: usize, number: usize) -> Result<P
         let text = std::str::from_utf8(line).map_err(|_| bad())?;
         if text.starts_with([' ', '\t']) {
             // Obsolete folding: a continuation of the previous header's value.
-            // Joined by one space; a value folded onto an empty first line stays trimmed.
+            // Joined by one space, the value stays trimmed: folding onto an empty
+            // first line, or a blank continuation line, adds no space.
             let (_, value) = headers.last_mut().ok_or_else(bad)?;
-            if !value.is_empty() {
-                value.push(' ');
+            let more = text.trim();
+            if !more.is_empty() {
+                if !value.is_empty() {
+                    value.push(' ');
+                }
+                value.push_str(more);
             }
-            value.push_str(text.trim());
         } else {
             let (name, value) = text.split_once(':').ok_or_else(bad)?;
             if name.is_empty() || !name.bytes().all(is_token_byte) {
@@ -287,11 +291,14 @@ mod tests {
     }
 
     #[test]
-    fn a_value_folded_onto_an_empty_line_stays_trimmed() {
+    fn folded_values_stay_trimmed() {
         // Found by the multipart_parse fuzz target (fuzz/corpus/multipart_parse/fold-onto-empty).
         let body = Bytes::from_static(b"--b\r\nx-long: \r\n id: ab\r\n\r\n<a/>\r\n--b--\r\n");
         let parts = parse(&body, "b", 10).expect("parses");
         assert_eq!(parts[0].header("x-long"), Some("id: ab"));
+        // And a blank continuation line (fuzz/corpus/multipart_parse/blank-continuation).
+        let body = Bytes::from_static(b"--b\r\nx-long: a\r\n  \r\n\r\n<a/>\r\n--b--\r\n");
+        assert_eq!(parse(&body, "b", 10).expect("parses")[0].header("x-long"), Some("a"));
     }
 
     #[test]
