@@ -418,6 +418,7 @@ impl ShardMachine {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn pull(
         &mut self,
         ispb: Ispb,
