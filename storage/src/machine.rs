@@ -215,7 +215,9 @@ impl ShardMachine {
         batch: &mut WriteBatch,
         pending: &mut Pending,
     ) -> Result<()> {
-        if !self.tenants.contains_key(&ispb) {
+        let access_event =
+            matches!(event.action, AuditAction::Forbidden | AuditAction::InvalidToken | AuditAction::Unauthenticated);
+        if !self.tenants.contains_key(&ispb) || !(self.audit || access_event) {
             return Ok(());
         }
         event.resource_ids = self.resource_ids(&ispb, &event.seqs, pending)?;

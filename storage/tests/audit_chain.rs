@@ -353,3 +353,21 @@ fn a_checkpoint_must_seal_a_real_record_with_its_hash() {
     let again = Checkpoint::sign(f.ispb, 5, f.record(5).hash, 1_300, "a1", &f.key);
     assert_eq!(f.apply(Command::AuditSeal { checkpoint: again }), CommandResult::Audited(false), "once per record");
 }
+
+#[test]
+fn with_audit_off_only_access_events_are_recorded() {
+    let mut f = Fixture::new();
+    f.machine = ShardMachine::load(f.store.clone(), 0, 1).expect("load").with_audit(false);
+    f.session(1_000);
+    let forbidden = Command::Audit {
+        ispb: f.ispb,
+        now_ms: 1_010,
+        origin: origin("client:psp-b"),
+        action: AuditAction::Forbidden,
+        outcome: "not its ISPB".into(),
+    };
+    assert_eq!(f.apply(forbidden), CommandResult::Audited(true));
+    let exported = f.export(ExportRange { include_unsealed: true, ..ALL });
+    let actions: Vec<AuditAction> = records(&exported).iter().map(|r| r.action).collect();
+    assert_eq!(actions, vec![AuditAction::Forbidden]);
+}
