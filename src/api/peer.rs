@@ -72,7 +72,13 @@ async fn membership(State(peer): State<PeerState>, Path(shard): Path<u32>, body:
 }
 
 /// An access event another node saw, for a shard this node leads.
+/// Like forwarded requests, taken only over peer TLS on a node that checks access.
 async fn audit_event(State(peer): State<PeerState>, body: Bytes) -> Response {
+    let security = &peer.app.config.security;
+    if (security.checks_public_access() || security.checks_internal_access()) && security.peer_tls.is_none() {
+        return ApiError::Forbidden("relayed audit events need peer TLS on a node that checks access".into())
+            .into_response();
+    }
     match audit_refusals::relayed(&peer.app, &body).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => error.into_response(),

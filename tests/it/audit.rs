@@ -8,7 +8,9 @@ use std::path::Path;
 use reqwest::StatusCode;
 use storage::audit::{AuditAction, AuditEntry};
 
-use crate::harness::{ISPB, MULTI, TestNode, messages};
+use pixstream::config::PeerTlsSection;
+
+use crate::harness::{ISPB, MULTI, Pki, TestCluster, TestNode, message, messages};
 
 /// Runs the `pixstream` binary (asynchronously: the node under test shares this
 /// test's runtime).
@@ -121,4 +123,67 @@ async fn the_audit_export_checks_its_range_and_tenant() {
         .expect("answer");
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     node.stop().await;
+}
+
+/// A refusal seen by a node that does not lead the ISPB's shard is relayed over peer
+/// TLS and lands in the leader's chain, with the caller the entry node saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refusal_on_a_follower_is_recorded_in_the_chain_through_the_leader() {
+    const PRODUCER: &str = "pxs_producer_token_for_the_audit_test_1";
+    let pki = Pki::new("cluster CA");
+    for id in 1..=3 {
+        pki.server(&format!("node-{id}"));
+    }
+    let credentials = pki.write_credentials(&[("upstream", PRODUCER, &["producer"])], &[]);
+    let (dir, ca_file) = (pki.dir.path().to_path_buf(), pki.ca_file());
+    let cluster = TestCluster::start_with(&["sp", "rj", "df"], 1, move |file| {
+        file.tls.peer = Some(PeerTlsSection {
+            cert_file: dir.join("node-{node_id}.pem"),
+            key_file: dir.join("node-{node_id}.key"),
+            ca_file: ca_file.clone(),
+        });
+        file.internal_auth.credentials_file = Some(credentials.clone());
+    })
+    .await;
+    let leader = cluster.leader_of(cluster.shard_of(ISPB)).expect("a leader");
+    let follower = (1..=3).find(|id| *id != leader).expect("a follower");
+    let post = |id: u64, token: Option<&str>| {
+        let api = cluster.api(id);
+        let mut request = api
+            .client
+            .post(format!("{}{}", api.internal, wire::paths::append_path(ISPB)))
+            .header("content-type", "application/xml")
+            .body(message(ISPB));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_eq!(post(leader, Some(PRODUCER)).await.expect("answer").status(), StatusCode::CREATED);
+    assert_eq!(post(follower, None).await.expect("answer").status(), StatusCode::UNAUTHORIZED);
+
+    let app = cluster.member(leader).app();
+    let mut found = None;
+    for _ in 0..100 {
+        let head = app.shards.read(&storage::Ispb::parse(ISPB).expect("valid"), |m| {
+            m.tenant(&storage::Ispb::parse(ISPB).expect("valid")).map(|t| t.audit.clone())
+        });
+        if let Some(Some(head)) = head {
+            let range = storage::audit::ExportRange { from_ms: 0, to_ms: u64::MAX, include_unsealed: true };
+            let entries =
+                app.store.audit_export(&storage::Ispb::parse(ISPB).expect("valid"), &head, range).expect("export");
+            found = entries.into_iter().find_map(|e| match e {
+                AuditEntry::Record(r) if r.action == AuditAction::Unauthenticated => Some(r),
+                _ => None,
+            });
+            if found.is_some() {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let record = found.expect("the follower's 401 is in the leader's chain");
+    assert_eq!(record.actor, "anonymous");
+    assert!(record.outcome.contains("bearer token"), "{}", record.outcome);
+    cluster.shutdown().await;
 }
