@@ -97,6 +97,18 @@ impl Fixture {
         assert!(matches!(self.apply(close), CommandResult::Closed { .. }));
     }
 
+    /// Records a forbidden request of `client:psp-b` as an access event.
+    fn forbidden(&mut self, at_ms: u64, outcome: &str) {
+        let event = Command::Audit {
+            ispb: self.ispb,
+            now_ms: at_ms,
+            origin: origin("client:psp-b"),
+            action: AuditAction::Forbidden,
+            outcome: outcome.into(),
+        };
+        assert_eq!(self.apply(event), CommandResult::Audited(true));
+    }
+
     fn seal(&mut self, at_ms: u64) {
         let head = self.machine.tenant(&self.ispb).expect("tenant").audit.clone();
         let upto = head.newest().expect("records");
@@ -147,14 +159,7 @@ fn records(entries: &[AuditEntry]) -> Vec<&AuditRecord> {
 fn every_change_leaves_a_record_naming_actor_seqs_and_resource_ids_but_no_payload() {
     let mut f = Fixture::new();
     f.session(1_000);
-    let forbidden = Command::Audit {
-        ispb: f.ispb,
-        now_ms: 1_010,
-        origin: origin("client:psp-b"),
-        action: AuditAction::Forbidden,
-        outcome: "may read 00038166 only".into(),
-    };
-    assert_eq!(f.apply(forbidden), CommandResult::Audited(true));
+    f.forbidden(1_010, "may read 00038166 only");
     let exported = f.export(ExportRange { include_unsealed: true, ..ALL });
     let records = records(&exported);
     let actions: Vec<_> = records.iter().map(|r| r.action).collect();
@@ -359,14 +364,7 @@ fn with_audit_off_only_access_events_are_recorded() {
     let mut f = Fixture::new();
     f.machine = ShardMachine::load(f.store.clone(), 0, 1).expect("load").with_audit(false);
     f.session(1_000);
-    let forbidden = Command::Audit {
-        ispb: f.ispb,
-        now_ms: 1_010,
-        origin: origin("client:psp-b"),
-        action: AuditAction::Forbidden,
-        outcome: "not its ISPB".into(),
-    };
-    assert_eq!(f.apply(forbidden), CommandResult::Audited(true));
+    f.forbidden(1_010, "not its ISPB");
     let exported = f.export(ExportRange { include_unsealed: true, ..ALL });
     let actions: Vec<AuditAction> = records(&exported).iter().map(|r| r.action).collect();
     assert_eq!(actions, vec![AuditAction::Forbidden]);

@@ -11,6 +11,7 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use super::Digest;
+use super::digest::{from_hex, to_hex};
 use super::record::Canonical;
 use crate::Ispb;
 
@@ -64,8 +65,7 @@ impl Checkpoint {
 impl Serialize for Signature {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {
-            let hex: String = self.0.iter().map(|b| format!("{b:02x}")).collect();
-            serializer.serialize_str(&hex)
+            serializer.serialize_str(&to_hex(&self.0))
         } else {
             serializer.serialize_bytes(&self.0)
         }
@@ -75,16 +75,11 @@ impl Serialize for Signature {
 impl<'de> Deserialize<'de> for Signature {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Signature, D::Error> {
         use serde::de::Error;
-        let bytes: Vec<u8> = if deserializer.is_human_readable() {
+        if deserializer.is_human_readable() {
             let text = String::deserialize(deserializer)?;
-            (0..text.len() / 2)
-                .map(|i| text.get(2 * i..2 * i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-                .collect::<Option<Vec<u8>>>()
-                .filter(|_| text.len() == 128)
-                .ok_or_else(|| D::Error::custom("a signature is 128 hex digits"))?
-        } else {
-            serde_bytes_vec(deserializer)?
-        };
+            return from_hex(&text).map(Signature).ok_or_else(|| D::Error::custom("a signature is 128 hex digits"));
+        }
+        let bytes = serde_bytes_vec(deserializer)?;
         bytes.try_into().map(Signature).map_err(|_| D::Error::custom("a signature is 64 bytes"))
     }
 }
