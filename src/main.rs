@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use pixstream::cli::{Cli, Command, audit, certs, cluster, pull, send, serve};
+use pixstream::cli::{Cli, Command, LogFormat, audit, certs, cluster, pull, send, serve};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: the request path allocates small
@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if cli.log_json {
+    if cli.log_format == LogFormat::Json {
         logs.json().init();
     } else {
         logs.init();

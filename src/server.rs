@@ -163,6 +163,7 @@ pub async fn start_on(
     let rate_limits = RateLimits::new(Rate { per_sec: defaults.rate_per_sec, burst: defaults.rate_burst });
     let sealer =
         Arc::new(Sealer { config: config.audit.clone(), signer, shards: shard_client.clone(), store: store.clone() });
+    let metrics = Metrics::new(pull.churn().clone());
     let app: AppState = Arc::new(App {
         append: AppendService::new(config.clone(), shard_client),
         config,
@@ -176,7 +177,7 @@ pub async fn start_on(
         load,
         sealer,
         access_events: AccessEvents::default(),
-        metrics: Metrics::default(),
+        metrics,
         shutdown: shutdown.clone(),
     });
     let public = api::public_router(app.clone());
@@ -190,7 +191,7 @@ pub async fn start_on(
         serve("peer", peer, &listener_tls.peer, listeners.peer, &shutdown),
         serve("public", public, &listener_tls.public, listeners.public, &shutdown),
         serve("internal", internal, &listener_tls.internal, listeners.internal, &shutdown),
-        tokio::spawn(sweeper::run(app.pull.clone(), app.metrics.expiries.clone())),
+        tokio::spawn(sweeper::run(app.pull.clone())),
         tokio::spawn(seal_periodically(app.sealer.clone(), shutdown.clone())),
     ];
     // The peer listener is up: the other nodes can now reach this one to elect.

@@ -9,6 +9,7 @@
 //! is being fsynced the next one fills up.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use openraft::error::ClientWriteError;
 use openraft::raft::ClientWriteResult;
@@ -37,18 +38,45 @@ struct Proposal {
     reply: Reply,
 }
 
+/// What one shard's group commit did since the node started: commands proposed and
+/// the Raft entries they went into (their ratio is the mean batch size).
+#[derive(Debug, Default)]
+pub(crate) struct ProposalStats {
+    commands: AtomicU64,
+    entries: AtomicU64,
+}
+
+impl ProposalStats {
+    /// (commands, entries) handed to Raft so far.
+    pub(crate) fn read(&self) -> (u64, u64) {
+        (self.commands.load(Ordering::Relaxed), self.entries.load(Ordering::Relaxed))
+    }
+
+    fn count(&self, commands: usize) {
+        self.commands.fetch_add(commands as u64, Ordering::Relaxed);
+        self.entries.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// The queue into one shard's group-commit task.
 pub(crate) struct Proposer {
     shard: u32,
     tx: mpsc::Sender<Proposal>,
+    stats: Arc<ProposalStats>,
 }
 
 impl Proposer {
     /// Starts the task of `shard`; it stops when `cancel` fires.
     pub(crate) fn spawn(shard: u32, raft: Raft, cancel: CancellationToken) -> (Proposer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(run(shard, raft, rx, cancel));
-        (Proposer { shard, tx }, task)
+        let stats = Arc::new(ProposalStats::default());
+        let task = tokio::spawn(run(shard, raft, rx, stats.clone(), cancel));
+        (Proposer { shard, tx, stats }, task)
+    }
+
+    /// The shard's group-commit counters.
+    pub(crate) fn stats(&self) -> &ProposalStats {
+        &self.stats
     }
 
     /// Proposes `command` and waits until it is committed and applied.
@@ -62,7 +90,13 @@ impl Proposer {
     }
 }
 
-async fn run(shard: u32, raft: Raft, mut rx: mpsc::Receiver<Proposal>, cancel: CancellationToken) {
+async fn run(
+    shard: u32,
+    raft: Raft,
+    mut rx: mpsc::Receiver<Proposal>,
+    stats: Arc<ProposalStats>,
+    cancel: CancellationToken,
+) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     // A proposal that did not fit the previous batch: it opens the next one.
     let mut held: Option<Proposal> = None;
@@ -103,6 +137,7 @@ async fn run(shard: u32, raft: Raft, mut rx: mpsc::Receiver<Proposal>, cancel: C
             replies.push(proposal.reply);
         }
         let size = commands.len();
+        stats.count(size);
         // Handing over here, in the loop, keeps the log in queue order.
         match raft.client_write_ff(Request { commands }).await {
             Err(fatal) => {

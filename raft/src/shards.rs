@@ -345,6 +345,12 @@ impl Shards {
         self.group(shard).map(|g| g.raft.metrics().borrow().clone())
     }
 
+    /// (commands proposed, Raft entries they went into) on `shard` through this node,
+    /// if it replicates the shard.
+    pub fn proposal_stats(&self, shard: u32) -> Option<(u64, u64)> {
+        self.group(shard).map(|g| g.proposer.stats().read())
+    }
+
     /// Whether this node leads `shard` now (false when it does not replicate it).
     pub fn is_leader(&self, shard: u32) -> bool {
         self.group(shard).is_some_and(|group| {

@@ -1,7 +1,9 @@
 //! `attach`: the middleware that builds each request's `RequestContext` — request id
 //! (the client's `X-Request-Id`, the forwarding node's, or a new one), route, identity
-//! and ISPB — and runs the rest of the request inside a `request` span carrying them;
-//! and the extractor that hands the context to a handler.
+//! and ISPB — runs the rest of the request inside a `request` span carrying them,
+//! the node and the ISPB's shard (the pull service records the stream), and echoes
+//! the request id in the answer's `X-Request-Id`; and the extractor that hands the
+//! context to a handler.
 //!
 //! Identity: on the public listener, the verified client certificate and the name
 //! the client mapping gives it; on the internal listener, the holder of the bearer
@@ -10,7 +12,7 @@
 
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use storage::Ispb;
@@ -67,11 +69,18 @@ async fn attach(app: &App, side: Side, mut request: Request, next: Next) -> Resp
         request_id = %request_id,
         route = route.name(),
         ispb = ispb.as_ref().map(Ispb::as_str),
+        shard = ispb.as_ref().map(|ispb| app.shards.shard_for(ispb)),
+        stream = tracing::field::Empty,
         actor = %identity.actor(),
         node = app.config.node_id,
     );
+    let echoed = HeaderValue::from_str(&request_id).ok();
     request.extensions_mut().insert(RequestContext { request_id, route, identity, ispb });
-    next.run(request).instrument(span).await
+    let mut response = next.run(request).instrument(span).await;
+    if let Some(id) = echoed {
+        response.headers_mut().insert(X_REQUEST_ID, id);
+    }
+    response
 }
 
 /// Who sent `request` (see the module docs).

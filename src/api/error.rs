@@ -85,6 +85,11 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// The `detail` of a 503 from load shedding.
+pub const OVERLOADED: &str = "the node is overloaded";
+/// The `detail` of a producer's 503 under back-pressure.
+pub const BACKLOG_OVER_LIMIT: &str = "unconfirmed backlog over the tenant's limit";
+
 impl ApiError {
     /// HTTP status of this error.
     pub fn status(&self) -> StatusCode {
@@ -132,6 +137,19 @@ impl ApiError {
             ApiError::Internal(_) => "unexpected server error".to_owned(),
             ApiError::Unavailable { reason, .. } => (*reason).to_owned(),
             other => other.to_string(),
+        }
+    }
+
+    /// Why the node throttled the request, for the answers that are throttling:
+    /// `rate_limit`, `stream_slots`, `shed` (the node is overloaded) or
+    /// `back_pressure` (a producer over the tenant's backlog limit).
+    pub fn throttle_cause(&self) -> Option<&'static str> {
+        match self {
+            ApiError::RateLimited { .. } => Some("rate_limit"),
+            ApiError::TooManyStreams { .. } => Some("stream_slots"),
+            ApiError::Unavailable { reason, .. } if *reason == OVERLOADED => Some("shed"),
+            ApiError::Unavailable { reason, .. } if *reason == BACKLOG_OVER_LIMIT => Some("back_pressure"),
+            _ => None,
         }
     }
 
@@ -259,9 +277,7 @@ impl From<storage::Rejection> for ApiError {
             StreamClosed => ApiError::StreamClosed,
             StaleCursor => ApiError::StaleCursor,
             UnknownGeneration => ApiError::InvalidCursor("token names a read the stream never made"),
-            Backpressure { .. } => {
-                ApiError::Unavailable { reason: "unconfirmed backlog over the tenant's limit", retry_after_secs: 5 }
-            }
+            Backpressure { .. } => ApiError::Unavailable { reason: BACKLOG_OVER_LIMIT, retry_after_secs: 5 },
         }
     }
 }
@@ -274,6 +290,24 @@ mod tests {
     fn internal_errors_hide_their_cause() {
         let e = ApiError::Internal("/var/lib/secret path exploded".into());
         assert_eq!(e.detail(), "unexpected server error");
+    }
+
+    #[test]
+    fn every_throttling_answer_names_its_cause_and_no_other_answer_does() {
+        let causes: Vec<Option<&str>> = [
+            ApiError::RateLimited { retry_after_secs: 1 },
+            ApiError::TooManyStreams { open: 6, limit: 6 },
+            ApiError::Unavailable { reason: OVERLOADED, retry_after_secs: 1 },
+            storage::Rejection::Backpressure { backlog: 10, limit: 10 }.into(),
+        ]
+        .iter()
+        .map(ApiError::throttle_cause)
+        .collect();
+        let expected: Vec<Option<&str>> = crate::metrics::THROTTLE_CAUSES.iter().map(|c| Some(*c)).collect();
+        assert_eq!(causes, expected);
+        let no_leader = ApiError::Unavailable { reason: "the shard has no reachable leader", retry_after_secs: 1 };
+        assert_eq!(no_leader.throttle_cause(), None);
+        assert_eq!(ApiError::StreamBusy.throttle_cause(), None);
     }
 
     #[test]

@@ -31,6 +31,10 @@ pub const FORWARD_PREFIX: &str = "/peer/v1/forward";
 /// Most hops: entry node → replica → leader.
 const MAX_HOPS: u32 = 2;
 
+/// Marks an answer relayed from another node: the node that served it counts it.
+#[derive(Clone, Copy, Debug)]
+pub struct Relayed;
+
 /// Hops a request made before reaching this node (set by the peer listener).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ForwardHops(pub u32);
@@ -119,7 +123,7 @@ async fn forward(app: &App, peer_addr: &str, hops: u32, request: Request) -> Res
         }
         ApiError::Unavailable { reason: "the shard leader is unreachable", retry_after_secs: 1 }
     })?;
-    let mut response = Response::builder().status(answer.status());
+    let mut response = Response::builder().status(answer.status()).extension(Relayed);
     for (name, value) in answer.headers() {
         if !is_hop_by_hop(name) {
             response = response.header(name, value);

@@ -7,13 +7,13 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::api::ApiError;
+use crate::api::{ApiError, error};
 use crate::app::AppState;
 
 /// Middleware: admit or shed.
 pub async fn shed(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let Some(_working) = app.load.admit() else {
-        return ApiError::Unavailable { reason: "the node is overloaded", retry_after_secs: 1 }.into_response();
+        return ApiError::Unavailable { reason: error::OVERLOADED, retry_after_secs: 1 }.into_response();
     };
     next.run(request).await
 }

@@ -18,11 +18,19 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "pixstream", version, about)]
 pub struct Cli {
-    /// Log as JSON lines instead of text.
-    #[arg(long, global = true)]
-    pub log_json: bool,
+    /// Log lines as `text` or as `json` (one object per line, with the request's
+    /// span: request id, route, ISPB, shard, stream, node).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

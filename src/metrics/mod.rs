@@ -1,14 +1,22 @@
 //! Prometheus metrics (SPEC.md §7), one registry per node (in-process test clusters
 //! keep theirs apart): what the request path counts as it goes (`Metrics`, fed by
-//! `api::observe`), and what is read from the node's state at each scrape
-//! (`scrape`: per-ISPB delivery state, shards, storage, the process). Rendered by
-//! `GET /metrics` on the internal listener in the Prometheus text format.
+//! `api::observe`; cursor churn fed by the pull service, `churn`; pulls per ISPB,
+//! `ispb_pulls`), and what is read from the node's state at each scrape (`scrape`:
+//! per-ISPB delivery state in `tenants`, Raft groups in `shards`, RocksDB and the
+//! disk in `disk`, the process in `process`). Rendered by `GET /metrics` on the
+//! internal listener in the Prometheus text format. docs/observability.md lists
+//! every series.
 //!
 //! Names follow Prometheus conventions: `pixstream_` prefix, `_total` counters,
 //! `_seconds` and `_bytes` units.
 
+mod churn;
+mod disk;
+mod ispb_pulls;
 mod process;
 mod scrape;
+mod shards;
+mod tenants;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -17,7 +25,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-pub use scrape::MAX_ISPB_SERIES;
+pub use churn::Churn;
+pub use ispb_pulls::IspbPulls;
+pub use tenants::MAX_ISPB_SERIES;
 
 use crate::app::App;
 
@@ -43,6 +53,19 @@ pub struct ProblemLabels {
     pub code: &'static str,
 }
 
+/// Labels of the throttling counter: `rate_limit`, `stream_slots`, `shed` or
+/// `back_pressure` (`ApiError::throttle_cause`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ThrottleLabels {
+    pub cause: &'static str,
+}
+
+/// Every `cause` of `pixstream_throttled_total` (`ApiError::throttle_cause`).
+pub const THROTTLE_CAUSES: [&str; 4] = ["rate_limit", "stream_slots", "shed", "back_pressure"];
+/// Problem codes the shipped alerts and dashboard read.
+const ALERTED_PROBLEMS: [&str; 6] =
+    ["invalidCursor", "rateLimited", "tooManyStreams", "unavailable", "forbidden", "unauthorized"];
+
 /// The counters and histograms the request path and the services feed.
 #[derive(Debug)]
 pub struct Metrics {
@@ -50,23 +73,48 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     pub latency: Family<LatencyLabels, Histogram>,
     pub problems: Family<ProblemLabels, Counter>,
-    /// Streams closed by idle expiry.
-    pub expiries: Counter,
+    pub throttled: Family<ThrottleLabels, Counter>,
+    /// Redeliveries, expiries, previous-token retries (shared with the pull service).
+    pub churn: Churn,
+    /// Answered pulls by ISPB.
+    pub pulls: IspbPulls,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
+impl Metrics {
+    /// A node's metrics; `churn` is the pull service's.
+    pub fn new(churn: Churn) -> Metrics {
         let mut registry = Registry::with_prefix("pixstream");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<LatencyLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
         let problems = Family::<ProblemLabels, Counter>::default();
-        let expiries = Counter::default();
+        let throttled = Family::<ThrottleLabels, Counter>::default();
         registry.register("requests", "Requests answered, by route and status", requests.clone());
         registry.register("request_duration_seconds", "Time to answer, by route and outcome", latency.clone());
         registry.register("problems", "Error answers by problem code", problems.clone());
-        registry.register("stream_expiries", "Streams closed by idle expiry", expiries.clone());
-        Metrics { registry, requests, latency, problems, expiries }
+        registry.register("throttled", "Requests refused to protect the node or a tenant, by cause", throttled.clone());
+        // The series alerts read exist from the start at 0, so the first refusals
+        // after a node starts count as an increase.
+        for cause in THROTTLE_CAUSES {
+            let _ = throttled.get_or_create(&ThrottleLabels { cause });
+        }
+        for code in ALERTED_PROBLEMS {
+            let _ = problems.get_or_create(&ProblemLabels { code });
+        }
+        churn.register(&mut registry);
+        registry.register("build_info", "1, labelled with the running version", build_info());
+        Metrics { registry, requests, latency, problems, throttled, churn, pulls: IspbPulls::default() }
     }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    version: &'static str,
+}
+
+fn build_info() -> Family<VersionLabels, prometheus_client::metrics::gauge::Gauge> {
+    let info = Family::<VersionLabels, prometheus_client::metrics::gauge::Gauge>::default();
+    info.get_or_create(&VersionLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
+    info
 }
 
 /// 0.5 ms to ~33 s: the fast pulls and the whole long poll.

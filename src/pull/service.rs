@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::context::RequestContext;
 use crate::error::Error;
 use crate::load::Load;
+use crate::metrics::Churn;
 use crate::shard_client::ShardClient;
 use token::{KeyRing, StreamKind, TokenClaims};
 use wire::clock::now_ms;
@@ -41,6 +42,8 @@ pub struct PullService {
     load: Arc<Load>,
     /// Cancelled when the node shuts down: waiting long polls answer at once.
     shutdown: CancellationToken,
+    /// Redeliveries, expiries and previous-token retries, for the metrics.
+    churn: Churn,
 }
 
 impl PullService {
@@ -65,7 +68,13 @@ impl PullService {
             activity: Arc::new(StreamActivity::default()),
             load,
             shutdown,
+            churn: Churn::default(),
         }
+    }
+
+    /// The cursor-churn counters this service feeds.
+    pub fn churn(&self) -> &Churn {
+        &self.churn
     }
 
     /// `stream/start`: opens a stream and performs its first read.
@@ -79,6 +88,7 @@ impl PullService {
             origin: ctx.origin(),
         };
         let handout = expect_handout(self.shards.propose(command).await?)?;
+        tracing::Span::current().record("stream", handout.stream);
         let guard = self.activity.begin_advance(ispb, handout.stream)?;
         tracing::debug!(request_id = %ctx.request_id, %ispb, stream = handout.stream, seqs = handout.seqs.len(), "stream opened");
         let position = self.position_of(ispb, &handout);
@@ -101,6 +111,7 @@ impl PullService {
                 return Err(Error::BatchTooLarge { held: state.batch.len() });
             }
             let messages = self.read_messages(&ispb, &state.batch)?;
+            self.churn.retries.inc();
             return Ok(self.read(&position, messages));
         }
         if claims.generation < position.generation {
@@ -128,6 +139,7 @@ impl PullService {
         match self.shards.propose(command).await? {
             CommandResult::Closed { confirmed, redelivered, open_streams, max_streams } => {
                 self.activity.forget(ispb, claims.stream);
+                self.churn.redeliveries.inc_by(redelivered as u64);
                 tracing::debug!(request_id = %ctx.request_id, %ispb, stream = claims.stream, confirmed, redelivered, "stream closed");
                 Ok(Slots { open: open_streams, limit: max_streams })
             }
@@ -275,6 +287,7 @@ impl PullService {
         if claims.kind != StreamKind::Live {
             return Err(Error::InvalidCursor("replay tokens are not served here"));
         }
+        tracing::Span::current().record("stream", claims.stream);
         Ok(claims)
     }
 

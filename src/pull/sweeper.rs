@@ -11,7 +11,6 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use prometheus_client::metrics::counter::Counter;
 use storage::{Command, CommandResult, Ispb, StreamId, StreamState};
 use tokio::time::Instant;
 
@@ -21,14 +20,14 @@ use wire::clock::now_ms;
 /// How often the sweeper looks.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
-/// Runs until shutdown.
-/// `expiries` counts the streams it closes (`pixstream_stream_expiries_total`).
-pub async fn run(pull: std::sync::Arc<PullService>, expiries: Counter) {
+/// Runs until shutdown; counts what it closes and returns in the pull service's
+/// churn counters.
+pub async fn run(pull: std::sync::Arc<PullService>) {
     let mut ticker = tokio::time::interval(SWEEP_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticker.tick() => sweep(&pull, &expiries).await,
+            _ = ticker.tick() => sweep(&pull).await,
             () = pull.shutdown().cancelled() => return,
         }
     }
@@ -45,12 +44,13 @@ pub fn idle_since(stream: &StreamState, now: Instant, now_ms: u64, long_poll_wai
     if stream.batch.is_empty() { handed.max(now.checked_sub(long_poll_wait).unwrap_or(now)) } else { handed }
 }
 
-async fn sweep(pull: &PullService, expiries: &Counter) {
+async fn sweep(pull: &PullService) {
     let config = pull.config();
     let (timeout, wait) = (config.stream_idle_timeout, config.long_poll_wait);
     let shards = pull.shards().shards();
     let (now, now_ms) = (Instant::now(), now_ms());
-    let mut idle: Vec<(Ispb, StreamId, u64)> = Vec::new();
+    // (ISPB, stream, generation, messages its batch holds)
+    let mut idle: Vec<(Ispb, StreamId, u64, usize)> = Vec::new();
     let mut open: HashSet<(Ispb, StreamId)> = HashSet::new();
     for shard in 0..shards.shard_count() {
         if !shards.is_leader(shard) {
@@ -65,7 +65,7 @@ async fn sweep(pull: &PullService, expiries: &Counter) {
                 open.insert((tenant.ispb, stream.id));
                 let seen_before = idle_since(stream, now, now_ms, wait);
                 if pull.activity().is_idle(tenant.ispb, stream.id, timeout, seen_before) {
-                    idle.push((tenant.ispb, stream.id, stream.generation));
+                    idle.push((tenant.ispb, stream.id, stream.generation, stream.batch.len()));
                 }
             }
         }
@@ -73,11 +73,12 @@ async fn sweep(pull: &PullService, expiries: &Counter) {
     // Streams of shards led elsewhere are forgotten: if leadership comes back, their
     // dates come from the replicated state again, not from what was seen back then.
     pull.activity().retain_open(|ispb, stream| open.contains(&(*ispb, stream)));
-    for (ispb, stream, generation) in idle {
+    for (ispb, stream, generation, held) in idle {
         match pull.shards().propose(Command::ExpireIdle { ispb, stream, generation, now_ms }).await {
             Ok(CommandResult::Expired(true)) => {
                 pull.activity().forget(ispb, stream);
-                expiries.inc();
+                pull.churn().expiries.inc();
+                pull.churn().redeliveries.inc_by(held as u64);
                 tracing::info!(%ispb, stream, "idle stream expired");
             }
             Ok(_) => {}

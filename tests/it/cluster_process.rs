@@ -3,14 +3,13 @@
 //! still delivered, in order, through the survivors; the killed node restarts on
 //! its data and serves again.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::harness::{Api, MULTI, client, pulled, samples, start_path, timing};
+use crate::harness::{Api, MULTI, client, free_port, pulled, samples, start_path, timing};
 
 /// Kills every child on drop, so a failing test leaves no process behind.
 struct Nodes {
@@ -24,10 +23,6 @@ impl Drop for Nodes {
             let _ = child.wait();
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 fn spawn(config: &Path, id: u64, log_dir: &Path) -> Child {

@@ -74,14 +74,28 @@ async fn requests_problems_backlog_and_shards_are_exposed() {
     let shard = node.app().shards.shard_for(&storage::Ispb::parse(ISPB).expect("ISPB"));
     assert_eq!(value(&format!(r#"pixstream_shard_leader{{shard="{shard}"}}"#)), 1.0);
     assert!(value(&format!(r#"pixstream_shard_applied_index{{shard="{shard}"}}"#)) >= 1.0);
+    assert_eq!(value(&format!(r#"pixstream_shard_leader_known{{shard="{shard}"}}"#)), 1.0);
+    assert!(value(&format!(r#"pixstream_shard_proposals_total{{shard="{shard}"}}"#)) >= 2.0, "append and open");
+    let entries = value(&format!(r#"pixstream_shard_proposal_entries_total{{shard="{shard}"}}"#));
+    assert!(entries >= 1.0 && entries <= value(&format!(r#"pixstream_shard_proposals_total{{shard="{shard}"}}"#)));
+    assert_eq!(value(&format!(r#"pixstream_ispb_stream_slots{{ispb="{ISPB}"}}"#)), 6.0);
+    assert_eq!(value(&format!(r#"pixstream_ispb_back_pressure{{ispb="{ISPB}"}}"#)), 0.0);
+    assert_eq!(value(&format!(r#"pixstream_ispb_backlog_limit{{ispb="{ISPB}"}}"#)), 1_000_000.0);
+    assert_eq!(value(&format!(r#"pixstream_ispb_pulls_total{{ispb="{ISPB}"}}"#)), 1.0, "the answered pull");
     assert!(value("pixstream_process_resident_memory_bytes") > 0.0);
+    assert!(value("pixstream_process_cpu_seconds_total") > 0.0);
     assert!(samples.keys().any(|k| k.starts_with("pixstream_storage_sst_bytes")), "RocksDB sizes");
+    assert!(value("pixstream_storage_stall_seconds_total") >= 0.0);
+    let (free, capacity) = (value("pixstream_storage_free_bytes"), value("pixstream_storage_capacity_bytes"));
+    assert!(free > 0.0 && free <= capacity, "disk space of the data dir: {free} of {capacity}");
+    assert!(samples.keys().any(|k| k.starts_with("pixstream_build_info{version=")));
 
     // Confirming the batch empties the backlog.
     let next = pulled(node.get(&first.next, MULTI).await).await;
     assert_eq!(next.status, StatusCode::NO_CONTENT);
     let samples = parse(&scrape(&node).await);
     assert_eq!(samples.get(&format!(r#"pixstream_ispb_backlog{{ispb="{ISPB}"}}"#)), Some(&0.0));
+    assert_eq!(samples.get(&format!(r#"pixstream_ispb_pulls_total{{ispb="{ISPB}"}}"#)), Some(&2.0), "200 and 204");
     node.stop().await;
 }
 
@@ -121,6 +135,53 @@ async fn an_expired_stream_is_counted_and_its_batch_shows_as_pending_redelivery(
         .await;
     let samples = parse(&scrape(&node).await);
     assert_eq!(samples.get("pixstream_stream_expiries_total"), Some(&1.0));
+    assert_eq!(samples.get("pixstream_redeliveries_total"), Some(&2.0), "the expired batch goes out again");
     assert_eq!(samples.get(&format!(r#"pixstream_ispb_redelivery_pending{{ispb="{ISPB}"}}"#)), Some(&2.0));
+    node.stop().await;
+}
+
+/// The `pixstream_*` metric names a text mentions (a histogram's `_bucket`, `_sum`
+/// and `_count` name the histogram).
+fn names_in(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for (start, _) in text.match_indices("pixstream_") {
+        let name: String = text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        let name = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(&name).to_owned();
+        if !name.ends_with('_') {
+            names.insert(name); // not a prefix such as `pixstream_ispb_*`
+        }
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alerts_dashboard_and_docs_name_only_metrics_the_node_exposes() {
+    let node = TestNode::start(|f| f.limits.long_poll_wait_ms = 100).await;
+    node.append(ISPB, &samples(ISPB, 1)).await;
+    let exposed: std::collections::BTreeSet<String> = scrape(&node)
+        .await
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split(' ').next())
+        .map(str::to_owned)
+        .collect();
+    // Series only a cluster has: a leader's view of its followers.
+    let cluster_only = ["pixstream_shard_replication_lag_entries"];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<std::path::PathBuf> =
+        ["ops/prometheus/alerts.yml", "ops/grafana/pixstream.json", "docs/observability.md"]
+            .map(|f| root.join(f))
+            .into();
+    files.extend(
+        std::fs::read_dir(root.join("docs/runbooks")).expect("docs/runbooks").map(|e| e.expect("entry").path()),
+    );
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let named = names_in(&text);
+        let file = file.strip_prefix(root).unwrap_or(file).display();
+        for name in named.iter().filter(|n| !cluster_only.contains(&n.as_str())) {
+            assert!(exposed.contains(name), "{file} names {name}, which /metrics does not expose");
+        }
+    }
     node.stop().await;
 }

@@ -2,9 +2,6 @@
 //! streams, their tokens and their outstanding batches; a `kill -9` of the real binary
 //! loses no message that was answered 201.
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -104,87 +101,11 @@ async fn shutdown_answers_waiting_long_polls() {
 // kill -9 of the real binary
 // ---------------------------------------------------------------------------------
 
-/// The `pixstream serve` child process, SIGKILLed when dropped (also on panic).
-struct Server {
-    child: std::process::Child,
-    api: Api,
-    log: std::path::PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-impl Server {
-    async fn spawn(data_dir: &Path, run: usize) -> Server {
-        let (public, internal) = (free_port(), free_port());
-        let log = data_dir.with_extension(format!("serve-{run}.log"));
-        let log_file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_pixstream"))
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--public-addr")
-            .arg(format!("127.0.0.1:{public}"))
-            .arg("--internal-addr")
-            .arg(format!("127.0.0.1:{internal}"))
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("spawn pixstream serve");
-        let api = Api {
-            client: client(),
-            public: format!("http://127.0.0.1:{public}"),
-            internal: format!("http://127.0.0.1:{internal}"),
-        };
-        let mut server = Server { child, api, log };
-        server.wait_ready().await;
-        server
-    }
-
-    async fn wait_ready(&mut self) {
-        let started = Instant::now();
-        let probe = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
-        loop {
-            if let Some(status) = self.child.try_wait().expect("child status") {
-                panic!(
-                    "pixstream serve exited with {status}: {}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            let health = probe.get(format!("{}{}", self.api.internal, wire::paths::HEALTHZ)).send().await;
-            if health.is_ok_and(|r| r.status().is_success()) {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "pixstream serve not ready after 60 s: {}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn kill_9(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_no_acknowledged_message() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let data_dir = tmp.path().join("data");
-    let server = Server::spawn(&data_dir, 1).await;
+    let server = ServeProcess::spawn(&data_dir, 1, &[], "warn").await;
 
     let bodies = messages(ISPB, 200);
     let mut appended = Vec::new();
@@ -196,7 +117,7 @@ async fn kill_9_loses_no_acknowledged_message() {
     assert_eq!(appended.iter().map(|a| a.seq).collect::<Vec<_>>(), (1..=200).collect::<Vec<_>>());
     server.kill_9();
 
-    let server = Server::spawn(&data_dir, 2).await;
+    let server = ServeProcess::spawn(&data_dir, 2, &[], "warn").await;
     let api = &server.api;
     let mut received: Vec<Msg> = Vec::new();
     let mut pull = api.start_stream(ISPB, MULTI).await;

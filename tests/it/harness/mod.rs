@@ -8,7 +8,8 @@
 //! client and request helpers), `messages` (participants, envelopes, producer
 //! bodies), `answers` (producer outcomes and pull answers), `multipart` (the
 //! independent multipart reader), `problems` (RFC 7807), `secure` (a dev CA, certificates, access files, HTTPS
-//! clients), `timing` (named presets
+//! clients), `prometheus` (a real Prometheus evaluating the shipped alerts), `process`
+//! (the real binary as a child process), `timing` (named presets
 //! and wait budgets), `selftest` (the checks shown broken inputs).
 
 #![allow(dead_code)]
@@ -20,6 +21,8 @@ mod messages;
 mod multipart;
 mod node;
 mod problems;
+mod process;
+mod prometheus;
 mod secure;
 mod selftest;
 pub mod timing;
@@ -31,4 +34,6 @@ pub use messages::*;
 pub use multipart::*;
 pub use node::{TestNode, Transport};
 pub use problems::*;
+pub use process::{ServeProcess, free_port};
+pub use prometheus::Prometheus;
 pub use secure::*;
