@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod pull;
 pub mod send;
 pub mod serve;
+pub mod top;
 
 use clap::{Parser, Subcommand};
 
@@ -41,4 +42,6 @@ pub enum Command {
     Certs(certs::CertsArgs),
     /// Export an ISPB's audit chain, or verify exported chains.
     Audit(audit::AuditArgs),
+    /// Live terminal view of nodes' metrics: shards, load, rates and the ISPBs by backlog.
+    Top(top::TopArgs),
 }

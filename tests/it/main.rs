@@ -24,3 +24,4 @@ mod restart;
 mod retry;
 mod tls;
 mod tokens;
+mod top;
