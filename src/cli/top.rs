@@ -114,19 +114,23 @@ async fn scrape_all(client: &reqwest::Client, urls: &[String]) -> Vec<Scraped> {
     results
 }
 
-/// One node's reading, or the error (with its causes) as one line.
+/// One node's reading, or the error as one line: what failed and its root cause
+/// (the URL is on the node's line already).
 async fn scrape(client: reqwest::Client, url: String) -> Scraped {
-    fetch(&client, &url).await.map_err(|e| format!("{e:#}"))
+    fetch(&client, &url).await.map_err(|e| match e.chain().count() {
+        1 => e.to_string(),
+        _ => format!("{e}: {}", e.root_cause()),
+    })
 }
 
 async fn fetch(client: &reqwest::Client, url: &str) -> anyhow::Result<NodeReading> {
     let url = format!("{}/metrics", url.trim_end_matches('/'));
-    let response = client.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+    let response = client.get(&url).send().await.context("GET /metrics")?;
     let status = response.status();
-    anyhow::ensure!(status.is_success(), "GET {url}: {status}");
-    let text = response.text().await.with_context(|| format!("GET {url}: read the answer"))?;
+    anyhow::ensure!(status.is_success(), "GET /metrics: {status}");
+    let text = response.text().await.context("GET /metrics: reading the answer")?;
     let at = Instant::now();
-    let exposition = Exposition::parse(&text).with_context(|| format!("GET {url}: not a Prometheus exposition"))?;
+    let exposition = Exposition::parse(&text).context("GET /metrics: not a Prometheus exposition")?;
     Ok(NodeReading::new(&exposition, at))
 }
 

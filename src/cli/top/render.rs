@@ -39,12 +39,12 @@ fn node_lines(node: &NodeRow) -> String {
 
 fn node_state(stats: &NodeStats) -> String {
     format!(
-        "shards led/hosted {}/{}  leaderless {}  in-flight {}  cpu {}%  rss {}  backlog {}",
+        "shards led/hosted {}/{}  leaderless {}  in-flight {}  cpu {}  rss {}  backlog {}",
         stats.led_shards,
         stats.hosted_shards,
         stats.leaderless_shards.map_or_else(|| "-".to_owned(), |n| n.to_string()),
         count(stats.in_flight),
-        rate(stats.cpu_percent),
+        percent(stats.cpu_percent),
         mebibytes(stats.rss_bytes),
         count(stats.backlog),
     )
@@ -100,7 +100,7 @@ fn cells(row: &IspbRow) -> [String; 7] {
 
 /// ISPB left-aligned, numbers right-aligned under their headings.
 fn table_line(cells: &[String; 7]) -> String {
-    let widths = [8, 9, 9, 12, 8, 9, 14];
+    let widths = [8, 9, 9, 13, 8, 9, 14];
     let mut line = format!("{:<8}", cells[0]);
     for (cell, width) in cells.iter().zip(widths).skip(1).take(5) {
         let _ = write!(line, "{cell:>width$}");
@@ -115,6 +115,10 @@ fn count(value: Option<f64>) -> String {
 
 fn rate(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"))
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}%"))
 }
 
 fn mebibytes(bytes: Option<f64>) -> String {
@@ -140,7 +144,10 @@ mod tests {
         };
         let text = render(&frame, "2026-01-01 00:00:00 UTC", 1.0, 2);
         assert!(text.contains("nodes up 1/2  ISPBs 3  backlog -"), "{text}");
-        assert!(text.contains("http://a  up  shards led/hosted 2/3  leaderless -  in-flight -  cpu -%"), "{text}");
+        assert!(
+            text.contains("http://a  up  shards led/hosted 2/3  leaderless -  in-flight -  cpu -  rss -"),
+            "{text}"
+        );
         assert!(text.contains("req/s -  pulls/s -  shed/s -  throttled/s -"), "{text}");
         assert!(text.contains("http://b  UNREACHABLE  connection refused"), "{text}");
         let lines: Vec<&str> = text.lines().filter(|l| l.starts_with(|c: char| c.is_ascii_digit())).collect();
