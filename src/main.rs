@@ -41,6 +41,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Cluster(args) => cluster::run(args).await,
             Command::Certs(args) => certs::run(args),
             Command::Audit(args) => audit::run(args).await,
+            Command::Top(args) => pixstream::cli::top::run(args).await,
         }
     })
 }

@@ -2,7 +2,7 @@
 //! messages to the producer API, `pull` follows a stream like a PSP would, `bench`
 //! load-tests a deployment, `cluster` changes which nodes replicate the shards,
 //! `certs dev` writes development certificates, tokens and a TLS configuration,
-//! `audit` exports and verifies the audit chain.
+//! `audit` exports and verifies the audit chain, `top` shows nodes' metrics live.
 
 pub mod audit;
 pub mod certs;
@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod pull;
 pub mod send;
 pub mod serve;
+pub mod top;
 
 use clap::{Parser, Subcommand};
 
@@ -49,4 +50,6 @@ pub enum Command {
     Certs(certs::CertsArgs),
     /// Export an ISPB's audit chain, or verify exported chains.
     Audit(audit::AuditArgs),
+    /// Live terminal view of nodes' metrics: shards, load, rates and the ISPBs by backlog.
+    Top(top::TopArgs),
 }

@@ -26,3 +26,4 @@ mod restart;
 mod retry;
 mod tls;
 mod tokens;
+mod top;
