@@ -1,5 +1,5 @@
 //! `BenchArgs`: the command line of `pixstream bench`, its validation, and the names of
-//! the simulated ISPBs.
+//! the simulated ISPBs (and of the flooded one, which must not be among them).
 
 use anyhow::bail;
 use clap::{Args, Parser};
@@ -76,6 +76,13 @@ pub struct BenchArgs {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
+    /// Flood this extra ISPB (not one of the measured ones) with `stream/start`
+    /// requests during warmup and window; its answers are reported apart.
+    #[arg(long, requires = "flood_rate")]
+    pub flood_ispb: Option<String>,
+    /// Flood requests per second, sent on schedule whatever the answers (open loop).
+    #[arg(long, requires = "flood_ispb")]
+    pub flood_rate: Option<u64>,
 }
 
 impl BenchArgs {
@@ -119,7 +126,19 @@ impl BenchArgs {
         if self.streams > u16::MAX as usize - 1 {
             return bad("--streams is too large".into());
         }
-        ispb_names(&self.ispb_prefix, self.ispbs).map(|_| ())
+        let ispbs = ispb_names(&self.ispb_prefix, self.ispbs)?;
+        if let Some(flood) = &self.flood_ispb {
+            if flood.len() != 8 || !flood.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()) {
+                return bad(format!("--flood-ispb {flood:?} must be 8 characters of [0-9A-Z]"));
+            }
+            if ispbs.contains(flood) {
+                return bad(format!("--flood-ispb {flood} is one of the measured ISPBs; pick another"));
+            }
+        }
+        if self.flood_rate == Some(0) {
+            return bad("--flood-rate must be at least 1".into());
+        }
+        Ok(())
     }
 }
 

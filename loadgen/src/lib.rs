@@ -9,7 +9,14 @@
 //! message is checked against what was produced by a ledger (no loss, never
 //! outstanding in two streams at once, per-stream seq order, one id per seq); the
 //! report gives pulls per minute, messages per second, pull and end-to-end latency
-//! percentiles and error counts, and the run fails when the verdict is not clean.
+//! percentiles of served requests, every answer by class (status and problem code:
+//! `429 rateLimited`, `429 tooManyStreams`, `503 unavailable` …) with the shed share
+//! (503 / all requests) and error counts, and the run fails when the verdict is not
+//! clean.
+//!
+//! Isolation: `--flood-ispb ISPB --flood-rate N` also hammers one more ISPB with
+//! `stream/start` at N requests per second, open loop, and reports its answers apart;
+//! its requests never enter the ledger, the latencies or the answers of the others.
 //!
 //! Modes:
 //! - duration (default): producers and pullers run `--warmup` + `--duration` seconds;
@@ -25,6 +32,8 @@
 //! - `args`     — `BenchArgs` (the command line), its validation, the ISPB names.
 //! - `run`      — `run`/`run_bench`: one run from preflight to report.
 //! - `shared`   — `Shared`, what every task of a run shares; retry jitter, error kinds.
+//! - `answers`  — answer classes (status and problem code) and their counts.
+//! - `flood`    — the open-loop flood of one extra ISPB.
 //! - `producer` — message templates, posting, rate control.
 //! - `puller`   — one stream's loop and the zero-copy response scanner.
 //! - `ledger`   — the correctness checker.
@@ -32,7 +41,9 @@
 //! - `report`   — the final report, its text form and the verdict.
 //! - `sample`   — generator of realistic SPI envelopes for tests, CLI and benchmarks.
 
+pub mod answers;
 pub mod args;
+pub mod flood;
 pub mod ledger;
 pub mod metrics;
 pub mod producer;

@@ -1,12 +1,16 @@
 //! Latency histograms (HdrHistogram, microseconds) and counters, sharded so that
 //! thousands of pullers rarely meet on one lock. Each shard keeps the totals of the
-//! measuring window and the figures of the current progress interval.
+//! measuring window and the figures of the current progress interval. Latencies are
+//! of served requests only (pulls answered 200/204, appends 200/201); every answer,
+//! served or not, is also counted by its class (`answers`).
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use serde::Serialize;
+
+use crate::answers::{self, Counts};
 
 /// Shards of the recorders (tasks pick one by their index). Each holds ten
 /// histograms of ~190 KB; a lock is held for about a microsecond per record.
@@ -38,8 +42,19 @@ pub struct Recorder {
     pub produced: u64,
     /// Producer requests acknowledged.
     pub posts: u64,
-    /// Failed requests by `METHOD status` (or `METHOD timeout` …).
+    /// Failed requests by `METHOD status code` (or `METHOD timeout` …).
     pub errors: BTreeMap<String, u64>,
+    /// Every answer the pullers got (stream/start, next, DELETE), by class.
+    pub pull_answers: Counts,
+    /// Every answer the producers got (each attempt), by class.
+    pub produce_answers: Counts,
+}
+
+/// Who sent a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Puller,
+    Producer,
 }
 
 impl Recorder {
@@ -56,6 +71,8 @@ impl Recorder {
             produced: 0,
             posts: 0,
             errors: BTreeMap::new(),
+            pull_answers: Counts::new(),
+            produce_answers: Counts::new(),
         }
     }
 
@@ -80,8 +97,14 @@ impl Recorder {
         self.redelivered += other.redelivered;
         self.produced += other.produced;
         self.posts += other.posts;
-        for (what, n) in &other.errors {
-            *self.errors.entry(what.clone()).or_default() += n;
+        for (mine, theirs) in [
+            (&mut self.errors, &other.errors),
+            (&mut self.pull_answers, &other.pull_answers),
+            (&mut self.produce_answers, &other.produce_answers),
+        ] {
+            for (what, n) in theirs {
+                *mine.entry(what.clone()).or_default() += n;
+            }
         }
     }
 
@@ -96,6 +119,8 @@ impl Recorder {
         self.produced = 0;
         self.posts = 0;
         self.errors.clear();
+        self.pull_answers.clear();
+        self.produce_answers.clear();
     }
 }
 
@@ -192,6 +217,22 @@ impl Metrics {
         count(&mut shard.total);
     }
 
+    /// Counts one answer (or failure) of `role` by its class `label`; `measured` when
+    /// it came inside the window.
+    pub fn answer(&self, task: usize, role: Role, label: &str, measured: bool) {
+        let mut shard = self.shards[task % SHARDS].lock();
+        let shard = &mut *shard;
+        for (recorder, counted) in [(&mut shard.interval, true), (&mut shard.total, measured)] {
+            if counted {
+                let counts = match role {
+                    Role::Puller => &mut recorder.pull_answers,
+                    Role::Producer => &mut recorder.produce_answers,
+                };
+                answers::count(counts, label);
+            }
+        }
+    }
+
     /// The figures of the interval since the last call, and a fresh interval.
     pub fn take_interval(&self) -> Recorder {
         let mut out = Recorder::new();
@@ -280,6 +321,9 @@ mod tests {
         );
         metrics.produce(2, 1_000, 10, &[4_000], true);
         metrics.error(3, "GET 409");
+        metrics.answer(4, Role::Puller, "429 rateLimited", true);
+        metrics.answer(5, Role::Puller, "429 rateLimited", false);
+        metrics.answer(6, Role::Producer, "503 unavailable", true);
         let totals = metrics.totals();
         assert_eq!(
             (totals.pulls(), totals.delivered, totals.redelivered, totals.produced, totals.posts),
@@ -288,8 +332,11 @@ mod tests {
         assert_eq!(totals.end_to_end.len(), 2);
         assert_eq!(totals.pull_ready.len(), 1);
         assert_eq!(totals.errors.get("GET 409"), Some(&1));
+        assert_eq!(totals.pull_answers.get("429 rateLimited"), Some(&1), "only answers inside the window");
+        assert_eq!(totals.produce_answers.get("503 unavailable"), Some(&1));
         let interval = metrics.take_interval();
         assert_eq!(interval.pulls(), 2);
+        assert_eq!(interval.pull_answers.get("429 rateLimited"), Some(&2));
         assert_eq!(metrics.take_interval().pulls(), 0, "the interval restarts");
         let summary = Summary::of(&totals.pull_with_messages);
         assert_eq!(summary.count, 1);

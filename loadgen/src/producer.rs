@@ -21,6 +21,8 @@ use serde::Deserialize;
 use tokio::task::JoinSet;
 use wire::paths::append_path;
 
+use crate::answers;
+use crate::metrics::Role;
 use crate::sample::sample_of_size;
 use crate::shared::{Shared, jitter, transport_error_kind};
 
@@ -247,6 +249,12 @@ async fn post(
         }
         .await;
         let done_us = shared.now_us();
+        let measured = shared.measuring(done_us);
+        let label = match &answer {
+            Ok((status, _, text)) => answers::label(*status, text),
+            Err(e) => answers::failed(transport_error_kind(e)).into(),
+        };
+        shared.metrics.answer(task, Role::Producer, &label, measured);
         let retry_in = match answer {
             Ok((status, _, text)) if status == StatusCode::CREATED || status == StatusCode::OK => {
                 match serde_json::from_slice::<AppendReply<'_>>(&text) {
@@ -267,7 +275,6 @@ async fn post(
                             done_us,
                             &mut e2e,
                         );
-                        let measured = shared.measuring(done_us);
                         shared.metrics.produce(task, done_us - sent_us, registered, &e2e, measured);
                         if reply.messages.len() != count {
                             shared.metrics.error(task, "POST answer with a wrong message count");
@@ -283,7 +290,7 @@ async fn post(
                 None
             }
             Ok((status, retry_after, text)) => {
-                shared.metrics.error(task, &format!("POST {}", status.as_u16()));
+                shared.metrics.error(task, &format!("POST {label}"));
                 let retriable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
                 if !retriable && templates.report_failure() {
                     eprintln!(

@@ -22,8 +22,9 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use wire::headers::{PI_PULL_NEXT, PI_RESOURCE_ID, PIX_SEQUENCE};
 use wire::paths::stream_start_path;
 
+use crate::answers;
 use crate::ledger::Delivered;
-use crate::metrics::PullSample;
+use crate::metrics::{PullSample, Role};
 use crate::shared::Shared;
 use crate::shared::{jitter, transport_error_kind};
 
@@ -79,17 +80,21 @@ pub(crate) async fn run(shared: Arc<Shared>, client: reqwest::Client, ispb: usiz
             answer = exchange => answer,
         };
         let done_us = shared.now_us();
+        let measured = shared.measuring(done_us);
         let answer = match answer {
             Ok(answer) => answer,
             Err(e) => {
-                shared.metrics.error(task, &format!("{method} {}", transport_error_kind(&e)));
+                let kind = transport_error_kind(&e);
+                shared.metrics.answer(task, Role::Puller, &answers::failed(kind), measured);
+                shared.metrics.error(task, &format!("{method} {kind}"));
                 shared.ledger.note_lost_response(ispb);
                 pause(&stop, backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
                 continue;
             }
         };
-        let measured = shared.measuring(done_us);
+        let label = answers::label(answer.status, &answer.body);
+        shared.metrics.answer(task, Role::Puller, &label, measured);
         match answer.status {
             StatusCode::OK | StatusCode::NO_CONTENT => {
                 let Some(next) = answer.next.as_ref().and_then(|v| v.to_str().ok()) else {
@@ -136,7 +141,7 @@ pub(crate) async fn run(shared: Arc<Shared>, client: reqwest::Client, ispb: usiz
                 shared.metrics.pull(task, &sample, measured);
             }
             status => {
-                shared.metrics.error(task, &format!("{method} {}", status.as_u16()));
+                shared.metrics.error(task, &format!("{method} {label}"));
                 let wait = answer.retry_after.map(Duration::from_secs);
                 match status {
                     // Someone else (a lost request of ours) is advancing: retry.
@@ -268,12 +273,28 @@ async fn pause(stop: &tokio_util::sync::CancellationToken, how_long: Duration) {
 /// DELETE of the current token: confirms the last batch and frees the slot.
 async fn close(shared: &Shared, client: &reqwest::Client, task: usize, ispb: usize, stream: usize, url: &str) {
     shared.ledger.release(ispb, stream);
-    match client.delete(url).send().await {
-        Ok(response) if response.status() == StatusCode::OK => {}
-        // 410: already closed (e.g. expired); clients treat it as success, but it is
-        // worth seeing.
-        Ok(response) => shared.metrics.error(task, &format!("DELETE {}", response.status().as_u16())),
-        Err(e) => shared.metrics.error(task, &format!("DELETE {}", transport_error_kind(&e))),
+    let answer = async {
+        let response = client.delete(url).send().await?;
+        let status = response.status();
+        Ok::<_, reqwest::Error>((status, response.bytes().await?))
+    }
+    .await;
+    let measured = shared.measuring(shared.now_us());
+    match answer {
+        Ok((status, body)) => {
+            let label = answers::label(status, &body);
+            shared.metrics.answer(task, Role::Puller, &label, measured);
+            // 410: already closed (e.g. expired); clients treat it as success, but it
+            // is worth seeing.
+            if status != StatusCode::OK {
+                shared.metrics.error(task, &format!("DELETE {label}"));
+            }
+        }
+        Err(e) => {
+            let kind = transport_error_kind(&e);
+            shared.metrics.answer(task, Role::Puller, &answers::failed(kind), measured);
+            shared.metrics.error(task, &format!("DELETE {kind}"));
+        }
     }
 }
 

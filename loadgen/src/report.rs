@@ -1,4 +1,5 @@
-//! The report of a run: setup, rates, latency percentiles, errors, the ledger's
+//! The report of a run: setup, rates, latency percentiles (of served requests),
+//! answers by class with the shed share, the flood's answers, errors, the ledger's
 //! account and the verdict — as text (`Display`) and as JSON (`Serialize`) — and the
 //! progress line printed while it runs.
 
@@ -8,6 +9,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::answers::{AnswerSummary, RATE_LIMITED};
+use crate::flood::FloodReport;
 use crate::ledger::LedgerReport;
 use crate::metrics::{Recorder, Summary};
 use crate::shared::Shared;
@@ -22,7 +25,12 @@ pub struct Report {
     pub pulls: Pulls,
     pub messages: Messages,
     pub latency: Latencies,
-    /// Failed requests by `METHOD status` (`START` is `stream/start`), over the whole run.
+    /// What the measured ISPBs' requests got back inside the window, by class.
+    pub answers: Answers,
+    /// The flood of `--flood-ispb`, apart from everything above.
+    pub flood: Option<FloodReport>,
+    /// Failed requests by `METHOD status code` (`START` is `stream/start`), over the
+    /// whole run.
     pub errors: BTreeMap<String, u64>,
     pub drain: Option<Drain>,
     pub ledger: LedgerReport,
@@ -77,8 +85,13 @@ pub struct Messages {
     pub mean_batch: f64,
 }
 
+/// Latencies of served requests only: pulls answered 200/204 and appends answered
+/// 200/201. Refused (429, 503 …) and failed requests are not timed; `Report::answers`
+/// counts them.
 #[derive(Clone, Debug, Serialize)]
 pub struct Latencies {
+    /// Always `served requests only`, for readers of the JSON.
+    pub of: &'static str,
     /// Pull round trips (request sent → body received) that returned messages. With
     /// sparse traffic most of them waited in the long poll for a message to arrive.
     pub pull_with_messages: Summary,
@@ -91,6 +104,16 @@ pub struct Latencies {
     pub end_to_end: Summary,
     /// Producer POST round trips.
     pub produce: Summary,
+}
+
+/// Answers to the measured ISPBs' requests inside the window (pullers: every
+/// stream/start, next and DELETE; producers: every attempt, retries included).
+#[derive(Clone, Debug, Serialize)]
+pub struct Answers {
+    pub pullers: AnswerSummary,
+    pub producers: AnswerSummary,
+    /// Both together: `all.shed_share` is the run's shed share (503 / all requests).
+    pub all: AnswerSummary,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -111,7 +134,12 @@ pub struct Verdict {
 }
 
 impl Report {
-    pub(crate) fn build(shared: &Shared, measured: Duration, drain: Option<Drain>) -> Report {
+    pub(crate) fn build(
+        shared: &Shared,
+        measured: Duration,
+        drain: Option<Drain>,
+        flood: Option<FloodReport>,
+    ) -> Report {
         let args = &shared.args;
         let totals: Recorder = shared.metrics.totals();
         let secs = measured.as_secs_f64().max(1e-9);
@@ -144,6 +172,25 @@ impl Report {
             notes.push(format!(
                 "{} messages not produced by this run were received (left over from an earlier run on the same ISPBs?)",
                 ledger.foreign
+            ));
+        }
+        let answers = Answers {
+            pullers: AnswerSummary::of(&totals.pull_answers),
+            producers: AnswerSummary::of(&totals.produce_answers),
+            all: AnswerSummary::merged(&totals.pull_answers, &totals.produce_answers),
+        };
+        if answers.all.rate_limited > 0 {
+            notes.push(format!(
+                "the measured ISPBs got {} x {RATE_LIMITED}: their own rate limit, not isolation, slowed them",
+                answers.all.rate_limited
+            ));
+        }
+        if answers.all.shed > 0 {
+            notes.push(format!(
+                "{} of {} requests were shed (503, {:.2} %): latencies are of served requests only",
+                answers.all.shed,
+                answers.all.requests,
+                answers.all.shed_share * 100.0
             ));
         }
         let mode = match (args.drain_mode(), args.drain) {
@@ -192,12 +239,15 @@ impl Report {
                 },
             },
             latency: Latencies {
+                of: "served requests only",
                 pull_with_messages: Summary::of(&totals.pull_with_messages),
                 pull_ready: Summary::of(&totals.pull_ready),
                 pull_empty: Summary::of(&totals.pull_empty),
                 end_to_end: Summary::of(&totals.end_to_end),
                 produce: Summary::of(&totals.produce),
             },
+            answers,
+            flood,
             errors: totals.errors,
             drain,
             notes,
@@ -260,7 +310,7 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "  latency ms {:>24} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "  latency ms {:>24} {:>9} {:>9} {:>9} {:>9} {:>9}   (served requests only)",
             "count", "p50", "p99", "p99.9", "max", "mean"
         )?;
         let l = &self.latency;
@@ -275,6 +325,42 @@ impl fmt::Display for Report {
                 f,
                 "    {name:<20} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
                 summary.count, summary.p50_ms, summary.p99_ms, summary.p999_ms, summary.max_ms, summary.mean_ms
+            )?;
+        }
+        let a = &self.answers;
+        writeln!(f, "  answers    pullers {} requests: {}", thousands(a.pullers.requests as f64), a.pullers.list())?;
+        writeln!(
+            f,
+            "             producers {} requests: {}",
+            thousands(a.producers.requests as f64),
+            a.producers.list()
+        )?;
+        writeln!(
+            f,
+            "             shed share {:.2} % ({} x 503 of {}), {} x 429 rateLimited, {} x 429 tooManyStreams",
+            a.all.shed_share * 100.0,
+            a.all.shed,
+            a.all.requests,
+            a.all.rate_limited,
+            a.all.too_many_streams
+        )?;
+        if let Some(flood) = &self.flood {
+            writeln!(
+                f,
+                "  flood      {} at {}/s asked over {} HTTP/2 connections: {} sent ({}/s), {} skipped, {} unanswered at end",
+                flood.ispb,
+                thousands(flood.rate as f64),
+                flood.connections,
+                thousands(flood.sent as f64),
+                thousands(flood.sent_per_sec),
+                flood.skipped,
+                flood.unanswered
+            )?;
+            writeln!(
+                f,
+                "             {} (rate limited {:.1} %)",
+                flood.answers.list(),
+                flood.rate_limited_share * 100.0
             )?;
         }
         if self.errors.is_empty() {
@@ -338,7 +424,7 @@ pub(crate) fn progress_line(shared: &Shared, interval: &Recorder, seconds: f64) 
         if h.is_empty() { "-".to_owned() } else { format!("{:.1}", h.value_at_quantile(0.99) as f64 / 1000.0) }
     };
     format!(
-        "[{:>6.1}s] pulls/min {} (with msgs {})  msg/s produced {} delivered {}{}  p99 ms: pull {} ready {} e2e {}  errors {}  undelivered {}",
+        "[{:>6.1}s] pulls/min {} (with msgs {})  msg/s produced {} delivered {}{}  p99 ms: pull {} ready {} e2e {}  errors {} (503 {})  undelivered {}",
         shared.epoch.elapsed().as_secs_f64(),
         thousands(interval.pulls() as f64 * 60.0 / seconds),
         thousands(interval.pull_with_messages.len() as f64 * 60.0 / seconds),
@@ -349,8 +435,14 @@ pub(crate) fn progress_line(shared: &Shared, interval: &Recorder, seconds: f64) 
         p99(&interval.pull_ready),
         p99(&interval.end_to_end),
         interval.error_total(),
+        shed(&interval.pull_answers) + shed(&interval.produce_answers),
         shared.ledger.undelivered(),
     )
+}
+
+/// 503 answers among `counts`.
+fn shed(counts: &crate::answers::Counts) -> u64 {
+    counts.iter().filter(|(k, _)| k.starts_with("503")).map(|(_, n)| n).sum()
 }
 
 /// `1234567.8` → `1,234,568`.

@@ -1,6 +1,6 @@
 //! One run of the load tool: arguments checked, both listeners probed, pullers and
-//! producers started, the window measured (or the drain awaited), every task joined,
-//! and the report built from the ledger and the metrics.
+//! producers (and the flood, if asked for) started, the window measured (or the drain
+//! awaited), every task joined, and the report built from the ledger and the metrics.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use wire::paths::HEALTHZ;
 
 use crate::args::{BenchArgs, ispb_names};
+use crate::flood::Flood;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::report::{self, Report};
@@ -57,6 +58,7 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Report> {
         args,
     });
     preflight(&shared, &producer_client).await?;
+    let flood = Flood::new(&shared)?.map(Arc::new);
     let templates = Arc::new(producer::Templates::new(&shared.ispbs, shared.args.message_bytes));
     if shared.args.drain_mode() {
         // The preload is not measured; the window opens when the pullers start.
@@ -101,6 +103,10 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Report> {
             producers.spawn(producer::run_at_rate(shared, client, templates, tickets, task, pulling_from, deadline));
         }
     }
+    let flood_task = flood.clone().map(|flood| {
+        let run_for = Duration::from_micros(warmup_us) + Duration::from_secs(shared.args.duration);
+        tokio::spawn(flood.run(shared.clone(), pulling_from, pulling_from + run_for))
+    });
     let progress = (shared.args.progress > 0).then(|| tokio::spawn(progress_lines(shared.clone())));
 
     if shared.args.drain_mode() {
@@ -130,6 +136,10 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Report> {
     shared.stop_pulling.cancel();
     join_bounded(&mut producers, Duration::from_secs(shared.args.timeout + 5)).await;
     join_bounded(&mut pullers, Duration::from_secs(shared.args.timeout + 5)).await;
+    if let Some(task) = flood_task {
+        // It stops at the end of the window or at `stop_producing`, abandoning the rest.
+        let _ = task.await;
+    }
     if let Some(task) = progress {
         task.abort();
     }
@@ -141,7 +151,8 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Report> {
         time_to_empty_secs: drained_after.map(|d| d.as_secs_f64()),
         preload_secs,
     });
-    Ok(Report::build(&shared, measured, drain))
+    let flood = flood.map(|flood| flood.report(measured.as_secs_f64()));
+    Ok(Report::build(&shared, measured, drain, flood))
 }
 
 /// Waits until every message produced so far was received and no producer request is

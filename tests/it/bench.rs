@@ -1,7 +1,10 @@
 //! The load tool (`pixstream bench`) run as a library call against an in-process node
 //! at tiny scale: a fixed-duration run with producers at a rate, the same followed by
 //! a drain, and a preload drain (also one message per pull) must each deliver and end
-//! with a clean verdict; a drain that cannot finish in time must fail the run.
+//! with a clean verdict; a drain that cannot finish in time must fail the run. With a
+//! low tenant rate limit, a flood of one extra ISPB is refused `429 rateLimited` while
+//! the measured ISPBs are not, and the report keeps the two apart. Functional checks
+//! only: nothing here is timed.
 
 use loadgen::{BenchArgs, Report, run_bench};
 
@@ -50,6 +53,15 @@ async fn bench_at_a_fixed_rate_delivers_with_a_clean_verdict() {
     assert!(report.pulls.with_messages > 0 && report.pulls.per_minute > 0.0, "{report}");
     assert!(report.latency.pull_with_messages.count > 0 && report.latency.end_to_end.count > 0, "{report}");
     assert!(report.errors.is_empty(), "no failed requests expected: {:?}", report.errors);
+    // Every answer inside the window is counted by class; the timed pulls are the
+    // served ones among them.
+    let answers = &report.answers;
+    assert_eq!(answers.pullers.served, answers.pullers.requests, "{report}");
+    assert_eq!(answers.pullers.by_answer.get("200").copied().unwrap_or(0), report.pulls.with_messages, "{report}");
+    assert_eq!(answers.pullers.by_answer.get("204").copied().unwrap_or(0), report.pulls.empty, "{report}");
+    assert!(answers.producers.served > 0 && answers.producers.served == answers.producers.requests, "{report}");
+    assert_eq!((answers.all.shed, answers.all.shed_share), (0, 0.0), "{report}");
+    assert!(report.flood.is_none());
     // Every puller closed its stream.
     for i in 0..5 {
         assert_eq!(node.open_streams(&format!("B000000{i}")), 0, "streams left open:\n{report}");
@@ -57,6 +69,10 @@ async fn bench_at_a_fixed_rate_delivers_with_a_clean_verdict() {
     let json = serde_json::to_value(&report).expect("report serialises");
     assert_eq!(json["verdict"]["clean"], true);
     assert!(json["latency"]["pull_with_messages"]["p99_ms"].is_number());
+    assert_eq!(json["latency"]["of"], "served requests only");
+    assert!(
+        json["answers"]["all"]["shed_share"].is_number() && json["answers"]["pullers"]["by_answer"]["200"].is_u64()
+    );
     node.stop().await;
 }
 
@@ -165,6 +181,66 @@ async fn a_drain_that_does_not_finish_in_time_fails_the_run_and_still_writes_the
     node.stop().await;
 }
 
+/// SPEC §2.4 isolation, seen by the load tool: tenants limited to 20 requests/s
+/// (burst 20); three measured ISPBs far under that; one more ISPB flooded with
+/// stream/start at 400/s (20x its limit). The flood is answered mostly 429
+/// rateLimited (the rest 429 tooManyStreams, or the long polls of the six streams it
+/// may open), the measured ISPBs never 429, and the verdict stays clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooded_ispb_is_rate_limited_and_the_measured_ispbs_are_not() {
+    let node = TestNode::start(|f| {
+        f.tenants.rate_per_sec = 20;
+        f.tenants.rate_burst = 20;
+        // 1 s long polls: two streams of an ISPB stay far under 20 requests/s.
+        f.limits.long_poll_wait_ms = 1_000;
+    })
+    .await;
+    let argv = [
+        "--ispbs",
+        "3",
+        "--streams",
+        "2",
+        "--duration",
+        "3",
+        "--rate",
+        "30",
+        "--batch",
+        "5",
+        "--producers",
+        "4",
+        "--flood-ispb",
+        "99999999",
+        "--flood-rate",
+        "400",
+    ];
+    let report = run_bench(args(&node, &argv)).await.expect("bench runs");
+    assert_clean(&report);
+    assert!(report.ledger.delivered > 0, "{report}");
+    let flood = report.flood.as_ref().expect("flood section");
+    assert_eq!((flood.ispb.as_str(), flood.rate), ("99999999", 400));
+    let answers = &flood.answers;
+    assert!(answers.requests > 0 && flood.sent >= answers.requests, "{report}");
+    assert!(answers.rate_limited * 2 > answers.requests, "mostly 429 rateLimited: {report}");
+    assert!(flood.rate_limited_share > 0.5, "{report}");
+    for label in answers.by_answer.keys() {
+        let expected = ["200", "204", "429 rateLimited", "429 tooManyStreams"];
+        assert!(expected.contains(&label.as_str()), "unexpected flood answer {label}: {report}");
+    }
+    // The measured ISPBs: served, never rate limited, and none of the flood in their
+    // numbers.
+    let measured = &report.answers;
+    assert_eq!(measured.all.rate_limited, 0, "{report}");
+    assert_eq!(measured.all.too_many_streams, 0, "{report}");
+    assert!(measured.pullers.served > 0 && measured.producers.served > 0, "{report}");
+    assert!(report.errors.keys().all(|k| !k.contains("429")), "no 429 over the whole run: {:?}", report.errors);
+    assert_eq!(node.next_seq("99999999"), 1, "nothing was produced to the flooded ISPB");
+    assert!(node.open_streams("99999999") <= 6, "the flood opened at most max_streams streams");
+    let json = serde_json::to_value(&report).expect("report serialises");
+    assert!(json["flood"]["answers"]["rate_limited"].as_u64().is_some_and(|n| n > 0), "{json}");
+    assert_eq!(json["answers"]["all"]["rate_limited"], 0);
+    node.stop().await;
+}
+
 #[tokio::test]
 async fn bench_refuses_bad_arguments_and_unreachable_nodes() {
     let bad = BenchArgs::from_args(["--ispb-prefix", "b"]).expect("parses");
@@ -172,6 +248,11 @@ async fn bench_refuses_bad_arguments_and_unreachable_nodes() {
     assert!(error.to_string().contains("--ispb-prefix"), "{error}");
     let too_many = BenchArgs::from_args(["--ispb-prefix", "ABCDEF", "--ispbs", "101"]).expect("parses");
     assert!(run_bench(too_many).await.is_err());
+    let measured_flood =
+        BenchArgs::from_args(["--ispbs", "5", "--flood-ispb", "B0000003", "--flood-rate", "10"]).expect("parses");
+    let error = run_bench(measured_flood).await.expect_err("the flood must not hit a measured ISPB");
+    assert!(error.to_string().contains("--flood-ispb"), "{error}");
+    assert!(BenchArgs::from_args(["--flood-ispb", "99999999"]).is_err(), "a flood needs a rate");
     let nowhere =
         BenchArgs::from_args(["--url", "http://127.0.0.1:9", "--internal-url", "http://127.0.0.1:9"]).expect("parses");
     let error = run_bench(nowhere).await.expect_err("unreachable");
