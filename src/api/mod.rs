@@ -82,6 +82,8 @@ pub fn internal_router(app: AppState) -> Router {
         .route(paths::APPEND, post(produce::append))
         .route(paths::AUDIT_EXPORT, get(audit::export))
         .route(paths::AUDIT_SEAL, post(audit::seal))
+        .route(paths::CLUSTER_AUDIT_EXPORT, get(audit::export))
+        .route(paths::CLUSTER_AUDIT_SEAL, post(audit::seal))
         .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))
         .route_layer(middleware::from_fn_with_state(app.clone(), shed::shed))
         .route(paths::CLUSTER_MEMBERS, post(cluster_admin::members))

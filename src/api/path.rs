@@ -37,8 +37,13 @@ impl<S: Send + Sync> FromRequestParts<S> for CursorSegments {
     }
 }
 
-/// The ISPB of a request path: the segment after `/out/`.
+/// The ISPB of a request path: the segment after `/out/`; `Ispb::CLUSTER` for the
+/// routes of the cluster's audit chain (so they are forwarded to its shard's leader
+/// and served like an ISPB's).
 pub fn ispb_of(path: &str) -> Result<Ispb, ApiError> {
+    if path == wire::paths::CLUSTER_AUDIT_EXPORT || path == wire::paths::CLUSTER_AUDIT_SEAL {
+        return Ok(Ispb::CLUSTER);
+    }
     let mut segments = path.split('/');
     segments.find(|s| *s == "out");
     let text = segments.next().unwrap_or_default();

@@ -130,7 +130,7 @@ fn led_tenants(app: &App) -> Vec<TenantRow> {
     let mut rows = Vec::new();
     for shard in shards.hosted_shards().filter(|s| shards.is_leader(*s)) {
         if let Some(machine) = shards.machine(shard) {
-            rows.extend(machine.read().tenants().map(TenantRow::of));
+            rows.extend(machine.read().tenants().filter(|t| !t.ispb.is_cluster()).map(TenantRow::of));
         }
     }
     rows

@@ -198,6 +198,12 @@ impl ShardMachine {
             }
             Command::Audit { outcome, .. } => {
                 event.outcome = outcome;
+                if ispb.is_cluster() && !self.tenants.contains_key(&ispb) {
+                    // The cluster chain's head lives in a tenant entry of its own,
+                    // which no request can name.
+                    self.tenants.insert(ispb, TenantState::new(ispb, TenantSettings::default()));
+                    pending.tenants.insert(ispb);
+                }
                 CommandResult::Audited(self.tenants.contains_key(&ispb))
             }
             Command::AuditSeal { .. } | Command::AuditPurge { .. } => unreachable!("answered above"),
@@ -215,9 +221,7 @@ impl ShardMachine {
         batch: &mut WriteBatch,
         pending: &mut Pending,
     ) -> Result<()> {
-        let access_event =
-            matches!(event.action, AuditAction::Forbidden | AuditAction::InvalidToken | AuditAction::Unauthenticated);
-        if !self.tenants.contains_key(&ispb) || !(self.audit || access_event) {
+        if !self.tenants.contains_key(&ispb) || !(self.audit || event.action.always_recorded()) {
             return Ok(());
         }
         event.resource_ids = self.resource_ids(&ispb, &event.seqs, pending)?;

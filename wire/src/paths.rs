@@ -15,6 +15,11 @@ pub const AUDIT_EXPORT: &str = "/internal/v1/out/{ispb}/audit";
 pub const AUDIT_SEAL: &str = "/internal/v1/out/{ispb}/audit/seal";
 /// `POST`: the complete node list; moves shard replicas to it.
 pub const CLUSTER_MEMBERS: &str = "/internal/v1/cluster/members";
+/// `GET`: the cluster's own audit chain (membership changes, access events of
+/// ISPBs without a tenant) as JSON lines.
+pub const CLUSTER_AUDIT_EXPORT: &str = "/internal/v1/cluster/audit";
+/// `POST`: seal the cluster's audit chain now.
+pub const CLUSTER_AUDIT_SEAL: &str = "/internal/v1/cluster/audit/seal";
 /// Liveness: the process answers.
 pub const HEALTHZ: &str = "/healthz";
 /// Readiness: storage is open and every local shard has a leader.

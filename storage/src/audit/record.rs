@@ -65,6 +65,10 @@ pub enum AuditAction {
     /// A request for this ISPB without acceptable credentials.
     #[serde(rename = "access.unauthenticated")]
     Unauthenticated,
+    /// The cluster's membership was changed, or a change refused (chain
+    /// `Ispb::CLUSTER`; `outcome` names the nodes and the result).
+    #[serde(rename = "cluster.membership")]
+    ClusterMembership,
 }
 
 impl AuditAction {
@@ -81,7 +85,19 @@ impl AuditAction {
             AuditAction::Forbidden => "access.forbidden",
             AuditAction::InvalidToken => "access.invalid_token",
             AuditAction::Unauthenticated => "access.unauthenticated",
+            AuditAction::ClusterMembership => "cluster.membership",
         }
+    }
+
+    /// Security events: recorded even with `[audit] enabled = false`.
+    pub fn always_recorded(self) -> bool {
+        matches!(
+            self,
+            AuditAction::Forbidden
+                | AuditAction::InvalidToken
+                | AuditAction::Unauthenticated
+                | AuditAction::ClusterMembership
+        )
     }
 }
 
