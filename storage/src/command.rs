@@ -45,6 +45,11 @@ pub enum Command {
     AuditSeal { checkpoint: Checkpoint },
     /// Delete the ISPB's audit records older than `before_ms` (audit retention).
     AuditPurge { ispb: Ispb, before_ms: u64 },
+    /// Delete the ISPB's messages below seq `below` (message retention): applied only
+    /// when all of them are confirmed (`below` at or under the watermark) and the one
+    /// just below `below` was enqueued more than the tenant's retention before
+    /// `now_ms`; else a no-op. The leader finds `below` (`retention::purge_point`).
+    PurgeRetained { ispb: Ispb, below: Seq, now_ms: u64 },
 }
 
 impl Command {
@@ -58,7 +63,8 @@ impl Command {
             | Command::CloseStream { ispb, .. }
             | Command::ExpireIdle { ispb, .. }
             | Command::Audit { ispb, .. }
-            | Command::AuditPurge { ispb, .. } => ispb,
+            | Command::AuditPurge { ispb, .. }
+            | Command::PurgeRetained { ispb, .. } => ispb,
             Command::AuditSeal { checkpoint } => &checkpoint.chain,
         }
     }
@@ -84,6 +90,8 @@ pub enum CommandResult {
     Expired(bool),
     /// An audit command was applied (`true`) or ignored (`false`).
     Audited(bool),
+    /// Messages were purged (`true`), or the purge did not hold and nothing changed.
+    Purged(bool),
     Rejected(Rejection),
 }
 

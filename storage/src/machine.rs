@@ -16,7 +16,7 @@ use crate::command::{AppendOutcome, Command, CommandResult, Handout, Rejection};
 use crate::db::{decode, encode};
 use crate::error::Result;
 use crate::message::{DedupeRecord, MessageRecord, NewMessage};
-use crate::{Ispb, Seq, Store, StreamId, StreamState, TenantSettings, TenantState, columns, keys, shard_of};
+use crate::{Ispb, Seq, Store, StreamId, StreamState, TenantSettings, TenantState, columns, keys, retention, shard_of};
 
 /// The state of one shard: its tenants, with their streams, in memory; RocksDB holds
 /// the durable copy and the message bodies.
@@ -130,6 +130,9 @@ impl ShardMachine {
         let command = match command {
             Command::AuditSeal { checkpoint } => return self.seal(checkpoint, batch, pending),
             Command::AuditPurge { ispb, before_ms } => return self.purge_audit(ispb, before_ms, batch, pending),
+            Command::PurgeRetained { ispb, below, now_ms } => {
+                return self.purge_retained(ispb, below, now_ms, batch, pending);
+            }
             other => other,
         };
         let (ispb, at_ms, origin, action) = match &command {
@@ -148,7 +151,9 @@ impl ShardMachine {
                 (*ispb, *now_ms, Origin::system("sweeper"), AuditAction::StreamExpire)
             }
             Command::Audit { ispb, now_ms, origin, action, .. } => (*ispb, *now_ms, origin.clone(), *action),
-            Command::AuditSeal { .. } | Command::AuditPurge { .. } => unreachable!("answered above"),
+            Command::AuditSeal { .. } | Command::AuditPurge { .. } | Command::PurgeRetained { .. } => {
+                unreachable!("answered above")
+            }
         };
         let mut event = AuditEvent {
             at_ms,
@@ -206,7 +211,9 @@ impl ShardMachine {
                 }
                 CommandResult::Audited(self.tenants.contains_key(&ispb))
             }
-            Command::AuditSeal { .. } | Command::AuditPurge { .. } => unreachable!("answered above"),
+            Command::AuditSeal { .. } | Command::AuditPurge { .. } | Command::PurgeRetained { .. } => {
+                unreachable!("answered above")
+            }
         };
         describe(&result, &mut event);
         self.audit(ispb, event, batch, pending)?;
@@ -300,6 +307,39 @@ impl ShardMachine {
             pending.tenants.insert(ispb);
         }
         Ok(CommandResult::Audited(moved))
+    }
+
+    /// `Command::PurgeRetained`: one range delete of the ISPB's messages below
+    /// `below`, when every one of them is confirmed and the newest is past retention.
+    fn purge_retained(
+        &mut self,
+        ispb: Ispb,
+        below: Seq,
+        now_ms: u64,
+        batch: &mut WriteBatch,
+        pending: &mut Pending,
+    ) -> Result<CommandResult> {
+        let Some(tenant) = self.tenants.get(&ispb) else { return Ok(CommandResult::Purged(false)) };
+        let cutoff = retention::cutoff_ms(tenant, now_ms);
+        let newest_purged = below.checked_sub(1).and_then(|seq| self.store.read_messages(&ispb, &[seq]).ok()?.pop());
+        let holds = below <= tenant.watermark && newest_purged.is_some_and(|m| m.enqueued_at_ms < cutoff);
+        if !holds {
+            return Ok(CommandResult::Purged(false));
+        }
+        let cf = self.store.cf(columns::MESSAGES)?;
+        batch.delete_range_cf(cf, keys::message_key(&ispb, 0), keys::message_key(&ispb, below));
+        let event = AuditEvent {
+            at_ms: now_ms,
+            origin: Origin::system("retention"),
+            action: AuditAction::RetentionPurge,
+            stream: None,
+            confirmed: Vec::new(),
+            seqs: Vec::new(),
+            resource_ids: Vec::new(),
+            outcome: format!("messages below seq {below}, enqueued before {cutoff} ms"),
+        };
+        self.audit(ispb, event, batch, pending)?;
+        Ok(CommandResult::Purged(true))
     }
 
     fn tenant_or_create(
@@ -610,7 +650,7 @@ fn describe(result: &CommandResult, event: &mut AuditEvent) {
             event.seqs.clear();
         }
         CommandResult::TenantUpserted | CommandResult::Closed { .. } | CommandResult::Expired(_) => {}
-        CommandResult::Audited(_) => {}
+        CommandResult::Audited(_) | CommandResult::Purged(_) => {}
     }
 }
 

@@ -23,6 +23,7 @@ mod peer_tls;
 mod produce;
 mod pull;
 mod restart;
+mod retention;
 mod retry;
 mod tls;
 mod tokens;

@@ -69,6 +69,10 @@ pub enum AuditAction {
     /// `Ispb::CLUSTER`; `outcome` names the nodes and the result).
     #[serde(rename = "cluster.membership")]
     ClusterMembership,
+    /// Confirmed messages past the tenant's retention were deleted (`outcome` names
+    /// the seqs).
+    #[serde(rename = "retention.purge")]
+    RetentionPurge,
 }
 
 impl AuditAction {
@@ -86,6 +90,7 @@ impl AuditAction {
             AuditAction::InvalidToken => "access.invalid_token",
             AuditAction::Unauthenticated => "access.unauthenticated",
             AuditAction::ClusterMembership => "cluster.membership",
+            AuditAction::RetentionPurge => "retention.purge",
         }
     }
 
