@@ -24,13 +24,13 @@ pub fn purge_point(store: &Store, tenant: &TenantState, now_ms: u64) -> Result<O
     let Some(first) = first_stored_seq(store, tenant)? else { return Ok(None) };
     let cutoff = cutoff_ms(tenant, now_ms);
     let (mut old, mut young) = (first, tenant.watermark);
-    if old >= young || enqueued_at(store, tenant, old)?.is_none_or(|at| at >= cutoff) {
+    if old >= young || store.enqueued_at(&tenant.ispb, old)?.is_none_or(|at| at >= cutoff) {
         return Ok(None);
     }
     // Invariant: `old` is past retention; `young` is not, or is the watermark.
     while young - old > 1 {
         let middle = old + (young - old) / 2;
-        match enqueued_at(store, tenant, middle)? {
+        match store.enqueued_at(&tenant.ispb, middle)? {
             Some(at) if at < cutoff => old = middle,
             _ => young = middle,
         }
@@ -47,8 +47,4 @@ fn first_stored_seq(store: &Store, tenant: &TenantState) -> Result<Option<Seq>> 
     let (key, _) = item?;
     Ok((key.len() == 16 && key[..8] == tenant.ispb.as_bytes()[..])
         .then(|| u64::from_be_bytes(key[8..16].try_into().unwrap_or_default())))
-}
-
-fn enqueued_at(store: &Store, tenant: &TenantState, seq: Seq) -> Result<Option<u64>> {
-    Ok(store.read_messages(&tenant.ispb, &[seq])?.pop().map(|m| m.enqueued_at_ms))
 }

@@ -2,6 +2,7 @@
 //! crash test, the real `pixstream` binary), asserting the PSP and producer contract
 //! of SPEC.md §2 and §3 over HTTP.
 
+mod admin_tenants;
 mod audit;
 mod bench;
 mod certs_dev;

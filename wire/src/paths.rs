@@ -20,6 +20,10 @@ pub const CLUSTER_MEMBERS: &str = "/internal/v1/cluster/members";
 pub const CLUSTER_AUDIT_EXPORT: &str = "/internal/v1/cluster/audit";
 /// `POST`: seal the cluster's audit chain now.
 pub const CLUSTER_AUDIT_SEAL: &str = "/internal/v1/cluster/audit/seal";
+/// `GET`: every tenant of the shards the node hosts.
+pub const TENANTS: &str = "/internal/v1/tenants";
+/// `GET` shows, `PUT` creates or changes one tenant.
+pub const TENANT: &str = "/internal/v1/tenants/{ispb}";
 /// Liveness: the process answers.
 pub const HEALTHZ: &str = "/healthz";
 /// Readiness: storage is open and every local shard has a leader.
@@ -40,6 +44,11 @@ pub fn pull_next_path(ispb: &str, token: &str) -> String {
 /// The path producers post messages for `ispb` to ([`APPEND`]).
 pub fn append_path(ispb: &str) -> String {
     format!("/internal/v1/out/{ispb}/msgs")
+}
+
+/// One tenant's admin path ([`TENANT`]).
+pub fn tenant_path(ispb: &str) -> String {
+    format!("/internal/v1/tenants/{ispb}")
 }
 
 /// The audit export of `ispb` ([`AUDIT_EXPORT`]).
@@ -63,6 +72,7 @@ mod tests {
         assert_eq!(pull_next_path(ispb, "AbC-_1"), STREAM_NEXT.replace("{ispb}", ispb).replace("{token}", "AbC-_1"));
         assert_eq!(append_path(ispb), APPEND.replace("{ispb}", ispb));
         assert_eq!(audit_export_path(ispb), AUDIT_EXPORT.replace("{ispb}", ispb));
+        assert_eq!(tenant_path(ispb), TENANT.replace("{ispb}", ispb));
         assert_eq!(audit_seal_path(ispb), AUDIT_SEAL.replace("{ispb}", ispb));
     }
 

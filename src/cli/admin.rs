@@ -1,0 +1,166 @@
+//! `pixstream admin tenants …`: the tenant admin calls of the internal listener
+//! (`api::tenants_admin`) — `list`, `show --ispb`, `set --ispb` (create or change
+//! settings), `pause`/`resume --ispb` — printed as a table, or as the node's JSON
+//! with `--json`.
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use wire::paths::{TENANTS, tenant_path};
+
+use crate::api::tenants_admin::{TenantList, TenantUpdate, TenantView};
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Tenants: list, show, create or change settings, pause and resume.
+    Tenants(TenantsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TenantsArgs {
+    #[command(subcommand)]
+    pub command: TenantsCommand,
+    /// Internal API base URL of any node.
+    #[arg(long, global = true, default_value = "http://127.0.0.1:8081")]
+    pub url: String,
+    /// Print the node's JSON answer instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(flatten)]
+    pub auth: super::client_auth::ClientAuthArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantsCommand {
+    /// Every tenant of the shards the node hosts.
+    List,
+    /// One tenant: settings, backlog, oldest unconfirmed age, open streams.
+    Show(IspbArg),
+    /// Create a tenant, or change the given settings of one.
+    Set(SetArgs),
+    /// Refuse the tenant's pulls (503) until resumed; producers may still append.
+    Pause(IspbArg),
+    /// Serve the tenant's pulls again.
+    Resume(IspbArg),
+}
+
+#[derive(Debug, Args)]
+pub struct IspbArg {
+    #[arg(long)]
+    pub ispb: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    #[arg(long)]
+    pub ispb: String,
+    /// Streams open at once (1–6).
+    #[arg(long)]
+    pub max_streams: Option<u32>,
+    /// Unconfirmed messages before producers get 503.
+    #[arg(long)]
+    pub max_backlog: Option<u64>,
+    /// Days confirmed messages are kept.
+    #[arg(long)]
+    pub retention_days: Option<u64>,
+    /// Requests per second (token bucket rate).
+    #[arg(long)]
+    pub rate_per_sec: Option<u32>,
+    /// Token bucket size.
+    #[arg(long)]
+    pub rate_burst: Option<u32>,
+}
+
+/// Runs an `admin` subcommand.
+pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let AdminCommand::Tenants(args) = args.command;
+    let client = args.auth.client(reqwest::Client::builder())?;
+    let base = args.url.trim_end_matches('/').to_owned();
+    let json = args.json;
+    let (request, list) = match args.command {
+        TenantsCommand::List => (client.get(format!("{base}{TENANTS}")), true),
+        TenantsCommand::Show(IspbArg { ispb }) => (client.get(format!("{base}{}", tenant_path(&ispb))), false),
+        TenantsCommand::Set(set) => {
+            let update = TenantUpdate {
+                max_streams: set.max_streams,
+                max_backlog: set.max_backlog,
+                retention_days: set.retention_days,
+                rate_per_sec: set.rate_per_sec,
+                rate_burst: set.rate_burst,
+                paused: None,
+            };
+            (put(&client, &base, &set.ispb, &update)?, false)
+        }
+        TenantsCommand::Pause(IspbArg { ispb }) => {
+            (put(&client, &base, &ispb, &TenantUpdate { paused: Some(true), ..TenantUpdate::default() })?, false)
+        }
+        TenantsCommand::Resume(IspbArg { ispb }) => {
+            (put(&client, &base, &ispb, &TenantUpdate { paused: Some(false), ..TenantUpdate::default() })?, false)
+        }
+    };
+    let answer = request.send().await.context("request")?;
+    let status = answer.status();
+    let body = answer.text().await.context("answer body")?;
+    if !status.is_success() {
+        bail!("{status}: {}", body.trim());
+    }
+    if json {
+        println!("{}", body.trim());
+    } else if list {
+        print_list(&serde_json::from_str(&body).context("tenant list")?);
+    } else {
+        print_tenant(&serde_json::from_str(&body).context("tenant")?);
+    }
+    Ok(())
+}
+
+fn put(
+    client: &reqwest::Client,
+    base: &str,
+    ispb: &str,
+    update: &TenantUpdate,
+) -> anyhow::Result<reqwest::RequestBuilder> {
+    let body = serde_json::to_vec(update).context("encode settings")?;
+    Ok(client.put(format!("{base}{}", tenant_path(ispb))).header("content-type", "application/json").body(body))
+}
+
+fn print_list(list: &TenantList) {
+    println!("{:<10} {:>10} {:>8}  PAUSED", "ISPB", "BACKLOG", "STREAMS");
+    for t in &list.tenants {
+        println!("{:<10} {:>10} {:>8}  {}", t.ispb, t.backlog, t.open_streams, if t.paused { "yes" } else { "no" });
+    }
+    if !list.unhosted_shards.is_empty() {
+        println!("(shards {:?} are not hosted on this node: their tenants are not listed)", list.unhosted_shards);
+    }
+}
+
+fn print_tenant(t: &TenantView) {
+    let s = &t.settings;
+    println!("ISPB {}{}", t.ispb, if s.paused { "  (paused)" } else { "" });
+    println!(
+        "settings: max_streams {}  max_backlog {}  retention_days {}  rate_per_sec {}  rate_burst {}",
+        s.max_streams, s.max_backlog, s.retention_days, s.rate_per_sec, s.rate_burst
+    );
+    println!(
+        "backlog {}  oldest unconfirmed {:.1} s  watermark {}  next seq {}  pending redelivery {}",
+        t.backlog,
+        t.oldest_unconfirmed_age_ms as f64 / 1000.0,
+        t.watermark,
+        t.next_seq,
+        t.redelivery_pending
+    );
+    println!("streams {}/{}", t.streams.len(), s.max_streams);
+    for stream in &t.streams {
+        println!(
+            "  stream {:<6} open {:>8.1} s  outstanding {}",
+            stream.id,
+            stream.age_ms as f64 / 1000.0,
+            stream.outstanding
+        );
+    }
+}
