@@ -7,7 +7,9 @@
 //!   age and outstanding batch; served by the shard's leader.
 //! - `PUT /internal/v1/tenants/{ispb}` (operator) — creates the tenant (201) or
 //!   changes its settings (200): any of `max_streams` (1–6), `max_backlog`,
-//!   `retention_days`, `rate_per_sec`, `rate_burst`, `paused`; what is left out
+//!   `retention_days`, `rate_per_sec`, `rate_burst`, `paused`, `legal_hold`
+//!   (`{"on": true, "reason": "…"}` stops every retention purge of the tenant until
+//!   `{"on": false}`; a hold needs a reason); what is left out
 //!   keeps its value (for a new tenant: the `[tenants]` defaults). A paused tenant's
 //!   pulls get 503 with `Retry-After`; producers may still append. The change is an
 //!   `UpsertTenant` command, recorded in the tenant's audit chain with its caller.
@@ -42,6 +44,17 @@ pub struct TenantUpdate {
     pub rate_burst: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_hold: Option<LegalHold>,
+}
+
+/// Putting a legal hold on (with its reason) or lifting it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegalHold {
+    pub on: bool,
+    #[serde(default)]
+    pub reason: String,
 }
 
 /// A tenant's settings as the admin API shows them.
@@ -53,6 +66,8 @@ pub struct SettingsView {
     pub rate_per_sec: u32,
     pub rate_burst: u32,
     pub paused: bool,
+    /// The reason of the legal hold in force, if any.
+    pub legal_hold: Option<String>,
 }
 
 /// One open stream of a tenant.
@@ -178,6 +193,14 @@ fn apply(update: TenantUpdate, mut base: TenantSettings) -> Result<TenantSetting
     if let Some(paused) = update.paused {
         base.paused = paused;
     }
+    match update.legal_hold {
+        Some(LegalHold { on: true, reason }) if reason.trim().is_empty() => {
+            return bad("a legal hold needs a reason");
+        }
+        Some(LegalHold { on: true, reason }) => base.legal_hold = Some(reason.trim().to_owned()),
+        Some(LegalHold { on: false, .. }) => base.legal_hold = None,
+        None => {}
+    }
     Ok(base)
 }
 
@@ -200,6 +223,7 @@ fn view(app: &App, tenant: &TenantState) -> TenantView {
             rate_per_sec: s.rate_per_sec,
             rate_burst: s.rate_burst,
             paused: s.paused,
+            legal_hold: s.legal_hold.clone(),
         },
         backlog: tenant.backlog(),
         oldest_unconfirmed_age_ms,

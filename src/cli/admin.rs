@@ -1,13 +1,13 @@
 //! `pixstream admin tenants …`: the tenant admin calls of the internal listener
 //! (`api::tenants_admin`) — `list`, `show --ispb`, `set --ispb` (create or change
-//! settings), `pause`/`resume --ispb` — printed as a table, or as the node's JSON
-//! with `--json`.
+//! settings), `pause`/`resume --ispb`, `hold --ispb --reason`/`release --ispb`
+//! (legal hold) — printed as a table, or as the node's JSON with `--json`.
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use wire::paths::{TENANTS, tenant_path};
 
-use crate::api::tenants_admin::{TenantList, TenantUpdate, TenantView};
+use crate::api::tenants_admin::{LegalHold, TenantList, TenantUpdate, TenantView};
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
@@ -47,6 +47,19 @@ pub enum TenantsCommand {
     Pause(IspbArg),
     /// Serve the tenant's pulls again.
     Resume(IspbArg),
+    /// Put a legal hold on the tenant: no retention purge until it is released.
+    Hold(HoldArgs),
+    /// Lift the tenant's legal hold.
+    Release(IspbArg),
+}
+
+#[derive(Debug, Args)]
+pub struct HoldArgs {
+    #[arg(long)]
+    pub ispb: String,
+    /// Why (a case number, an order): recorded with the hold and in the audit chain.
+    #[arg(long)]
+    pub reason: String,
 }
 
 #[derive(Debug, Args)]
@@ -93,6 +106,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 rate_per_sec: set.rate_per_sec,
                 rate_burst: set.rate_burst,
                 paused: None,
+                legal_hold: None,
             };
             (put(&client, &base, &set.ispb, &update)?, false)
         }
@@ -101,6 +115,14 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         TenantsCommand::Resume(IspbArg { ispb }) => {
             (put(&client, &base, &ispb, &TenantUpdate { paused: Some(false), ..TenantUpdate::default() })?, false)
+        }
+        TenantsCommand::Hold(HoldArgs { ispb, reason }) => {
+            let hold = LegalHold { on: true, reason };
+            (put(&client, &base, &ispb, &TenantUpdate { legal_hold: Some(hold), ..TenantUpdate::default() })?, false)
+        }
+        TenantsCommand::Release(IspbArg { ispb }) => {
+            let lift = LegalHold { on: false, reason: String::new() };
+            (put(&client, &base, &ispb, &TenantUpdate { legal_hold: Some(lift), ..TenantUpdate::default() })?, false)
         }
     };
     let answer = request.send().await.context("request")?;
@@ -142,6 +164,9 @@ fn print_list(list: &TenantList) {
 fn print_tenant(t: &TenantView) {
     let s = &t.settings;
     println!("ISPB {}{}", t.ispb, if s.paused { "  (paused)" } else { "" });
+    if let Some(reason) = &s.legal_hold {
+        println!("legal hold: {reason} (no retention purge)");
+    }
     println!(
         "settings: max_streams {}  max_backlog {}  retention_days {}  rate_per_sec {}  rate_burst {}",
         s.max_streams, s.max_backlog, s.retention_days, s.rate_per_sec, s.rate_burst

@@ -46,9 +46,9 @@ pub enum Command {
     /// Delete the ISPB's audit records older than `before_ms` (audit retention).
     AuditPurge { ispb: Ispb, before_ms: u64 },
     /// Delete the ISPB's messages below seq `below` (message retention): applied only
-    /// when all of them are confirmed (`below` at or under the watermark) and the one
+    /// when all of them are confirmed (`below` at or under the watermark), the one
     /// just below `below` was enqueued more than the tenant's retention before
-    /// `now_ms`; else a no-op. The leader finds `below` (`retention::purge_point`).
+    /// `now_ms`, and the tenant is under no legal hold; else a no-op. The leader finds `below` (`retention::purge_point`).
     PurgeRetained { ispb: Ispb, below: Seq, now_ms: u64 },
 }
 

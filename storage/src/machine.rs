@@ -322,7 +322,9 @@ impl ShardMachine {
         let Some(tenant) = self.tenants.get(&ispb) else { return Ok(CommandResult::Purged(false)) };
         let cutoff = retention::cutoff_ms(tenant, now_ms);
         let newest_purged = below.checked_sub(1).and_then(|seq| self.store.read_messages(&ispb, &[seq]).ok()?.pop());
-        let holds = below <= tenant.watermark && newest_purged.is_some_and(|m| m.enqueued_at_ms < cutoff);
+        let holds = tenant.settings.legal_hold.is_none()
+            && below <= tenant.watermark
+            && newest_purged.is_some_and(|m| m.enqueued_at_ms < cutoff);
         if !holds {
             return Ok(CommandResult::Purged(false));
         }

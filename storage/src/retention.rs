@@ -4,7 +4,8 @@
 //! messages below `below` with one range tombstone, after checking — on every replica
 //! alike — that they are all confirmed (`below` never passes the watermark) and that
 //! the newest of them is past retention. Unconfirmed messages are never purged,
-//! whatever their age: the watermark stops at the oldest one.
+//! whatever their age: the watermark stops at the oldest one. A legal hold on the
+//! tenant stops every purge until it is lifted.
 
 use rocksdb::{Direction, IteratorMode};
 
@@ -21,6 +22,9 @@ pub fn cutoff_ms(tenant: &TenantState, now_ms: u64) -> u64 {
 /// the retention cutoff (or the watermark itself). Seqs are appended in time order,
 /// so it is found by bisection with a few point reads.
 pub fn purge_point(store: &Store, tenant: &TenantState, now_ms: u64) -> Result<Option<Seq>> {
+    if tenant.settings.legal_hold.is_some() {
+        return Ok(None);
+    }
     let Some(first) = first_stored_seq(store, tenant)? else { return Ok(None) };
     let cutoff = cutoff_ms(tenant, now_ms);
     let (mut old, mut young) = (first, tenant.watermark);

@@ -2,7 +2,8 @@
 //! confirmed messages past the tenant's retention go in one range delete; the
 //! retention boundary is exact; unconfirmed messages — handed out, or back for
 //! redelivery — are never purged however old; a purge that does not hold changes
-//! nothing; a restart in the middle keeps what was purged and purges on from there.
+//! nothing; a legal hold stops every purge; a restart in the middle keeps what was
+//! purged and purges on from there.
 
 use bytes::Bytes;
 use rocksdb::WriteBatch;
@@ -215,4 +216,34 @@ fn a_restart_in_the_middle_keeps_what_was_purged_and_purges_on_from_there() {
     assert_eq!(node.point(later), Some(41));
     assert_eq!(node.purge(41, later), CommandResult::Purged(true));
     assert!(node.stored(1..=40).is_empty());
+}
+
+#[test]
+fn a_legal_hold_stops_every_purge_until_it_is_lifted() {
+    let mut node = Node::new();
+    node.append(4, 1_000);
+    let all = node.open_stream(4, 2_000);
+    node.read_on(&all, 4, 2_001);
+    let hold = |reason: Option<&str>| {
+        let settings = TenantSettings {
+            retention_secs: RETENTION_MS / 1_000,
+            legal_hold: reason.map(str::to_owned),
+            ..TenantSettings::default()
+        };
+        Command::UpsertTenant {
+            ispb: Ispb::parse("32074986").expect("valid"),
+            settings,
+            now_ms: 3_000,
+            origin: Origin::default(),
+        }
+    };
+    assert_eq!(node.apply(hold(Some("court order 123"))), CommandResult::TenantUpserted);
+    let year = 365 * 24 * 3_600 * 1_000;
+    assert_eq!(node.point(year), None, "the purger finds nothing to do under a hold");
+    assert_eq!(node.purge(5, year), CommandResult::Purged(false), "and a proposed purge does not apply");
+    assert_eq!(node.stored(1..=4), vec![1, 2, 3, 4]);
+    assert_eq!(node.apply(hold(None)), CommandResult::TenantUpserted);
+    assert_eq!(node.point(year), Some(5));
+    assert_eq!(node.purge(5, year), CommandResult::Purged(true));
+    assert!(node.stored(1..=4).is_empty());
 }

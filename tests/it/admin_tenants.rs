@@ -90,6 +90,8 @@ async fn bad_tenant_calls_get_a_clear_error_and_change_nothing() {
         (json!({"rate_per_sec": 0}), "rate_per_sec"),
         (json!({"max_stream": 3}), "unknown field"),
         (json!({"paused": "yes"}), "expected a boolean"),
+        (json!({"legal_hold": {"on": true}}), "a legal hold needs a reason"),
+        (json!({"legal_hold": {"on": true, "reason": "  "}}), "a legal hold needs a reason"),
     ] {
         let problem = assert_problem(put(&node.api, ISPB, &body).await, 400, "invalidBody").await;
         assert!(problem.detail.contains(fragment), "{body}: {}", problem.detail);
@@ -119,6 +121,11 @@ async fn pixstream_admin_tenants_sets_shows_pauses_and_lists() {
     node.append(ISPB, &messages(ISPB, 2)).await;
     let (ok, text) = cli(&["admin", "tenants", "pause", "--ispb", ISPB, "--url", &url]).await;
     assert!(ok && text.contains("(paused)") && text.contains("backlog 2"), "{text}");
+    let (ok, text) = cli(&["admin", "tenants", "hold", "--ispb", ISPB, "--reason", "case 77", "--url", &url]).await;
+    assert!(ok && text.contains("legal hold: case 77"), "{text}");
+    assert_eq!(node.tenant(ISPB).expect("tenant").settings.legal_hold.as_deref(), Some("case 77"));
+    let (ok, text) = cli(&["admin", "tenants", "release", "--ispb", ISPB, "--url", &url]).await;
+    assert!(ok && !text.contains("legal hold"), "{text}");
     let (ok, text) = cli(&["admin", "tenants", "list", "--json", "--url", &url]).await;
     let list: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"));
     assert!(ok && list["tenants"][0]["paused"] == true, "{text}");
