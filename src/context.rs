@@ -27,6 +27,7 @@ pub enum Route {
     TenantsList,
     TenantShow,
     TenantSet,
+    TenantStreamClose,
     Healthz,
     Readyz,
     Metrics,
@@ -48,6 +49,7 @@ impl Route {
             paths::TENANTS => Route::TenantsList,
             paths::TENANT if method == Method::PUT => Route::TenantSet,
             paths::TENANT => Route::TenantShow,
+            paths::TENANT_STREAM => Route::TenantStreamClose,
             paths::HEALTHZ => Route::Healthz,
             paths::READYZ => Route::Readyz,
             paths::METRICS => Route::Metrics,
@@ -65,7 +67,7 @@ impl Route {
     pub fn allowed_roles(self) -> Option<&'static [Role]> {
         match self {
             Route::Append => Some(&[Role::Producer]),
-            Route::ClusterMembers | Route::TenantSet => Some(&[Role::Operator]),
+            Route::ClusterMembers | Route::TenantSet | Route::TenantStreamClose => Some(&[Role::Operator]),
             Route::TenantsList | Route::TenantShow => Some(&[Role::Operator, Role::Auditor]),
             Route::Metrics | Route::AuditExport | Route::AuditSeal => Some(&[Role::Auditor]),
             Route::StreamStart
@@ -90,6 +92,7 @@ impl Route {
             Route::TenantsList => "tenants_list",
             Route::TenantShow => "tenant_show",
             Route::TenantSet => "tenant_set",
+            Route::TenantStreamClose => "tenant_stream_close",
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",
             Route::Metrics => "metrics",

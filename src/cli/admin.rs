@@ -1,13 +1,14 @@
 //! `pixstream admin tenants …`: the tenant admin calls of the internal listener
 //! (`api::tenants_admin`) — `list`, `show --ispb`, `set --ispb` (create or change
 //! settings), `pause`/`resume --ispb`, `hold --ispb --reason`/`release --ispb`
-//! (legal hold) — printed as a table, or as the node's JSON with `--json`.
+//! (legal hold), `close-stream --ispb --stream` — printed as a table, or as the
+//! node's JSON with `--json`.
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use wire::paths::{TENANTS, tenant_path};
+use wire::paths::{TENANTS, tenant_path, tenant_stream_path};
 
-use crate::api::tenants_admin::{LegalHold, TenantList, TenantUpdate, TenantView};
+use crate::api::tenants_admin::{LegalHold, StreamClosed, TenantList, TenantUpdate, TenantView};
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
@@ -51,6 +52,17 @@ pub enum TenantsCommand {
     Hold(HoldArgs),
     /// Lift the tenant's legal hold.
     Release(IspbArg),
+    /// Force-close an open stream; its outstanding batch is redelivered.
+    CloseStream(CloseStreamArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CloseStreamArgs {
+    #[arg(long)]
+    pub ispb: String,
+    /// The stream id (`tenants show` lists them).
+    #[arg(long)]
+    pub stream: u64,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +131,24 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         TenantsCommand::Hold(HoldArgs { ispb, reason }) => {
             let hold = LegalHold { on: true, reason };
             (put(&client, &base, &ispb, &TenantUpdate { legal_hold: Some(hold), ..TenantUpdate::default() })?, false)
+        }
+        TenantsCommand::CloseStream(CloseStreamArgs { ispb, stream }) => {
+            let answer = client.delete(format!("{base}{}", tenant_stream_path(&ispb, stream))).send().await;
+            let answer = answer.context("request")?;
+            let (status, body) = (answer.status(), answer.text().await.context("answer body")?);
+            if !status.is_success() {
+                bail!("{status}: {}", body.trim());
+            }
+            let closed: StreamClosed = serde_json::from_str(&body).context("answer")?;
+            if json {
+                println!("{}", body.trim());
+            } else {
+                println!(
+                    "stream {} closed, {} messages back for redelivery, {} streams open",
+                    closed.stream, closed.redelivered, closed.open_streams
+                );
+            }
+            return Ok(());
         }
         TenantsCommand::Release(IspbArg { ispb }) => {
             let lift = LegalHold { on: false, reason: String::new() };

@@ -133,3 +133,24 @@ async fn pixstream_admin_tenants_sets_shows_pauses_and_lists() {
     assert!(!ok && text.contains("404"), "an unknown tenant is an error: {text}");
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_force_closed_stream_gives_its_batch_to_the_next_reader() {
+    let node = TestNode::start(|f| f.limits.long_poll_wait_ms = timing::QUICK_POLL_MS).await;
+    node.append(ISPB, &messages(ISPB, 3)).await;
+    let held = node.start_stream(ISPB, MULTI).await;
+    assert_eq!(held.messages.len(), 3);
+    let (_, shown) = show(&node.api, ISPB).await;
+    let stream = shown["streams"][0]["id"].as_u64().expect("the open stream");
+    let url = |stream: u64| format!("{}{}", node.internal, wire::paths::tenant_stream_path(ISPB, stream));
+
+    let closed = node.client.delete(url(stream)).send().await.expect("answered");
+    assert_eq!(closed.status(), StatusCode::OK);
+    let closed: Value = serde_json::from_str(&closed.text().await.expect("body")).expect("json");
+    assert_eq!((closed["redelivered"].as_u64(), closed["open_streams"].as_u64()), (Some(3), Some(0)));
+    assert_problem(node.get(&held.next, MULTI).await, 410, "streamClosed").await;
+    let again = node.start_stream(ISPB, MULTI).await;
+    assert_eq!(again.messages, held.messages, "the next reader gets the returned batch");
+    assert_problem(node.client.delete(url(stream)).send().await.expect("answered"), 404, "notFound").await;
+    node.stop().await;
+}

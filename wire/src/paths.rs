@@ -24,6 +24,8 @@ pub const CLUSTER_AUDIT_SEAL: &str = "/internal/v1/cluster/audit/seal";
 pub const TENANTS: &str = "/internal/v1/tenants";
 /// `GET` shows, `PUT` creates or changes one tenant.
 pub const TENANT: &str = "/internal/v1/tenants/{ispb}";
+/// `DELETE`: force-closes one open stream of a tenant; its batch is redelivered.
+pub const TENANT_STREAM: &str = "/internal/v1/tenants/{ispb}/streams/{stream}";
 /// Liveness: the process answers.
 pub const HEALTHZ: &str = "/healthz";
 /// Readiness: storage is open and every local shard has a leader.
@@ -51,6 +53,11 @@ pub fn tenant_path(ispb: &str) -> String {
     format!("/internal/v1/tenants/{ispb}")
 }
 
+/// The admin path of stream `stream` of `ispb` ([`TENANT_STREAM`]).
+pub fn tenant_stream_path(ispb: &str, stream: u64) -> String {
+    format!("/internal/v1/tenants/{ispb}/streams/{stream}")
+}
+
 /// The audit export of `ispb` ([`AUDIT_EXPORT`]).
 pub fn audit_export_path(ispb: &str) -> String {
     format!("/internal/v1/out/{ispb}/audit")
@@ -73,6 +80,7 @@ mod tests {
         assert_eq!(append_path(ispb), APPEND.replace("{ispb}", ispb));
         assert_eq!(audit_export_path(ispb), AUDIT_EXPORT.replace("{ispb}", ispb));
         assert_eq!(tenant_path(ispb), TENANT.replace("{ispb}", ispb));
+        assert_eq!(tenant_stream_path(ispb, 7), TENANT_STREAM.replace("{ispb}", ispb).replace("{stream}", "7"));
         assert_eq!(audit_seal_path(ispb), AUDIT_SEAL.replace("{ispb}", ispb));
     }
 
