@@ -28,6 +28,7 @@ pub enum Route {
     TenantShow,
     TenantSet,
     TenantStreamClose,
+    TenantCursor,
     Healthz,
     Readyz,
     Metrics,
@@ -50,6 +51,7 @@ impl Route {
             paths::TENANT if method == Method::PUT => Route::TenantSet,
             paths::TENANT => Route::TenantShow,
             paths::TENANT_STREAM => Route::TenantStreamClose,
+            paths::TENANT_CURSOR => Route::TenantCursor,
             paths::HEALTHZ => Route::Healthz,
             paths::READYZ => Route::Readyz,
             paths::METRICS => Route::Metrics,
@@ -67,7 +69,9 @@ impl Route {
     pub fn allowed_roles(self) -> Option<&'static [Role]> {
         match self {
             Route::Append => Some(&[Role::Producer]),
-            Route::ClusterMembers | Route::TenantSet | Route::TenantStreamClose => Some(&[Role::Operator]),
+            Route::ClusterMembers | Route::TenantSet | Route::TenantStreamClose | Route::TenantCursor => {
+                Some(&[Role::Operator])
+            }
             Route::TenantsList | Route::TenantShow => Some(&[Role::Operator, Role::Auditor]),
             Route::Metrics | Route::AuditExport | Route::AuditSeal => Some(&[Role::Auditor]),
             Route::StreamStart
@@ -93,6 +97,7 @@ impl Route {
             Route::TenantShow => "tenant_show",
             Route::TenantSet => "tenant_set",
             Route::TenantStreamClose => "tenant_stream_close",
+            Route::TenantCursor => "tenant_cursor",
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",
             Route::Metrics => "metrics",

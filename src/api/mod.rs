@@ -88,6 +88,7 @@ pub fn internal_router(app: AppState) -> Router {
         .route(paths::CLUSTER_AUDIT_SEAL, post(audit::seal))
         .route(paths::TENANT, get(tenants_admin::show).put(tenants_admin::set))
         .route(paths::TENANT_STREAM, axum::routing::delete(tenants_admin::close_stream))
+        .route(paths::TENANT_CURSOR, post(tenants_admin::move_cursor))
         .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))
         .route_layer(middleware::from_fn_with_state(app.clone(), shed::shed))
         .route(paths::CLUSTER_MEMBERS, post(cluster_admin::members))

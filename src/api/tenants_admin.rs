@@ -18,6 +18,12 @@
 //!   with the previous generation, recorded with the operator as its actor); the
 //!   PSP's token for it then gets 410 `streamClosed`. 404 for a stream that is not
 //!   open; 409 `streamBusy` when the stream moved on meanwhile (retry).
+//! - `POST /internal/v1/tenants/{ispb}/cursor` (operator) with
+//!   `{"to_seq": n, "reason": "…"}` — moves the watermark back to `n` (everything
+//!   from `n` is delivered again) or forward past `n - 1` (skipped messages count as
+//!   confirmed; only with a reason). Every open stream is closed (their tokens get
+//!   410), so no outstanding batch survives. 400 for a seq already purged or past
+//!   the next one.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -202,6 +208,48 @@ pub async fn close_stream(
         CommandResult::Rejected(storage::Rejection::StreamClosed) => Err(ApiError::NotFound),
         CommandResult::Rejected(_) => Err(ApiError::StreamBusy),
         other => Err(ApiError::Internal(format!("force-close answered {other:?}"))),
+    }
+}
+
+/// The body of `POST /internal/v1/tenants/{ispb}/cursor`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CursorMove {
+    pub to_seq: u64,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// What a cursor move did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CursorMoved {
+    pub from_seq: u64,
+    pub to_seq: u64,
+    pub closed_streams: usize,
+}
+
+/// `POST /internal/v1/tenants/{ispb}/cursor`.
+pub async fn move_cursor(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    IspbSegment(ispb): IspbSegment,
+    body: Bytes,
+) -> Result<Json<CursorMoved>, ApiError> {
+    let request: CursorMove =
+        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidBody(format!("cursor move: {e}")))?;
+    let command = Command::MoveCursor {
+        ispb,
+        to: request.to_seq,
+        now_ms: now_ms(),
+        origin: ctx.origin(),
+        reason: request.reason,
+    };
+    match app.pull.shards().propose(command).await? {
+        CommandResult::CursorMoved { from, to, closed_streams } => {
+            Ok(Json(CursorMoved { from_seq: from, to_seq: to, closed_streams }))
+        }
+        CommandResult::Rejected(rejection) => Err(rejection.into()),
+        other => Err(ApiError::Internal(format!("cursor move answered {other:?}"))),
     }
 }
 

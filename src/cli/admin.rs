@@ -1,14 +1,16 @@
 //! `pixstream admin tenants …`: the tenant admin calls of the internal listener
 //! (`api::tenants_admin`) — `list`, `show --ispb`, `set --ispb` (create or change
 //! settings), `pause`/`resume --ispb`, `hold --ispb --reason`/`release --ispb`
-//! (legal hold), `close-stream --ispb --stream` — printed as a table, or as the
-//! node's JSON with `--json`.
+//! (legal hold), `close-stream --ispb --stream`, `cursor --ispb --to-seq [--reason]`
+//! — printed as a table, or as the node's JSON with `--json`.
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use wire::paths::{TENANTS, tenant_path, tenant_stream_path};
+use wire::paths::{TENANTS, tenant_cursor_path, tenant_path, tenant_stream_path};
 
-use crate::api::tenants_admin::{LegalHold, StreamClosed, TenantList, TenantUpdate, TenantView};
+use crate::api::tenants_admin::{
+    CursorMove, CursorMoved, LegalHold, StreamClosed, TenantList, TenantUpdate, TenantView,
+};
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
@@ -54,6 +56,21 @@ pub enum TenantsCommand {
     Release(IspbArg),
     /// Force-close an open stream; its outstanding batch is redelivered.
     CloseStream(CloseStreamArgs),
+    /// Move the watermark back to a seq (redeliver from it) or forward (skip, with
+    /// a reason); closes every open stream.
+    Cursor(CursorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CursorArgs {
+    #[arg(long)]
+    pub ispb: String,
+    /// The new watermark: the first seq delivered (again).
+    #[arg(long)]
+    pub to_seq: u64,
+    /// Why; required to skip forward, recorded in the audit chain.
+    #[arg(long, default_value = "")]
+    pub reason: String,
 }
 
 #[derive(Debug, Args)]
@@ -146,6 +163,26 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 println!(
                     "stream {} closed, {} messages back for redelivery, {} streams open",
                     closed.stream, closed.redelivered, closed.open_streams
+                );
+            }
+            return Ok(());
+        }
+        TenantsCommand::Cursor(CursorArgs { ispb, to_seq, reason }) => {
+            let body = serde_json::to_vec(&CursorMove { to_seq, reason }).context("encode")?;
+            let request = client.post(format!("{base}{}", tenant_cursor_path(&ispb)));
+            let answer =
+                request.header("content-type", "application/json").body(body).send().await.context("request")?;
+            let (status, body) = (answer.status(), answer.text().await.context("answer body")?);
+            if !status.is_success() {
+                bail!("{status}: {}", body.trim());
+            }
+            let moved: CursorMoved = serde_json::from_str(&body).context("answer")?;
+            if json {
+                println!("{}", body.trim());
+            } else {
+                println!(
+                    "watermark moved from {} to {}, {} streams closed",
+                    moved.from_seq, moved.to_seq, moved.closed_streams
                 );
             }
             return Ok(());

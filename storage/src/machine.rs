@@ -151,6 +151,9 @@ impl ShardMachine {
                 (*ispb, *now_ms, Origin::system("sweeper"), AuditAction::StreamExpire)
             }
             Command::Audit { ispb, now_ms, origin, action, .. } => (*ispb, *now_ms, origin.clone(), *action),
+            Command::MoveCursor { ispb, now_ms, origin, .. } => {
+                (*ispb, *now_ms, origin.clone(), AuditAction::CursorMove)
+            }
             Command::AuditSeal { .. } | Command::AuditPurge { .. } | Command::PurgeRetained { .. } => {
                 unreachable!("answered above")
             }
@@ -201,6 +204,7 @@ impl ShardMachine {
                     None => return Ok(CommandResult::Expired(false)),
                 }
             }
+            Command::MoveCursor { ispb, to, reason, .. } => self.move_cursor(ispb, to, reason, &mut event, pending)?,
             Command::Audit { outcome, .. } => {
                 event.outcome = outcome;
                 if ispb.is_cluster() && !self.tenants.contains_key(&ispb) {
@@ -342,6 +346,45 @@ impl ShardMachine {
         };
         self.audit(ispb, event, batch, pending)?;
         Ok(CommandResult::Purged(true))
+    }
+
+    /// `Command::MoveCursor`: the watermark to `to`, every open stream closed.
+    fn move_cursor(
+        &mut self,
+        ispb: Ispb,
+        to: Seq,
+        reason: String,
+        event: &mut AuditEvent,
+        pending: &mut Pending,
+    ) -> Result<CommandResult> {
+        let Some(tenant) = self.tenants.get(&ispb) else {
+            return Ok(CommandResult::Rejected(Rejection::TenantNotFound));
+        };
+        let first = retention::first_stored_seq(&self.store, tenant)?.unwrap_or(tenant.next_seq).min(tenant.watermark);
+        if to < first || to > tenant.next_seq {
+            return Ok(CommandResult::Rejected(Rejection::CursorOutOfRange { first, next: tenant.next_seq }));
+        }
+        let from = tenant.watermark;
+        if to > from && reason.trim().is_empty() {
+            return Ok(CommandResult::Rejected(Rejection::ReasonRequired));
+        }
+        let Some(tenant) = self.tenants.get_mut(&ispb) else {
+            return Ok(CommandResult::Rejected(Rejection::TenantNotFound));
+        };
+        let closed: Vec<StreamId> = tenant.streams.keys().copied().collect();
+        for id in &closed {
+            pending.streams.insert((ispb, *id));
+        }
+        tenant.streams.clear();
+        tenant.confirmed_above.clear();
+        tenant.redeliver.clear();
+        tenant.watermark = to;
+        tenant.next_hand = to;
+        pending.tenants.insert(ispb);
+        self.woken.insert(ispb);
+        let direction = if to < from { "back" } else { "forward" };
+        event.outcome = format!("watermark {from} {direction} to {to}, {} streams closed: {reason}", closed.len());
+        Ok(CommandResult::CursorMoved { from, to, closed_streams: closed.len() })
     }
 
     fn tenant_or_create(
@@ -652,7 +695,7 @@ fn describe(result: &CommandResult, event: &mut AuditEvent) {
             event.seqs.clear();
         }
         CommandResult::TenantUpserted | CommandResult::Closed { .. } | CommandResult::Expired(_) => {}
-        CommandResult::Audited(_) | CommandResult::Purged(_) => {}
+        CommandResult::Audited(_) | CommandResult::Purged(_) | CommandResult::CursorMoved { .. } => {}
     }
 }
 

@@ -43,7 +43,7 @@ pub fn purge_point(store: &Store, tenant: &TenantState, now_ms: u64) -> Result<O
 }
 
 /// The lowest seq of `tenant` still stored.
-fn first_stored_seq(store: &Store, tenant: &TenantState) -> Result<Option<Seq>> {
+pub fn first_stored_seq(store: &Store, tenant: &TenantState) -> Result<Option<Seq>> {
     let cf = store.cf(columns::MESSAGES)?;
     let start = keys::message_key(&tenant.ispb, 0);
     let mut iter = store.db().iterator_cf(cf, IteratorMode::From(&start, Direction::Forward));

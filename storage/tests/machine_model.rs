@@ -56,6 +56,12 @@ enum Op {
         tenant: usize,
         below: Option<u64>,
     },
+    /// An operator moves the watermark to `to` (a reason given or not).
+    Cursor {
+        tenant: usize,
+        to: u64,
+        reason: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -67,7 +73,8 @@ fn op() -> impl Strategy<Value = Op> {
         8 => (tenant.clone(), 0..5usize, token, 1..=10u32).prop_map(|(tenant, stream, token, max)| Op::Pull { tenant, stream, token, max }),
         1 => (tenant.clone(), 0..5usize, any::<bool>()).prop_map(|(tenant, stream, previous)| Op::Close { tenant, stream, previous }),
         1 => (tenant.clone(), 0..5usize).prop_map(|(tenant, stream)| Op::Expire { tenant, stream }),
-        1 => (tenant, proptest::option::of(1..30u64)).prop_map(|(tenant, below)| Op::Purge { tenant, below }),
+        1 => (tenant.clone(), proptest::option::of(1..30u64)).prop_map(|(tenant, below)| Op::Purge { tenant, below }),
+        1 => (tenant, 0..30u64, any::<bool>()).prop_map(|(tenant, to, reason)| Op::Cursor { tenant, to, reason }),
     ]
 }
 
@@ -178,6 +185,7 @@ impl Harness {
             Op::Close { tenant, stream, previous } => self.close(tenant, stream, previous),
             Op::Expire { tenant, stream } => self.expire(tenant, stream),
             Op::Purge { tenant, below } => self.purge(tenant, below),
+            Op::Cursor { tenant, to, reason } => self.move_cursor(tenant, to, reason),
         }
         self.check_invariants();
     }
@@ -361,6 +369,32 @@ impl Harness {
         if holds {
             assert!((1..below).all(|seq| model.confirmed.contains(&seq)), "only confirmed seqs are purged");
             model.purged_below = below;
+        }
+    }
+
+    fn move_cursor(&mut self, tenant: usize, to: u64, reason: bool) {
+        let ispb = self.ispbs[tenant];
+        let watermark = self.machine.tenant(&ispb).expect("tenant").watermark;
+        let reason = if reason { "operator's reason".to_owned() } else { String::new() };
+        let now_ms = self.clock;
+        let command = Command::MoveCursor { ispb, to, now_ms, origin: Default::default(), reason: reason.clone() };
+        let result = self.apply(command);
+        let model = &mut self.models[tenant];
+        let first = model.purged_below.min(watermark);
+        let allowed = to >= first && to <= model.appended + 1 && (to <= watermark || !reason.is_empty());
+        if !allowed {
+            assert!(matches!(result, CommandResult::Rejected(_)), "move to {to} from {watermark}: {result:?}");
+            return;
+        }
+        assert!(
+            matches!(result, CommandResult::CursorMoved { from, to: moved, .. } if from == watermark && moved == to),
+            "move to {to} from {watermark}: {result:?}"
+        );
+        model.confirmed = (1..to).collect();
+        model.returned.clear();
+        model.next_new = to;
+        for stream in &mut model.streams {
+            stream.open = false;
         }
     }
 

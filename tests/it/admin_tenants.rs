@@ -154,3 +154,49 @@ async fn a_force_closed_stream_gives_its_batch_to_the_next_reader() {
     assert_problem(node.client.delete(url(stream)).send().await.expect("answered"), 404, "notFound").await;
     node.stop().await;
 }
+
+async fn move_cursor(api: &Api, body: &Value) -> reqwest::Response {
+    api.client
+        .post(format!("{}{}", api.internal, wire::paths::tenant_cursor_path(ISPB)))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("answered")
+}
+
+#[tokio::test]
+async fn the_cursor_moves_back_to_redeliver_and_forward_only_with_a_reason() {
+    let node = TestNode::start(|f| f.limits.long_poll_wait_ms = timing::QUICK_POLL_MS).await;
+    node.append(ISPB, &messages(ISPB, 6)).await;
+    let (all, _, last) = node.drain(ISPB, MULTI).await;
+    assert_eq!((all.len(), node.watermark(ISPB)), (6, 7), "everything delivered and confirmed");
+
+    // Back to seq 3: 3..=6 go out again, the open stream is closed.
+    let moved = move_cursor(&node.api, &json!({"to_seq": 3, "reason": "PSP lost its database"})).await;
+    assert_eq!(moved.status(), StatusCode::OK);
+    let moved: Value = serde_json::from_str(&moved.text().await.expect("body")).expect("json");
+    assert_eq!((moved["from_seq"].as_u64(), moved["closed_streams"].as_u64()), (Some(7), Some(1)));
+    assert_problem(node.get(&last.next, MULTI).await, 410, "streamClosed").await;
+    let again = node.start_stream(ISPB, MULTI).await;
+    assert_eq!(again.seqs(), vec![3, 4, 5, 6]);
+
+    // Forward past the rest: only with a reason; then the backlog is empty.
+    let refused = assert_problem(move_cursor(&node.api, &json!({"to_seq": 7})).await, 400, "invalidBody").await;
+    assert!(refused.detail.contains("reason"), "{}", refused.detail);
+    assert_eq!(node.watermark(ISPB), 3, "a refused move changes nothing");
+    let skipped = move_cursor(&node.api, &json!({"to_seq": 7, "reason": "replayed out of band"})).await;
+    assert_eq!(skipped.status(), StatusCode::OK);
+    assert_eq!((node.watermark(ISPB), node.tenant(ISPB).expect("tenant").backlog()), (7, 0));
+
+    for (body, fragment) in [
+        (json!({"to_seq": 9, "reason": "x"}), "to 7 (the next seq)"),
+        (json!({"to_seq": 0}), "from 1"),
+        (json!({"to": 3}), "unknown field"),
+    ] {
+        let problem = assert_problem(move_cursor(&node.api, &body).await, 400, "invalidBody").await;
+        assert!(problem.detail.contains(fragment), "{body}: {}", problem.detail);
+    }
+    assert_eq!(node.watermark(ISPB), 7);
+    node.stop().await;
+}

@@ -26,6 +26,8 @@ pub const TENANTS: &str = "/internal/v1/tenants";
 pub const TENANT: &str = "/internal/v1/tenants/{ispb}";
 /// `DELETE`: force-closes one open stream of a tenant; its batch is redelivered.
 pub const TENANT_STREAM: &str = "/internal/v1/tenants/{ispb}/streams/{stream}";
+/// `POST`: moves a tenant's watermark back (redeliver from a seq) or forward (skip).
+pub const TENANT_CURSOR: &str = "/internal/v1/tenants/{ispb}/cursor";
 /// Liveness: the process answers.
 pub const HEALTHZ: &str = "/healthz";
 /// Readiness: storage is open and every local shard has a leader.
@@ -58,6 +60,11 @@ pub fn tenant_stream_path(ispb: &str, stream: u64) -> String {
     format!("/internal/v1/tenants/{ispb}/streams/{stream}")
 }
 
+/// The cursor path of `ispb` ([`TENANT_CURSOR`]).
+pub fn tenant_cursor_path(ispb: &str) -> String {
+    format!("/internal/v1/tenants/{ispb}/cursor")
+}
+
 /// The audit export of `ispb` ([`AUDIT_EXPORT`]).
 pub fn audit_export_path(ispb: &str) -> String {
     format!("/internal/v1/out/{ispb}/audit")
@@ -80,6 +87,7 @@ mod tests {
         assert_eq!(append_path(ispb), APPEND.replace("{ispb}", ispb));
         assert_eq!(audit_export_path(ispb), AUDIT_EXPORT.replace("{ispb}", ispb));
         assert_eq!(tenant_path(ispb), TENANT.replace("{ispb}", ispb));
+        assert_eq!(tenant_cursor_path(ispb), TENANT_CURSOR.replace("{ispb}", ispb));
         assert_eq!(tenant_stream_path(ispb, 7), TENANT_STREAM.replace("{ispb}", ispb).replace("{stream}", "7"));
         assert_eq!(audit_seal_path(ispb), AUDIT_SEAL.replace("{ispb}", ispb));
     }

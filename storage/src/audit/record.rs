@@ -73,6 +73,10 @@ pub enum AuditAction {
     /// the seqs).
     #[serde(rename = "retention.purge")]
     RetentionPurge,
+    /// An operator moved the watermark back (redelivery from a seq) or forward
+    /// (skipping, with the reason in `outcome`).
+    #[serde(rename = "cursor.move")]
+    CursorMove,
 }
 
 impl AuditAction {
@@ -91,10 +95,12 @@ impl AuditAction {
             AuditAction::Unauthenticated => "access.unauthenticated",
             AuditAction::ClusterMembership => "cluster.membership",
             AuditAction::RetentionPurge => "retention.purge",
+            AuditAction::CursorMove => "cursor.move",
         }
     }
 
-    /// Security events: recorded even with `[audit] enabled = false`.
+    /// Security events and operators' changes: recorded even with
+    /// `[audit] enabled = false`.
     pub fn always_recorded(self) -> bool {
         matches!(
             self,
@@ -102,6 +108,8 @@ impl AuditAction {
                 | AuditAction::InvalidToken
                 | AuditAction::Unauthenticated
                 | AuditAction::ClusterMembership
+                | AuditAction::TenantUpsert
+                | AuditAction::CursorMove
         )
     }
 }
