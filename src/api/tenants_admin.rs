@@ -25,6 +25,8 @@
 //!   410), so no outstanding batch survives. 400 for a seq already purged or past
 //!   the next one.
 
+use std::ops::RangeInclusive;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -255,35 +257,21 @@ pub async fn move_cursor(
 
 /// `update` over `base`, checked like the `[tenants]` section of the config.
 fn apply(update: TenantUpdate, mut base: TenantSettings) -> Result<TenantSettings, ApiError> {
-    let bad = |what: &str| Err(ApiError::InvalidBody(what.to_owned()));
-    if let Some(max_streams) = update.max_streams {
-        if !(1..=6).contains(&max_streams) {
-            return bad("max_streams must be 1 to 6 (ICOM allows 6 streams per ISPB)");
-        }
+    if let Some(max_streams) =
+        within(update.max_streams, 1..=6, "max_streams must be 1 to 6 (ICOM allows 6 streams per ISPB)")?
+    {
         base.max_streams = max_streams;
     }
-    if let Some(max_backlog) = update.max_backlog {
-        if max_backlog == 0 {
-            return bad("max_backlog must be at least 1");
-        }
+    if let Some(max_backlog) = within(update.max_backlog, 1..=u64::MAX, "max_backlog must be at least 1")? {
         base.max_backlog = max_backlog;
     }
-    if let Some(days) = update.retention_days {
-        if !(1..=3650).contains(&days) {
-            return bad("retention_days must be 1 to 3650");
-        }
+    if let Some(days) = within(update.retention_days, 1..=3650, "retention_days must be 1 to 3650")? {
         base.retention_secs = days * 86_400;
     }
-    if let Some(rate) = update.rate_per_sec {
-        if rate == 0 {
-            return bad("rate_per_sec must be at least 1");
-        }
+    if let Some(rate) = within(update.rate_per_sec, 1..=u32::MAX, "rate_per_sec must be at least 1")? {
         base.rate_per_sec = rate;
     }
-    if let Some(burst) = update.rate_burst {
-        if burst == 0 {
-            return bad("rate_burst must be at least 1");
-        }
+    if let Some(burst) = within(update.rate_burst, 1..=u32::MAX, "rate_burst must be at least 1")? {
         base.rate_burst = burst;
     }
     if let Some(paused) = update.paused {
@@ -291,13 +279,21 @@ fn apply(update: TenantUpdate, mut base: TenantSettings) -> Result<TenantSetting
     }
     match update.legal_hold {
         Some(LegalHold { on: true, reason }) if reason.trim().is_empty() => {
-            return bad("a legal hold needs a reason");
+            return Err(ApiError::InvalidBody("a legal hold needs a reason".into()));
         }
         Some(LegalHold { on: true, reason }) => base.legal_hold = Some(reason.trim().to_owned()),
         Some(LegalHold { on: false, .. }) => base.legal_hold = None,
         None => {}
     }
     Ok(base)
+}
+
+/// `value`, when given, if it lies in `range`; else 400 with `message`.
+fn within<T: PartialOrd>(value: Option<T>, range: RangeInclusive<T>, message: &str) -> Result<Option<T>, ApiError> {
+    match value {
+        Some(v) if !range.contains(&v) => Err(ApiError::InvalidBody(message.to_owned())),
+        other => Ok(other),
+    }
 }
 
 /// The applied state of `ispb`'s tenant on this node.

@@ -118,15 +118,24 @@ pub struct SetArgs {
     pub rate_burst: Option<u32>,
 }
 
+/// What an answer holds, for printing it.
+enum Answer {
+    List,
+    Tenant,
+    StreamClosed,
+    CursorMoved,
+}
+
 /// Runs an `admin` subcommand.
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let AdminCommand::Tenants(args) = args.command;
     let client = args.auth.client(reqwest::Client::builder())?;
     let base = args.url.trim_end_matches('/').to_owned();
-    let json = args.json;
-    let (request, list) = match args.command {
-        TenantsCommand::List => (client.get(format!("{base}{TENANTS}")), true),
-        TenantsCommand::Show(IspbArg { ispb }) => (client.get(format!("{base}{}", tenant_path(&ispb))), false),
+    let tenant = |ispb: &str| format!("{base}{}", tenant_path(ispb));
+    let put = |ispb: &str, update: TenantUpdate| with_json(client.put(tenant(ispb)), &update);
+    let (request, answer) = match args.command {
+        TenantsCommand::List => (client.get(format!("{base}{TENANTS}")), Answer::List),
+        TenantsCommand::Show(IspbArg { ispb }) => (client.get(tenant(&ispb)), Answer::Tenant),
         TenantsCommand::Set(set) => {
             let update = TenantUpdate {
                 max_streams: set.max_streams,
@@ -137,85 +146,68 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 paused: None,
                 legal_hold: None,
             };
-            (put(&client, &base, &set.ispb, &update)?, false)
+            (put(&set.ispb, update)?, Answer::Tenant)
         }
         TenantsCommand::Pause(IspbArg { ispb }) => {
-            (put(&client, &base, &ispb, &TenantUpdate { paused: Some(true), ..TenantUpdate::default() })?, false)
+            (put(&ispb, TenantUpdate { paused: Some(true), ..TenantUpdate::default() })?, Answer::Tenant)
         }
         TenantsCommand::Resume(IspbArg { ispb }) => {
-            (put(&client, &base, &ispb, &TenantUpdate { paused: Some(false), ..TenantUpdate::default() })?, false)
+            (put(&ispb, TenantUpdate { paused: Some(false), ..TenantUpdate::default() })?, Answer::Tenant)
         }
         TenantsCommand::Hold(HoldArgs { ispb, reason }) => {
             let hold = LegalHold { on: true, reason };
-            (put(&client, &base, &ispb, &TenantUpdate { legal_hold: Some(hold), ..TenantUpdate::default() })?, false)
-        }
-        TenantsCommand::CloseStream(CloseStreamArgs { ispb, stream }) => {
-            let answer = client.delete(format!("{base}{}", tenant_stream_path(&ispb, stream))).send().await;
-            let answer = answer.context("request")?;
-            let (status, body) = (answer.status(), answer.text().await.context("answer body")?);
-            if !status.is_success() {
-                bail!("{status}: {}", body.trim());
-            }
-            let closed: StreamClosed = serde_json::from_str(&body).context("answer")?;
-            if json {
-                println!("{}", body.trim());
-            } else {
-                println!(
-                    "stream {} closed, {} messages back for redelivery, {} streams open",
-                    closed.stream, closed.redelivered, closed.open_streams
-                );
-            }
-            return Ok(());
-        }
-        TenantsCommand::Cursor(CursorArgs { ispb, to_seq, reason }) => {
-            let body = serde_json::to_vec(&CursorMove { to_seq, reason }).context("encode")?;
-            let request = client.post(format!("{base}{}", tenant_cursor_path(&ispb)));
-            let answer =
-                request.header("content-type", "application/json").body(body).send().await.context("request")?;
-            let (status, body) = (answer.status(), answer.text().await.context("answer body")?);
-            if !status.is_success() {
-                bail!("{status}: {}", body.trim());
-            }
-            let moved: CursorMoved = serde_json::from_str(&body).context("answer")?;
-            if json {
-                println!("{}", body.trim());
-            } else {
-                println!(
-                    "watermark moved from {} to {}, {} streams closed",
-                    moved.from_seq, moved.to_seq, moved.closed_streams
-                );
-            }
-            return Ok(());
+            (put(&ispb, TenantUpdate { legal_hold: Some(hold), ..TenantUpdate::default() })?, Answer::Tenant)
         }
         TenantsCommand::Release(IspbArg { ispb }) => {
             let lift = LegalHold { on: false, reason: String::new() };
-            (put(&client, &base, &ispb, &TenantUpdate { legal_hold: Some(lift), ..TenantUpdate::default() })?, false)
+            (put(&ispb, TenantUpdate { legal_hold: Some(lift), ..TenantUpdate::default() })?, Answer::Tenant)
+        }
+        TenantsCommand::CloseStream(CloseStreamArgs { ispb, stream }) => {
+            (client.delete(format!("{base}{}", tenant_stream_path(&ispb, stream))), Answer::StreamClosed)
+        }
+        TenantsCommand::Cursor(CursorArgs { ispb, to_seq, reason }) => {
+            let request = client.post(format!("{base}{}", tenant_cursor_path(&ispb)));
+            (with_json(request, &CursorMove { to_seq, reason })?, Answer::CursorMoved)
         }
     };
-    let answer = request.send().await.context("request")?;
-    let status = answer.status();
-    let body = answer.text().await.context("answer body")?;
+    let response = request.send().await.context("request")?;
+    let status = response.status();
+    let body = response.text().await.context("answer body")?;
     if !status.is_success() {
         bail!("{status}: {}", body.trim());
     }
-    if json {
+    if args.json {
         println!("{}", body.trim());
-    } else if list {
-        print_list(&serde_json::from_str(&body).context("tenant list")?);
-    } else {
-        print_tenant(&serde_json::from_str(&body).context("tenant")?);
+        return Ok(());
+    }
+    match answer {
+        Answer::List => print_list(&serde_json::from_str(&body).context("tenant list")?),
+        Answer::Tenant => print_tenant(&serde_json::from_str(&body).context("tenant")?),
+        Answer::StreamClosed => {
+            let closed: StreamClosed = serde_json::from_str(&body).context("answer")?;
+            println!(
+                "stream {} closed, {} messages back for redelivery, {} streams open",
+                closed.stream, closed.redelivered, closed.open_streams
+            );
+        }
+        Answer::CursorMoved => {
+            let moved: CursorMoved = serde_json::from_str(&body).context("answer")?;
+            println!(
+                "watermark moved from {} to {}, {} streams closed",
+                moved.from_seq, moved.to_seq, moved.closed_streams
+            );
+        }
     }
     Ok(())
 }
 
-fn put(
-    client: &reqwest::Client,
-    base: &str,
-    ispb: &str,
-    update: &TenantUpdate,
+/// `request` with `body` as its JSON.
+fn with_json(
+    request: reqwest::RequestBuilder,
+    body: &impl serde::Serialize,
 ) -> anyhow::Result<reqwest::RequestBuilder> {
-    let body = serde_json::to_vec(update).context("encode settings")?;
-    Ok(client.put(format!("{base}{}", tenant_path(ispb))).header("content-type", "application/json").body(body))
+    let body = serde_json::to_vec(body).context("encode the request")?;
+    Ok(request.header("content-type", "application/json").body(body))
 }
 
 fn print_list(list: &TenantList) {
