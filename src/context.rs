@@ -24,6 +24,11 @@ pub enum Route {
     AuditExport,
     AuditSeal,
     ClusterMembers,
+    TenantsList,
+    TenantShow,
+    TenantSet,
+    TenantStreamClose,
+    TenantCursor,
     Healthz,
     Readyz,
     Metrics,
@@ -39,9 +44,14 @@ impl Route {
             paths::STREAM_NEXT if method == Method::DELETE => Route::StreamClose,
             paths::STREAM_NEXT => Route::StreamNext,
             paths::APPEND => Route::Append,
-            paths::AUDIT_EXPORT => Route::AuditExport,
-            paths::AUDIT_SEAL => Route::AuditSeal,
+            paths::AUDIT_EXPORT | paths::CLUSTER_AUDIT_EXPORT => Route::AuditExport,
+            paths::AUDIT_SEAL | paths::CLUSTER_AUDIT_SEAL => Route::AuditSeal,
             paths::CLUSTER_MEMBERS => Route::ClusterMembers,
+            paths::TENANTS => Route::TenantsList,
+            paths::TENANT if method == Method::PUT => Route::TenantSet,
+            paths::TENANT => Route::TenantShow,
+            paths::TENANT_STREAM => Route::TenantStreamClose,
+            paths::TENANT_CURSOR => Route::TenantCursor,
             paths::HEALTHZ => Route::Healthz,
             paths::READYZ => Route::Readyz,
             paths::METRICS => Route::Metrics,
@@ -54,13 +64,16 @@ impl Route {
         matches!(self, Route::StreamStart | Route::StreamNext | Route::StreamClose)
     }
 
-    /// The role an internal route demands; `None` for open routes (health) and for
-    /// the public ones.
-    pub fn required_role(self) -> Option<Role> {
+    /// The roles an internal route admits (any one of them will do); `None` for open
+    /// routes (health) and for the public ones.
+    pub fn allowed_roles(self) -> Option<&'static [Role]> {
         match self {
-            Route::Append => Some(Role::Producer),
-            Route::ClusterMembers => Some(Role::Operator),
-            Route::Metrics | Route::AuditExport | Route::AuditSeal => Some(Role::Auditor),
+            Route::Append => Some(&[Role::Producer]),
+            Route::ClusterMembers | Route::TenantSet | Route::TenantStreamClose | Route::TenantCursor => {
+                Some(&[Role::Operator])
+            }
+            Route::TenantsList | Route::TenantShow => Some(&[Role::Operator, Role::Auditor]),
+            Route::Metrics | Route::AuditExport | Route::AuditSeal => Some(&[Role::Auditor]),
             Route::StreamStart
             | Route::StreamNext
             | Route::StreamClose
@@ -80,6 +93,11 @@ impl Route {
             Route::AuditExport => "audit_export",
             Route::AuditSeal => "audit_seal",
             Route::ClusterMembers => "cluster_members",
+            Route::TenantsList => "tenants_list",
+            Route::TenantShow => "tenant_show",
+            Route::TenantSet => "tenant_set",
+            Route::TenantStreamClose => "tenant_stream_close",
+            Route::TenantCursor => "tenant_cursor",
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",
             Route::Metrics => "metrics",

@@ -19,6 +19,7 @@
 //! - `certs`        — development CA and certificates (`pixstream certs dev`).
 //! - `audit`        — checkpoint key, sealing and retention of the audit chain,
 //!   access events.
+//! - `retention`    — the purger of confirmed messages past their tenant's retention.
 //! - `private_file` — private key files: mode checks, 0600 creation.
 //! - `throttle`     — per-ISPB token buckets (rate and burst from tenant settings).
 //! - `metrics`      — the node's Prometheus registry and the `/metrics` exposition.
@@ -29,7 +30,8 @@
 //! - `log_throttle` — at most one log line a second for conditions that repeat in bursts.
 //! - `app`          — `App`, what one node's handlers and tasks share.
 //! - `server`       — `start`/`start_on`: storage, shard groups, the listeners, tasks.
-//! - `cli`          — the `pixstream` subcommands (`serve`, `send`, `pull`, `bench`, `cluster`, `certs`).
+//! - `cli`          — the `pixstream` subcommands (`serve`, `send`, `pull`, `bench`, `cluster`,
+//!   `certs`, `audit`, `top`).
 //!
 //! The ICOM wire format (header names, multipart, paths, time format) is the `wire`
 //! crate, shared with the CLI clients and the load tool; the load tool (`pixstream
@@ -55,6 +57,7 @@ pub mod metrics;
 pub mod private_file;
 pub mod produce;
 pub mod pull;
+pub mod retention;
 pub mod server;
 pub mod shard_client;
 pub mod throttle;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use pixstream::cli::{Cli, Command, LogFormat, audit, certs, cluster, pull, send, serve};
+use pixstream::cli::{Cli, Command, LogFormat, admin, audit, certs, cluster, pull, send, serve};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: the request path allocates small
@@ -41,6 +41,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Cluster(args) => cluster::run(args).await,
             Command::Certs(args) => certs::run(args),
             Command::Audit(args) => audit::run(args).await,
+            Command::Admin(args) => admin::run(args).await,
             Command::Top(args) => pixstream::cli::top::run(args).await,
         }
     })

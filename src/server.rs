@@ -26,6 +26,7 @@ use crate::load::Load;
 use crate::metrics::Metrics;
 use crate::produce::AppendService;
 use crate::pull::{Notifier, PullService, sweeper};
+use crate::retention;
 use crate::shard_client::ShardClient;
 use crate::throttle::{Rate, RateLimits};
 
@@ -193,6 +194,7 @@ pub async fn start_on(
         serve("internal", internal, &listener_tls.internal, listeners.internal, &shutdown),
         tokio::spawn(sweeper::run(app.pull.clone())),
         tokio::spawn(seal_periodically(app.sealer.clone(), shutdown.clone())),
+        tokio::spawn(retention::run(app.pull.shards().clone(), app.store.clone(), shutdown.clone())),
     ];
     // The peer listener is up: the other nodes can now reach this one to elect.
     if let Err(error) = app.shards.wait_for_leaders(Duration::from_secs(30)).await {

@@ -5,6 +5,9 @@
 //!   ending at the newest checkpoint unless `unsealed=true`.
 //! - `POST /internal/v1/out/{ispb}/audit/seal` — a checkpoint of the newest record
 //!   now, so an export can end on it; answers `{"sealed": bool, "upto": n}`.
+//! - `GET /internal/v1/cluster/audit`, `POST /internal/v1/cluster/audit/seal` — the
+//!   same for the cluster's own chain (`Ispb::CLUSTER`: membership changes, access
+//!   events of ISPBs without a tenant).
 
 use axum::extract::State;
 use axum::http::{Uri, header};

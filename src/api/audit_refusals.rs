@@ -5,13 +5,15 @@
 //! refusal: the entry node for authorization, the serving node for tokens (a
 //! relayed answer carries no `RenderedProblem`, so nothing is recorded twice). The
 //! event is committed through the shard's leader: proposed here when this node
-//! leads, else sent to the leader's peer listener (`POST /peer/v1/audit`).
+//! leads, else sent to the leader's peer listener (`POST /peer/v1/audit`). When the
+//! ISPB has no tenant the leader moves the event to the cluster chain
+//! (`AccessEvents::onto_cluster_chain`). `commit` serves the membership admin too.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use storage::Command;
 use storage::audit::AuditAction;
+use storage::{Command, CommandResult};
 
 use crate::api::{ApiError, RenderedProblem, forward};
 use crate::app::{App, AppState};
@@ -37,22 +39,36 @@ pub async fn audit_refusals(State(app): State<AppState>, request: Request, next:
     if let Some((action, outcome)) = event
         && let Some(command) = app.access_events.admit(&ctx, ispb, action, &outcome)
     {
-        tokio::spawn(commit(app.clone(), command));
+        let app = app.clone();
+        tokio::spawn(async move {
+            if let Err(error) = commit(&app, command).await {
+                tracing::warn!(%error, "access event not recorded in the audit chain");
+            }
+        });
     }
     response
 }
 
-/// Commits an access event through its shard's leader; failures are logged only.
-async fn commit(app: AppState, command: Command) {
+/// Commits an `Audit` command through its chain's shard leader: proposed here when
+/// this node leads, else relayed to the leader (which moves an event of an ISPB
+/// without a tenant to the cluster chain itself).
+pub(crate) async fn commit(app: &App, command: Command) -> Result<(), String> {
     let shard = app.shards.shard_for(command.ispb());
-    let result = if app.shards.is_leader(shard) || app.shards.cluster().nodes.len() <= 1 {
-        app.pull.shards().propose(command).await.map(drop).map_err(|e| e.to_string())
-    } else {
-        relay(&app, shard, &command).await
-    };
-    if let Err(error) = result {
-        tracing::warn!(%error, "access event not recorded in the audit chain");
+    if app.shards.is_leader(shard) || app.shards.cluster().nodes.len() <= 1 {
+        return Box::pin(propose_here(app, command)).await.map_err(|e| e.to_string());
     }
+    relay(app, shard, &command).await
+}
+
+/// Proposes an `Audit` command on this node (its shard's leader); one that found no
+/// tenant goes on to the cluster chain.
+async fn propose_here(app: &App, command: Command) -> Result<(), ApiError> {
+    let fallback = app.access_events.onto_cluster_chain(command.clone());
+    let recorded = app.pull.shards().propose(command).await?;
+    if let (CommandResult::Audited(false), Some(cluster_event)) = (recorded, fallback) {
+        commit(app, cluster_event).await.map_err(|e| ApiError::Internal(format!("cluster chain: {e}")))?;
+    }
+    Ok(())
 }
 
 async fn relay(app: &App, shard: u32, command: &Command) -> Result<(), String> {
@@ -77,6 +93,5 @@ pub async fn relayed(app: &App, body: &[u8]) -> Result<(), ApiError> {
     if !matches!(command, Command::Audit { .. }) {
         return Err(ApiError::InvalidBody("only access events are relayed".into()));
     }
-    app.pull.shards().propose(command).await?;
-    Ok(())
+    Box::pin(propose_here(app, command)).await
 }

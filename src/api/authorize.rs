@@ -5,7 +5,7 @@
 //! - Public stream routes, when a client mapping is configured: the client
 //!   certificate must map to the path's ISPB, else 403 `forbidden`.
 //! - Internal routes, when credentials are configured: the route's role
-//!   (`Route::required_role`), else 401 `unauthorized` (no or unknown credentials)
+//!   (`Route::allowed_roles`, any one of them), else 401 `unauthorized` (no or unknown credentials)
 //!   or 403 `forbidden` (known caller without the role). Health routes stay open.
 
 use axum::extract::{Request, State};
@@ -50,14 +50,15 @@ fn check(app: &App, ctx: &RequestContext) -> Result<(), ApiError> {
             _ => Err(ApiError::Forbidden("a client certificate is required".into())),
         };
     }
-    let Some(role) = ctx.route.required_role() else { return Ok(()) };
+    let Some(roles) = ctx.route.allowed_roles() else { return Ok(()) };
     if !security.checks_internal_access() {
         return Ok(());
     }
     match &ctx.identity {
-        Identity::Principal(principal) if principal.has(role) => Ok(()),
+        Identity::Principal(principal) if roles.iter().any(|role| principal.has(*role)) => Ok(()),
         Identity::Principal(principal) => {
-            Err(ApiError::Forbidden(format!("{} does not hold the role {}", principal.name, role.name())))
+            let wanted: Vec<&str> = roles.iter().map(|role| role.name()).collect();
+            Err(ApiError::Forbidden(format!("{} does not hold the role {}", principal.name, wanted.join(" or "))))
         }
         Identity::Certificate { .. } => Err(ApiError::Forbidden("this client certificate holds no role".into())),
         Identity::UnknownToken => Err(ApiError::Unauthorized("unknown bearer token")),

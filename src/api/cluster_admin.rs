@@ -14,8 +14,10 @@
 //! Adding a node: start it with `serve --join`, then post the list with it. Removing
 //! one: post the list without it, and stop it only after the answer is 200.
 //!
-//! Authentication of admin calls comes with a later issue (SPEC.md §6); until then
-//! the internal listener must be reachable only by operators and producers.
+//! The call demands the `operator` role. Every call — a change, a partial one, a
+//! refused body — is recorded in the cluster's audit chain (`Ispb::CLUSTER`,
+//! `cluster.membership`) with its caller, the nodes asked for and the result,
+//! before the answer is sent.
 
 use std::time::Duration;
 
@@ -26,8 +28,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::api::ApiError;
-use crate::app::AppState;
+use storage::audit::AuditAction;
+use storage::{Command, Ispb};
+use wire::clock::now_ms;
+
+use crate::api::{ApiError, audit_refusals};
+use crate::app::{App, AppState};
+use crate::context::RequestContext;
 
 /// Route of the membership call.
 pub const MEMBERS_PATH: &str = wire::paths::CLUSTER_MEMBERS;
@@ -68,9 +75,35 @@ pub struct MembersAnswer {
 }
 
 /// `POST /internal/v1/cluster/members`.
-pub async fn members(State(app): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn members(State(app): State<AppState>, ctx: RequestContext, body: Bytes) -> Result<Response, ApiError> {
+    let answer = change(&app, &body).await;
+    let outcome = match &answer {
+        Ok((status, answer, ids)) => format!(
+            "nodes {ids:?}: {} ({} shards placed, failed shards {:?})",
+            status.as_u16(),
+            answer.shards.len(),
+            answer.failed.iter().map(|f| f.shard).collect::<Vec<_>>()
+        ),
+        Err(error) => format!("refused: {error}"),
+    };
+    let event = Command::Audit {
+        ispb: Ispb::CLUSTER,
+        now_ms: now_ms(),
+        origin: ctx.origin(),
+        action: AuditAction::ClusterMembership,
+        outcome,
+    };
+    if let Err(error) = audit_refusals::commit(&app, event).await {
+        tracing::error!(%error, "membership call not recorded in the cluster's audit chain");
+    }
+    let (status, answer, _) = answer?;
+    Ok((status, Json(answer)).into_response())
+}
+
+/// Parses and carries out a membership call: (status, answer, node ids asked for).
+async fn change(app: &App, body: &[u8]) -> Result<(StatusCode, MembersAnswer, Vec<u64>), ApiError> {
     let request: MembersRequest =
-        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidBody(format!("members request: {e}")))?;
+        serde_json::from_slice(body).map_err(|e| ApiError::InvalidBody(format!("members request: {e}")))?;
     let map = raft::ClusterMap {
         nodes: request.nodes,
         shards: app.shards.shard_count(),
@@ -95,5 +128,5 @@ pub async fn members(State(app): State<AppState>, body: Bytes) -> Result<Respons
     }
     let status = if answer.failed.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     tracing::info!(status = status.as_u16(), failed = answer.failed.len(), "membership change finished");
-    Ok((status, Json(answer)).into_response())
+    Ok((status, answer, ids))
 }

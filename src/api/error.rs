@@ -277,6 +277,10 @@ impl From<storage::Rejection> for ApiError {
             StreamClosed => ApiError::StreamClosed,
             StaleCursor => ApiError::StaleCursor,
             UnknownGeneration => ApiError::InvalidCursor("token names a read the stream never made"),
+            CursorOutOfRange { first, next } => ApiError::InvalidBody(format!(
+                "to_seq must be from {first} (older messages are purged) to {next} (the next seq)"
+            )),
+            ReasonRequired => ApiError::InvalidBody("skipping messages needs a reason".into()),
             Backpressure { .. } => ApiError::Unavailable { reason: BACKLOG_OVER_LIMIT, retry_after_secs: 5 },
         }
     }

@@ -28,6 +28,7 @@
 //! - `forward`       — relaying a request to the shard leader.
 //! - `peer`          — the peer listener (Raft RPCs, membership, forwarded requests).
 //! - `cluster_admin` — membership changes.
+//! - `tenants_admin` — tenant list, show and create/update (settings, pause).
 
 pub mod attach;
 mod audit;
@@ -45,6 +46,7 @@ mod rate_limit;
 mod reply;
 mod shed;
 mod stream;
+pub mod tenants_admin;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -82,9 +84,15 @@ pub fn internal_router(app: AppState) -> Router {
         .route(paths::APPEND, post(produce::append))
         .route(paths::AUDIT_EXPORT, get(audit::export))
         .route(paths::AUDIT_SEAL, post(audit::seal))
+        .route(paths::CLUSTER_AUDIT_EXPORT, get(audit::export))
+        .route(paths::CLUSTER_AUDIT_SEAL, post(audit::seal))
+        .route(paths::TENANT, get(tenants_admin::show).put(tenants_admin::set))
+        .route(paths::TENANT_STREAM, axum::routing::delete(tenants_admin::close_stream))
+        .route(paths::TENANT_CURSOR, post(tenants_admin::move_cursor))
         .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))
         .route_layer(middleware::from_fn_with_state(app.clone(), shed::shed))
         .route(paths::CLUSTER_MEMBERS, post(cluster_admin::members))
+        .route(paths::TENANTS, get(tenants_admin::list))
         .route(paths::HEALTHZ, get(|| async { "ok" }))
         .route(paths::READYZ, get(ready))
         .route(paths::METRICS, get(metrics))

@@ -37,10 +37,16 @@ impl<S: Send + Sync> FromRequestParts<S> for CursorSegments {
     }
 }
 
-/// The ISPB of a request path: the segment after `/out/`.
+/// The ISPB of a request path: the segment after `/out/` (or `/tenants/` for the
+/// tenant admin); `Ispb::CLUSTER` for the
+/// routes of the cluster's audit chain (so they are forwarded to its shard's leader
+/// and served like an ISPB's).
 pub fn ispb_of(path: &str) -> Result<Ispb, ApiError> {
+    if path == wire::paths::CLUSTER_AUDIT_EXPORT || path == wire::paths::CLUSTER_AUDIT_SEAL {
+        return Ok(Ispb::CLUSTER);
+    }
     let mut segments = path.split('/');
-    segments.find(|s| *s == "out");
+    segments.find(|s| *s == "out" || *s == "tenants");
     let text = segments.next().unwrap_or_default();
     parse_ispb(text)
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use storage::audit::{AuditEntry, verify_entries};
-use wire::paths::{audit_export_path, audit_seal_path};
+use wire::paths::{CLUSTER_AUDIT_EXPORT, CLUSTER_AUDIT_SEAL, audit_export_path, audit_seal_path};
 
 use crate::audit::read_public_keys;
 
@@ -22,7 +22,7 @@ pub struct AuditArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Write an ISPB's audit chain (records and checkpoints) as JSON lines.
+    /// Write an ISPB's (or the cluster's) audit chain (records and checkpoints) as JSON lines.
     Export(ExportArgs),
     /// Verify exported chains: hashes, links, checkpoints and their signatures.
     Verify(VerifyArgs),
@@ -31,8 +31,12 @@ pub enum AuditCommand {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// The participant whose chain to export.
+    #[arg(long, required_unless_present = "cluster", conflicts_with = "cluster")]
+    pub ispb: Option<String>,
+    /// Export the cluster's own chain instead: membership changes, and access
+    /// events of ISPBs that have no tenant.
     #[arg(long)]
-    pub ispb: String,
+    pub cluster: bool,
     /// Internal API base URL.
     #[arg(long, default_value = "http://127.0.0.1:8081")]
     pub url: String,
@@ -80,8 +84,12 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
 async fn export(args: ExportArgs) -> anyhow::Result<()> {
     let client = args.auth.client(reqwest::Client::builder())?;
     let base = args.url.trim_end_matches('/');
+    let (export_path, seal_path) = match &args.ispb {
+        Some(ispb) => (audit_export_path(ispb), audit_seal_path(ispb)),
+        None => (CLUSTER_AUDIT_EXPORT.to_owned(), CLUSTER_AUDIT_SEAL.to_owned()),
+    };
     if !args.no_seal {
-        let answer = client.post(format!("{base}{}", audit_seal_path(&args.ispb))).send().await.context("seal")?;
+        let answer = client.post(format!("{base}{seal_path}")).send().await.context("seal")?;
         if !answer.status().is_success() {
             bail!("seal: {} {}", answer.status(), answer.text().await.unwrap_or_default());
         }
@@ -96,7 +104,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
     if args.unsealed {
         query.push("unsealed=true".to_owned());
     }
-    let url = format!("{base}{}?{}", audit_export_path(&args.ispb), query.join("&"));
+    let url = format!("{base}{export_path}?{}", query.join("&"));
     let answer = client.get(url).send().await.context("export")?;
     if !answer.status().is_success() {
         bail!("export: {} {}", answer.status(), answer.text().await.unwrap_or_default());

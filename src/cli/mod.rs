@@ -2,8 +2,10 @@
 //! messages to the producer API, `pull` follows a stream like a PSP would, `bench`
 //! load-tests a deployment, `cluster` changes which nodes replicate the shards,
 //! `certs dev` writes development certificates, tokens and a TLS configuration,
-//! `audit` exports and verifies the audit chain, `top` shows nodes' metrics live.
+//! `audit` exports and verifies the audit chain, `top` shows nodes' metrics live,
+//! `admin` lists, shows, creates, changes and pauses tenants.
 
+pub mod admin;
 pub mod audit;
 pub mod certs;
 pub mod client_auth;
@@ -48,6 +50,8 @@ pub enum Command {
     Cluster(cluster::ClusterArgs),
     /// Development certificates: a CA, node, PSP and operator certificates, tokens.
     Certs(certs::CertsArgs),
+    /// Administer tenants: list, show, create or change settings, pause, resume.
+    Admin(admin::AdminArgs),
     /// Export an ISPB's audit chain, or verify exported chains.
     Audit(audit::AuditArgs),
     /// Live terminal view of nodes' metrics: shards, load, rates and the ISPBs by backlog.

@@ -172,7 +172,8 @@ pub struct TokensSection {
     /// the service user only (mode 0600). Relative paths are under the data dir.
     /// Every node must hold the same files.
     pub key_dir: PathBuf,
-    /// Key id that signs new tokens; empty = generate/pick a dev key (embedded only).
+    /// Key id that signs new tokens; empty = the highest-id `.key` in the key folder,
+    /// or a generated `dev-1` when there is none.
     pub active_key: String,
 }
 

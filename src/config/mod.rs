@@ -11,6 +11,8 @@
 mod audit;
 mod error;
 mod file;
+#[cfg(test)]
+mod reference_doc;
 mod security;
 mod validate;
 

@@ -84,7 +84,8 @@ pub struct InternalAuthSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListenersSection {
-    /// Open connections per listener; one more is answered 503 and closed.
+    /// Open connections per listener; one more is answered 503 and closed (plain
+    /// HTTP) or closed (TLS).
     pub max_connections: usize,
     /// Time a client has to send a request head, and the idle time after which a
     /// keep-alive connection is closed.

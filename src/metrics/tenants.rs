@@ -106,7 +106,8 @@ pub fn register(app: &App, registry: &mut Registry) {
     let pulls = Family::<IspbLabels, Counter>::default();
     let now = now_ms();
     for row in &rows {
-        ages.get_or_create(&labels(&row.ispb)).set(oldest_unconfirmed_age_ms(app, row, now) as f64 / 1000.0);
+        let age_ms = app.store.oldest_unconfirmed_age_ms(&row.ispb, row.watermark, row.backlog, now);
+        ages.get_or_create(&labels(&row.ispb)).set(age_ms as f64 / 1000.0);
         pulls.get_or_create(&labels(&row.ispb)).inc_by(app.metrics.pulls.get(&row.ispb));
     }
     registry.register(
@@ -130,20 +131,8 @@ fn led_tenants(app: &App) -> Vec<TenantRow> {
     let mut rows = Vec::new();
     for shard in shards.hosted_shards().filter(|s| shards.is_leader(*s)) {
         if let Some(machine) = shards.machine(shard) {
-            rows.extend(machine.read().tenants().map(TenantRow::of));
+            rows.extend(machine.read().tenants().filter(|t| !t.ispb.is_cluster()).map(TenantRow::of));
         }
     }
     rows
-}
-
-/// How long the message at the watermark has waited, when there is a backlog.
-fn oldest_unconfirmed_age_ms(app: &App, row: &TenantRow, now: u64) -> u64 {
-    if row.backlog == 0 {
-        return 0;
-    }
-    app.store
-        .read_messages(&row.ispb, &[row.watermark])
-        .ok()
-        .and_then(|messages| messages.first().map(|m| now.saturating_sub(m.enqueued_at_ms)))
-        .unwrap_or(0)
 }

@@ -45,6 +45,16 @@ pub enum Command {
     AuditSeal { checkpoint: Checkpoint },
     /// Delete the ISPB's audit records older than `before_ms` (audit retention).
     AuditPurge { ispb: Ispb, before_ms: u64 },
+    /// Delete the ISPB's messages below seq `below` (message retention): applied only
+    /// when all of them are confirmed (`below` at or under the watermark), the one
+    /// just below `below` was enqueued more than the tenant's retention before
+    /// `now_ms`, and the tenant is under no legal hold; else a no-op. The leader finds `below` (`retention::purge_point`).
+    PurgeRetained { ispb: Ispb, below: Seq, now_ms: u64 },
+    /// Move the ISPB's watermark to `to`: back (everything from `to` is delivered
+    /// again) or forward (everything below `to` counts as confirmed; needs a
+    /// `reason`). Every open stream is closed, so no outstanding batch survives.
+    /// Refused for a `to` below the oldest stored message or past the next seq.
+    MoveCursor { ispb: Ispb, to: Seq, now_ms: u64, origin: Origin, reason: String },
 }
 
 impl Command {
@@ -58,7 +68,9 @@ impl Command {
             | Command::CloseStream { ispb, .. }
             | Command::ExpireIdle { ispb, .. }
             | Command::Audit { ispb, .. }
-            | Command::AuditPurge { ispb, .. } => ispb,
+            | Command::AuditPurge { ispb, .. }
+            | Command::PurgeRetained { ispb, .. }
+            | Command::MoveCursor { ispb, .. } => ispb,
             Command::AuditSeal { checkpoint } => &checkpoint.chain,
         }
     }
@@ -84,6 +96,14 @@ pub enum CommandResult {
     Expired(bool),
     /// An audit command was applied (`true`) or ignored (`false`).
     Audited(bool),
+    /// Messages were purged (`true`), or the purge did not hold and nothing changed.
+    Purged(bool),
+    /// The watermark moved from `from` to `to`; `closed_streams` were closed.
+    CursorMoved {
+        from: Seq,
+        to: Seq,
+        closed_streams: usize,
+    },
     Rejected(Rejection),
 }
 
@@ -127,6 +147,14 @@ pub enum Rejection {
     StaleCursor,
     /// The token names a generation the stream never reached.
     UnknownGeneration,
+    /// A cursor move to a seq outside `first..=next` (below the oldest stored
+    /// message, or past the next one).
+    CursorOutOfRange {
+        first: Seq,
+        next: Seq,
+    },
+    /// Skipping messages needs a written reason.
+    ReasonRequired,
     /// The unconfirmed backlog is over the tenant's limit.
     Backpressure {
         backlog: u64,

@@ -131,6 +131,20 @@ impl Store {
         Ok(out)
     }
 
+    /// When the message `seq` of `ispb` was enqueued, if it is stored.
+    pub fn enqueued_at(&self, ispb: &Ispb, seq: Seq) -> Result<Option<u64>> {
+        Ok(self.read_messages(ispb, &[seq])?.pop().map(|m| m.enqueued_at_ms))
+    }
+
+    /// How long the oldest unconfirmed message of an ISPB — the one at its
+    /// `watermark` — has waited at `now_ms`; 0 when its `backlog` is empty.
+    pub fn oldest_unconfirmed_age_ms(&self, ispb: &Ispb, watermark: Seq, backlog: u64, now_ms: u64) -> u64 {
+        if backlog == 0 {
+            return 0;
+        }
+        self.enqueued_at(ispb, watermark).ok().flatten().map_or(0, |at| now_ms.saturating_sub(at))
+    }
+
     /// Reads one value.
     pub fn get(&self, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.db.get_cf(self.cf(cf)?, key)?)

@@ -1,5 +1,6 @@
-//! `Ispb`: the 8-character participant id (`[0-9A-Z]{8}`), and `shard_of`, the
-//! stable hash that places an ISPB in a shard. Every node computes the same shard
+//! `Ispb`: the 8-character participant id (`[0-9A-Z]{8}`), the reserved id of the
+//! cluster's own audit chain (`Ispb::CLUSTER`, which no request can name), and
+//! `shard_of`, the stable hash that places an ISPB in a shard. Every node computes the same shard
 //! for the same ISPB and shard count, forever: changing this function moves data.
 
 use std::fmt;
@@ -11,6 +12,21 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct Ispb([u8; 8]);
 
 impl Ispb {
+    /// The cluster's own audit chain: membership changes, and access events for
+    /// ISPBs that have no tenant. Its id is outside `[0-9A-Z]`, so no path parses to
+    /// it; stored and exported records name it as `_cluster`.
+    pub const CLUSTER: Ispb = Ispb(*b"_cluster");
+
+    /// Whether this is `Ispb::CLUSTER`, not a participant.
+    pub fn is_cluster(&self) -> bool {
+        *self == Ispb::CLUSTER
+    }
+
+    /// Reads a stored or exported id: a participant's, or `Ispb::CLUSTER`.
+    fn from_record(bytes: [u8; 8]) -> Option<Ispb> {
+        if bytes == Ispb::CLUSTER.0 { Some(Ispb::CLUSTER) } else { Ispb::from_bytes(bytes) }
+    }
+
     /// Parses a path segment; `None` unless it is exactly 8 of `[0-9A-Z]`.
     pub fn parse(text: &str) -> Option<Ispb> {
         let bytes: [u8; 8] = text.as_bytes().try_into().ok()?;
@@ -46,6 +62,8 @@ impl fmt::Debug for Ispb {
     }
 }
 
+const NOT_AN_ISPB: &str = "an ISPB is 8 characters of [0-9A-Z]";
+
 /// In JSON (exports, admin answers) an ISPB is its text; in stored records its 8 bytes.
 impl Serialize for Ispb {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -62,10 +80,11 @@ impl<'de> Deserialize<'de> for Ispb {
         use serde::de::Error;
         if deserializer.is_human_readable() {
             let text = String::deserialize(deserializer)?;
-            Ispb::parse(&text).ok_or_else(|| D::Error::custom("an ISPB is 8 characters of [0-9A-Z]"))
+            let bytes: [u8; 8] = text.as_bytes().try_into().map_err(|_| D::Error::custom(NOT_AN_ISPB))?;
+            Ispb::from_record(bytes).ok_or_else(|| D::Error::custom(NOT_AN_ISPB))
         } else {
             let bytes = <[u8; 8]>::deserialize(deserializer)?;
-            Ispb::from_bytes(bytes).ok_or_else(|| D::Error::custom("an ISPB is 8 characters of [0-9A-Z]"))
+            Ispb::from_record(bytes).ok_or_else(|| D::Error::custom(NOT_AN_ISPB))
         }
     }
 }
@@ -94,6 +113,17 @@ mod tests {
         for bad in ["", "3207498", "320749860", "99999a03", "9999-A03", "ÁBCDEFGH", "1234567 "] {
             assert!(Ispb::parse(bad).is_none(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_cluster_chain_id_is_read_back_from_records_but_no_path_names_it() {
+        assert_eq!(Ispb::parse(Ispb::CLUSTER.as_str()), None);
+        let json = serde_json::to_string(&Ispb::CLUSTER).expect("json");
+        assert_eq!(json, "\"_cluster\"");
+        assert_eq!(serde_json::from_str::<Ispb>(&json).expect("read back"), Ispb::CLUSTER);
+        assert!(serde_json::from_str::<Ispb>("\"_other__\"").is_err());
+        let stored = crate::db::encode(&Ispb::CLUSTER);
+        assert_eq!(crate::db::decode::<Ispb>("test", &stored).expect("read back"), Ispb::CLUSTER);
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! - `command`  — `Command` (what may change state) and `CommandResult`.
 //! - `machine`  — `ShardMachine`: applies commands of one shard into a `WriteBatch`.
 //! - `audit`    — the hash-chained audit log per ISPB, its checkpoints and verifier.
+//! - `retention` — how far an ISPB's confirmed messages past retention may be purged.
 //! - `snapshot` — dumping and installing one shard's state as a snapshot file.
 //! - `wal_sync` — `WalSyncer`: one fsync thread shared by every shard's log appends.
 //!
@@ -33,6 +34,7 @@ pub mod ispb;
 pub mod keys;
 pub mod machine;
 pub mod message;
+pub mod retention;
 pub mod snapshot;
 pub mod stream;
 pub mod tenant;

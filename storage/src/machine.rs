@@ -16,7 +16,7 @@ use crate::command::{AppendOutcome, Command, CommandResult, Handout, Rejection};
 use crate::db::{decode, encode};
 use crate::error::Result;
 use crate::message::{DedupeRecord, MessageRecord, NewMessage};
-use crate::{Ispb, Seq, Store, StreamId, StreamState, TenantSettings, TenantState, columns, keys, shard_of};
+use crate::{Ispb, Seq, Store, StreamId, StreamState, TenantSettings, TenantState, columns, keys, retention, shard_of};
 
 /// The state of one shard: its tenants, with their streams, in memory; RocksDB holds
 /// the durable copy and the message bodies.
@@ -130,6 +130,9 @@ impl ShardMachine {
         let command = match command {
             Command::AuditSeal { checkpoint } => return self.seal(checkpoint, batch, pending),
             Command::AuditPurge { ispb, before_ms } => return self.purge_audit(ispb, before_ms, batch, pending),
+            Command::PurgeRetained { ispb, below, now_ms } => {
+                return self.purge_retained(ispb, below, now_ms, batch, pending);
+            }
             other => other,
         };
         let (ispb, at_ms, origin, action) = match &command {
@@ -148,7 +151,12 @@ impl ShardMachine {
                 (*ispb, *now_ms, Origin::system("sweeper"), AuditAction::StreamExpire)
             }
             Command::Audit { ispb, now_ms, origin, action, .. } => (*ispb, *now_ms, origin.clone(), *action),
-            Command::AuditSeal { .. } | Command::AuditPurge { .. } => unreachable!("answered above"),
+            Command::MoveCursor { ispb, now_ms, origin, .. } => {
+                (*ispb, *now_ms, origin.clone(), AuditAction::CursorMove)
+            }
+            Command::AuditSeal { .. } | Command::AuditPurge { .. } | Command::PurgeRetained { .. } => {
+                unreachable!("answered above")
+            }
         };
         let mut event = AuditEvent {
             at_ms,
@@ -196,11 +204,20 @@ impl ShardMachine {
                     None => return Ok(CommandResult::Expired(false)),
                 }
             }
+            Command::MoveCursor { ispb, to, reason, .. } => self.move_cursor(ispb, to, reason, &mut event, pending)?,
             Command::Audit { outcome, .. } => {
                 event.outcome = outcome;
+                if ispb.is_cluster() && !self.tenants.contains_key(&ispb) {
+                    // The cluster chain's head lives in a tenant entry of its own,
+                    // which no request can name.
+                    self.tenants.insert(ispb, TenantState::new(ispb, TenantSettings::default()));
+                    pending.tenants.insert(ispb);
+                }
                 CommandResult::Audited(self.tenants.contains_key(&ispb))
             }
-            Command::AuditSeal { .. } | Command::AuditPurge { .. } => unreachable!("answered above"),
+            Command::AuditSeal { .. } | Command::AuditPurge { .. } | Command::PurgeRetained { .. } => {
+                unreachable!("answered above")
+            }
         };
         describe(&result, &mut event);
         self.audit(ispb, event, batch, pending)?;
@@ -215,9 +232,7 @@ impl ShardMachine {
         batch: &mut WriteBatch,
         pending: &mut Pending,
     ) -> Result<()> {
-        let access_event =
-            matches!(event.action, AuditAction::Forbidden | AuditAction::InvalidToken | AuditAction::Unauthenticated);
-        if !self.tenants.contains_key(&ispb) || !(self.audit || access_event) {
+        if !self.tenants.contains_key(&ispb) || !(self.audit || event.action.always_recorded()) {
             return Ok(());
         }
         event.resource_ids = self.resource_ids(&ispb, &event.seqs, pending)?;
@@ -296,6 +311,80 @@ impl ShardMachine {
             pending.tenants.insert(ispb);
         }
         Ok(CommandResult::Audited(moved))
+    }
+
+    /// `Command::PurgeRetained`: one range delete of the ISPB's messages below
+    /// `below`, when every one of them is confirmed and the newest is past retention.
+    fn purge_retained(
+        &mut self,
+        ispb: Ispb,
+        below: Seq,
+        now_ms: u64,
+        batch: &mut WriteBatch,
+        pending: &mut Pending,
+    ) -> Result<CommandResult> {
+        let Some(tenant) = self.tenants.get(&ispb) else { return Ok(CommandResult::Purged(false)) };
+        let cutoff = retention::cutoff_ms(tenant, now_ms);
+        let newest_purged = below.checked_sub(1).and_then(|seq| self.store.read_messages(&ispb, &[seq]).ok()?.pop());
+        let holds = tenant.settings.legal_hold.is_none()
+            && below <= tenant.watermark
+            && newest_purged.is_some_and(|m| m.enqueued_at_ms < cutoff);
+        if !holds {
+            return Ok(CommandResult::Purged(false));
+        }
+        let cf = self.store.cf(columns::MESSAGES)?;
+        batch.delete_range_cf(cf, keys::message_key(&ispb, 0), keys::message_key(&ispb, below));
+        let event = AuditEvent {
+            at_ms: now_ms,
+            origin: Origin::system("retention"),
+            action: AuditAction::RetentionPurge,
+            stream: None,
+            confirmed: Vec::new(),
+            seqs: Vec::new(),
+            resource_ids: Vec::new(),
+            outcome: format!("messages below seq {below}, enqueued before {cutoff} ms"),
+        };
+        self.audit(ispb, event, batch, pending)?;
+        Ok(CommandResult::Purged(true))
+    }
+
+    /// `Command::MoveCursor`: the watermark to `to`, every open stream closed.
+    fn move_cursor(
+        &mut self,
+        ispb: Ispb,
+        to: Seq,
+        reason: String,
+        event: &mut AuditEvent,
+        pending: &mut Pending,
+    ) -> Result<CommandResult> {
+        let Some(tenant) = self.tenants.get(&ispb) else {
+            return Ok(CommandResult::Rejected(Rejection::TenantNotFound));
+        };
+        let first = retention::first_stored_seq(&self.store, tenant)?.unwrap_or(tenant.next_seq).min(tenant.watermark);
+        if to < first || to > tenant.next_seq {
+            return Ok(CommandResult::Rejected(Rejection::CursorOutOfRange { first, next: tenant.next_seq }));
+        }
+        let from = tenant.watermark;
+        if to > from && reason.trim().is_empty() {
+            return Ok(CommandResult::Rejected(Rejection::ReasonRequired));
+        }
+        let Some(tenant) = self.tenants.get_mut(&ispb) else {
+            return Ok(CommandResult::Rejected(Rejection::TenantNotFound));
+        };
+        let closed: Vec<StreamId> = tenant.streams.keys().copied().collect();
+        for id in &closed {
+            pending.streams.insert((ispb, *id));
+        }
+        tenant.streams.clear();
+        tenant.confirmed_above.clear();
+        tenant.redeliver.clear();
+        tenant.watermark = to;
+        tenant.next_hand = to;
+        pending.tenants.insert(ispb);
+        self.woken.insert(ispb);
+        let direction = if to < from { "back" } else { "forward" };
+        event.outcome = format!("watermark {from} {direction} to {to}, {} streams closed: {reason}", closed.len());
+        Ok(CommandResult::CursorMoved { from, to, closed_streams: closed.len() })
     }
 
     fn tenant_or_create(
@@ -606,7 +695,7 @@ fn describe(result: &CommandResult, event: &mut AuditEvent) {
             event.seqs.clear();
         }
         CommandResult::TenantUpserted | CommandResult::Closed { .. } | CommandResult::Expired(_) => {}
-        CommandResult::Audited(_) => {}
+        CommandResult::Audited(_) | CommandResult::Purged(_) | CommandResult::CursorMoved { .. } => {}
     }
 }
 

@@ -27,6 +27,8 @@ pub struct TenantSettings {
     pub rate_burst: u32,
     /// A paused tenant's pulls are refused; producers may still append.
     pub paused: bool,
+    /// While set (to its reason), no retention purge touches the tenant's messages.
+    pub legal_hold: Option<String>,
 }
 
 impl Default for TenantSettings {
@@ -38,6 +40,7 @@ impl Default for TenantSettings {
             rate_per_sec: 10_000,
             rate_burst: 20_000,
             paused: false,
+            legal_hold: None,
         }
     }
 }

@@ -26,11 +26,42 @@ enum Token {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Append { tenant: usize, count: usize, repeat_earlier: bool },
-    Open { tenant: usize, max: u32 },
-    Pull { tenant: usize, stream: usize, token: Token, max: u32 },
-    Close { tenant: usize, stream: usize, previous: bool },
-    Expire { tenant: usize, stream: usize },
+    Append {
+        tenant: usize,
+        count: usize,
+        repeat_earlier: bool,
+    },
+    Open {
+        tenant: usize,
+        max: u32,
+    },
+    Pull {
+        tenant: usize,
+        stream: usize,
+        token: Token,
+        max: u32,
+    },
+    Close {
+        tenant: usize,
+        stream: usize,
+        previous: bool,
+    },
+    Expire {
+        tenant: usize,
+        stream: usize,
+    },
+    /// A retention purge a retention later: up to the purge point the leader
+    /// computes (`None`), or below an arbitrary seq, which must hold or do nothing.
+    Purge {
+        tenant: usize,
+        below: Option<u64>,
+    },
+    /// An operator moves the watermark to `to` (a reason given or not).
+    Cursor {
+        tenant: usize,
+        to: u64,
+        reason: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -41,7 +72,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (tenant.clone(), 1..=10u32).prop_map(|(tenant, max)| Op::Open { tenant, max }),
         8 => (tenant.clone(), 0..5usize, token, 1..=10u32).prop_map(|(tenant, stream, token, max)| Op::Pull { tenant, stream, token, max }),
         1 => (tenant.clone(), 0..5usize, any::<bool>()).prop_map(|(tenant, stream, previous)| Op::Close { tenant, stream, previous }),
-        1 => (tenant, 0..5usize).prop_map(|(tenant, stream)| Op::Expire { tenant, stream }),
+        1 => (tenant.clone(), 0..5usize).prop_map(|(tenant, stream)| Op::Expire { tenant, stream }),
+        1 => (tenant.clone(), proptest::option::of(1..30u64)).prop_map(|(tenant, below)| Op::Purge { tenant, below }),
+        1 => (tenant, 0..30u64, any::<bool>()).prop_map(|(tenant, to, reason)| Op::Cursor { tenant, to, reason }),
     ]
 }
 
@@ -65,6 +98,8 @@ struct Model {
     next_new: u64,
     streams: Vec<ClientStream>,
     dedupe_keys: Vec<String>,
+    /// Seqs below this were purged.
+    purged_below: u64,
 }
 
 impl Model {
@@ -122,6 +157,7 @@ impl Harness {
             Harness { _dir: dir, store, machine, ispbs, models: [Model::default(), Model::default()], clock: 1_000 };
         for m in &mut h.models {
             m.next_new = 1;
+            m.purged_below = 1;
         }
         for ispb in ispbs {
             let settings = TenantSettings { max_streams: MAX_STREAMS, ..TenantSettings::default() };
@@ -148,6 +184,8 @@ impl Harness {
             Op::Pull { tenant, stream, token, max } => self.pull(tenant, stream, token, max),
             Op::Close { tenant, stream, previous } => self.close(tenant, stream, previous),
             Op::Expire { tenant, stream } => self.expire(tenant, stream),
+            Op::Purge { tenant, below } => self.purge(tenant, below),
+            Op::Cursor { tenant, to, reason } => self.move_cursor(tenant, to, reason),
         }
         self.check_invariants();
     }
@@ -318,6 +356,48 @@ impl Harness {
         }
     }
 
+    fn purge(&mut self, tenant: usize, below: Option<u64>) {
+        let ispb = self.ispbs[tenant];
+        let state = self.machine.tenant(&ispb).expect("tenant").clone();
+        let now_ms = self.clock + state.settings.retention_secs * 1_000 + 1_000;
+        let point = storage::retention::purge_point(&self.store, &state, now_ms).expect("purge point");
+        let Some(below) = below.or(point) else { return };
+        let result = self.apply(Command::PurgeRetained { ispb, below, now_ms });
+        let model = &mut self.models[tenant];
+        let holds = below <= state.watermark && below > model.purged_below;
+        assert_eq!(result, CommandResult::Purged(holds), "purge below {below}, watermark {}", state.watermark);
+        if holds {
+            assert!((1..below).all(|seq| model.confirmed.contains(&seq)), "only confirmed seqs are purged");
+            model.purged_below = below;
+        }
+    }
+
+    fn move_cursor(&mut self, tenant: usize, to: u64, reason: bool) {
+        let ispb = self.ispbs[tenant];
+        let watermark = self.machine.tenant(&ispb).expect("tenant").watermark;
+        let reason = if reason { "operator's reason".to_owned() } else { String::new() };
+        let now_ms = self.clock;
+        let command = Command::MoveCursor { ispb, to, now_ms, origin: Default::default(), reason: reason.clone() };
+        let result = self.apply(command);
+        let model = &mut self.models[tenant];
+        let first = model.purged_below.min(watermark);
+        let allowed = to >= first && to <= model.appended + 1 && (to <= watermark || !reason.is_empty());
+        if !allowed {
+            assert!(matches!(result, CommandResult::Rejected(_)), "move to {to} from {watermark}: {result:?}");
+            return;
+        }
+        assert!(
+            matches!(result, CommandResult::CursorMoved { from, to: moved, .. } if from == watermark && moved == to),
+            "move to {to} from {watermark}: {result:?}"
+        );
+        model.confirmed = (1..to).collect();
+        model.returned.clear();
+        model.next_new = to;
+        for stream in &mut model.streams {
+            stream.open = false;
+        }
+    }
+
     fn check_invariants(&self) {
         for (ispb, model) in self.ispbs.iter().zip(&self.models) {
             let tenant = self.machine.tenant(ispb).expect("tenant exists");
@@ -347,6 +427,13 @@ impl Harness {
             assert_eq!(tenant.watermark, lowest_unconfirmed);
             assert_eq!(tenant.backlog(), model.appended - model.confirmed.len() as u64);
             assert_eq!(tenant.next_seq, model.appended + 1);
+            // Purged: exactly the seqs below the last purge; every unconfirmed one stored.
+            let seqs: Vec<u64> = (1..=model.appended).collect();
+            let stored: BTreeSet<u64> =
+                self.store.read_messages(ispb, &seqs).expect("read").iter().map(|m| m.seq).collect();
+            for seq in seqs {
+                assert_eq!(stored.contains(&seq), seq >= model.purged_below, "seq {seq} stored iff not purged");
+            }
         }
     }
 

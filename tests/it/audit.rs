@@ -187,3 +187,58 @@ async fn a_refusal_on_a_follower_is_recorded_in_the_chain_through_the_leader() {
     assert!(record.outcome.contains("bearer token"), "{}", record.outcome);
     cluster.shutdown().await;
 }
+
+/// SPEC.md §4 "every admin action is audited": membership calls (changes and refused
+/// bodies) and access events of ISPBs that have no tenant land in the cluster's own
+/// chain, which `pixstream audit export --cluster` writes and `verify` passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_calls_and_refusals_for_ispbs_without_a_tenant_land_in_the_cluster_chain() {
+    use pixstream::api::cluster_admin::{MEMBERS_PATH, MembersRequest};
+    let node = TestNode::start(|_| {}).await;
+    let members = MembersRequest { nodes: node.app().shards.cluster().nodes.clone(), replication_factor: None };
+    let url = format!("{}{MEMBERS_PATH}", node.internal);
+    let body = serde_json::to_vec(&members).expect("json");
+    let same =
+        node.client.post(&url).header("content-type", "application/json").body(body).send().await.expect("answered");
+    assert_eq!(same.status(), StatusCode::OK);
+    let refused = node.client.post(&url).body("{\"nodes\": 7}").send().await.expect("answered");
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let unknown = node.get("/api/v1/out/11111111/stream/not-a-token", MULTI).await;
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+
+    let dir = tempfile::tempdir().expect("dir");
+    let export = dir.path().join("cluster.jsonl");
+    let export_arg = export.to_str().expect("utf-8");
+    // The access event is committed in the background: wait for it.
+    let mut outcomes = Vec::new();
+    for _ in 0..50 {
+        let (ok, text) = cli(&["audit", "export", "--cluster", "--url", &node.internal, "--out", export_arg]).await;
+        assert!(ok, "{text}");
+        outcomes = entries(&export)
+            .into_iter()
+            .filter_map(|e| match e {
+                AuditEntry::Record(r) => Some((r.chain, r.action, r.outcome)),
+                AuditEntry::Checkpoint(_) => None,
+            })
+            .collect::<Vec<_>>();
+        if outcomes.iter().any(|(_, action, _)| *action == AuditAction::InvalidToken) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(outcomes.iter().all(|(chain, ..)| chain.is_cluster()), "{outcomes:?}");
+    let membership: Vec<&String> =
+        outcomes.iter().filter(|(_, a, _)| *a == AuditAction::ClusterMembership).map(|(.., o)| o).collect();
+    assert_eq!(membership.len(), 2, "{outcomes:?}");
+    assert!(membership[0].starts_with("nodes [1]: 200"), "{membership:?}");
+    assert!(membership[1].starts_with("refused: "), "{membership:?}");
+    assert!(
+        outcomes.iter().any(|(_, a, o)| *a == AuditAction::InvalidToken && o.starts_with("ISPB 11111111 (no tenant)")),
+        "{outcomes:?}"
+    );
+    assert!(node.tenant("11111111").is_none(), "a refusal creates no tenant");
+    let keys = node.config.audit.key_dir.to_str().expect("utf-8").to_owned();
+    let (ok, text) = cli(&["audit", "verify", export_arg, "--keys", &keys]).await;
+    assert!(ok, "the cluster chain verifies: {text}");
+    node.stop().await;
+}

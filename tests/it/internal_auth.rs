@@ -89,6 +89,28 @@ async fn every_internal_route_demands_its_role() {
     let text = export.text().await.expect("body");
     assert!(text.is_empty() || text.contains("\"kind\""), "{text}");
 
+    // The operator's (refused) membership call is in the cluster's chain, which
+    // only the auditor reads.
+    let cluster_audit = format!("{}{}?unsealed=true", node.api.internal, wire::paths::CLUSTER_AUDIT_EXPORT);
+    let as_producer = client.get(&cluster_audit).bearer_auth(PRODUCER_TOKEN).send().await.expect("answered");
+    assert_problem(as_producer, 403, "forbidden").await;
+    let chain = client.get(&cluster_audit).bearer_auth(AUDITOR_TOKEN).send().await.expect("answered");
+    assert_eq!(chain.status(), StatusCode::OK);
+    let chain = chain.text().await.expect("body");
+    assert!(chain.contains("\"cluster.membership\"") && chain.contains("refused: "), "{chain}");
+
+    // Tenant admin: changes need the operator; the auditor may only look.
+    let tenant = format!("{}{}", node.api.internal, wire::paths::tenant_path(ISPB));
+    let set = |token: &'static str| client.put(&tenant).bearer_auth(token).body("{\"max_streams\": 3}").send();
+    assert_problem(set(PRODUCER_TOKEN).await.expect("answered"), 403, "forbidden").await;
+    assert_problem(set(AUDITOR_TOKEN).await.expect("answered"), 403, "forbidden").await;
+    let look = client.get(&tenant).bearer_auth(AUDITOR_TOKEN).send().await.expect("answered");
+    assert!(
+        look.status() == StatusCode::OK || look.status() == StatusCode::NOT_FOUND,
+        "the auditor looks: {}",
+        look.status()
+    );
+
     for open in ["/healthz", "/readyz"] {
         let answer = client.get(format!("{}{open}", node.api.internal)).send().await.expect("answered");
         assert_eq!(answer.status(), StatusCode::OK, "{open} needs no credentials");

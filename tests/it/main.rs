@@ -2,6 +2,7 @@
 //! crash test, the real `pixstream` binary), asserting the PSP and producer contract
 //! of SPEC.md §2 and §3 over HTTP.
 
+mod admin_tenants;
 mod audit;
 mod bench;
 mod certs_dev;
@@ -23,6 +24,7 @@ mod peer_tls;
 mod produce;
 mod pull;
 mod restart;
+mod retention;
 mod retry;
 mod tls;
 mod tokens;

@@ -15,6 +15,19 @@ pub const AUDIT_EXPORT: &str = "/internal/v1/out/{ispb}/audit";
 pub const AUDIT_SEAL: &str = "/internal/v1/out/{ispb}/audit/seal";
 /// `POST`: the complete node list; moves shard replicas to it.
 pub const CLUSTER_MEMBERS: &str = "/internal/v1/cluster/members";
+/// `GET`: the cluster's own audit chain (membership changes, access events of
+/// ISPBs without a tenant) as JSON lines.
+pub const CLUSTER_AUDIT_EXPORT: &str = "/internal/v1/cluster/audit";
+/// `POST`: seal the cluster's audit chain now.
+pub const CLUSTER_AUDIT_SEAL: &str = "/internal/v1/cluster/audit/seal";
+/// `GET`: every tenant of the shards the node hosts.
+pub const TENANTS: &str = "/internal/v1/tenants";
+/// `GET` shows, `PUT` creates or changes one tenant.
+pub const TENANT: &str = "/internal/v1/tenants/{ispb}";
+/// `DELETE`: force-closes one open stream of a tenant; its batch is redelivered.
+pub const TENANT_STREAM: &str = "/internal/v1/tenants/{ispb}/streams/{stream}";
+/// `POST`: moves a tenant's watermark back (redeliver from a seq) or forward (skip).
+pub const TENANT_CURSOR: &str = "/internal/v1/tenants/{ispb}/cursor";
 /// Liveness: the process answers.
 pub const HEALTHZ: &str = "/healthz";
 /// Readiness: storage is open and every local shard has a leader.
@@ -35,6 +48,21 @@ pub fn pull_next_path(ispb: &str, token: &str) -> String {
 /// The path producers post messages for `ispb` to ([`APPEND`]).
 pub fn append_path(ispb: &str) -> String {
     format!("/internal/v1/out/{ispb}/msgs")
+}
+
+/// One tenant's admin path ([`TENANT`]).
+pub fn tenant_path(ispb: &str) -> String {
+    format!("/internal/v1/tenants/{ispb}")
+}
+
+/// The admin path of stream `stream` of `ispb` ([`TENANT_STREAM`]).
+pub fn tenant_stream_path(ispb: &str, stream: u64) -> String {
+    format!("/internal/v1/tenants/{ispb}/streams/{stream}")
+}
+
+/// The cursor path of `ispb` ([`TENANT_CURSOR`]).
+pub fn tenant_cursor_path(ispb: &str) -> String {
+    format!("/internal/v1/tenants/{ispb}/cursor")
 }
 
 /// The audit export of `ispb` ([`AUDIT_EXPORT`]).
@@ -58,6 +86,9 @@ mod tests {
         assert_eq!(pull_next_path(ispb, "AbC-_1"), STREAM_NEXT.replace("{ispb}", ispb).replace("{token}", "AbC-_1"));
         assert_eq!(append_path(ispb), APPEND.replace("{ispb}", ispb));
         assert_eq!(audit_export_path(ispb), AUDIT_EXPORT.replace("{ispb}", ispb));
+        assert_eq!(tenant_path(ispb), TENANT.replace("{ispb}", ispb));
+        assert_eq!(tenant_cursor_path(ispb), TENANT_CURSOR.replace("{ispb}", ispb));
+        assert_eq!(tenant_stream_path(ispb, 7), TENANT_STREAM.replace("{ispb}", ispb).replace("{stream}", "7"));
         assert_eq!(audit_seal_path(ispb), AUDIT_SEAL.replace("{ispb}", ispb));
     }
 

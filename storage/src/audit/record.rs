@@ -65,6 +65,18 @@ pub enum AuditAction {
     /// A request for this ISPB without acceptable credentials.
     #[serde(rename = "access.unauthenticated")]
     Unauthenticated,
+    /// The cluster's membership was changed, or a change refused (chain
+    /// `Ispb::CLUSTER`; `outcome` names the nodes and the result).
+    #[serde(rename = "cluster.membership")]
+    ClusterMembership,
+    /// Confirmed messages past the tenant's retention were deleted (`outcome` names
+    /// the seqs).
+    #[serde(rename = "retention.purge")]
+    RetentionPurge,
+    /// An operator moved the watermark back (redelivery from a seq) or forward
+    /// (skipping, with the reason in `outcome`).
+    #[serde(rename = "cursor.move")]
+    CursorMove,
 }
 
 impl AuditAction {
@@ -81,7 +93,24 @@ impl AuditAction {
             AuditAction::Forbidden => "access.forbidden",
             AuditAction::InvalidToken => "access.invalid_token",
             AuditAction::Unauthenticated => "access.unauthenticated",
+            AuditAction::ClusterMembership => "cluster.membership",
+            AuditAction::RetentionPurge => "retention.purge",
+            AuditAction::CursorMove => "cursor.move",
         }
+    }
+
+    /// Security events and operators' changes: recorded even with
+    /// `[audit] enabled = false`.
+    pub fn always_recorded(self) -> bool {
+        matches!(
+            self,
+            AuditAction::Forbidden
+                | AuditAction::InvalidToken
+                | AuditAction::Unauthenticated
+                | AuditAction::ClusterMembership
+                | AuditAction::TenantUpsert
+                | AuditAction::CursorMove
+        )
     }
 }
 

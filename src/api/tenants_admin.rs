@@ -1,0 +1,331 @@
+//! Tenant administration on the internal listener (SPEC.md §4), JSON:
+//! - `GET /internal/v1/tenants` (role operator or auditor) — every tenant of the
+//!   shards this node hosts: ISPB, backlog, open streams, paused; `unhosted_shards`
+//!   names the shards whose tenants this node cannot see (ask a node hosting them).
+//! - `GET /internal/v1/tenants/{ispb}` (operator or auditor) — one tenant: settings,
+//!   backlog, oldest unconfirmed age, watermark, next seq, open streams with their
+//!   age and outstanding batch; served by the shard's leader.
+//! - `PUT /internal/v1/tenants/{ispb}` (operator) — creates the tenant (201) or
+//!   changes its settings (200): any of `max_streams` (1–6), `max_backlog`,
+//!   `retention_days`, `rate_per_sec`, `rate_burst`, `paused`, `legal_hold`
+//!   (`{"on": true, "reason": "…"}` stops every retention purge of the tenant until
+//!   `{"on": false}`; a hold needs a reason); what is left out
+//!   keeps its value (for a new tenant: the `[tenants]` defaults). A paused tenant's
+//!   pulls get 503 with `Retry-After`; producers may still append. The change is an
+//!   `UpsertTenant` command, recorded in the tenant's audit chain with its caller.
+//! - `DELETE /internal/v1/tenants/{ispb}/streams/{stream}` (operator) — force-closes
+//!   an open stream: its outstanding batch goes back for redelivery (a `CloseStream`
+//!   with the previous generation, recorded with the operator as its actor); the
+//!   PSP's token for it then gets 410 `streamClosed`. 404 for a stream that is not
+//!   open; 409 `streamBusy` when the stream moved on meanwhile (retry).
+//! - `POST /internal/v1/tenants/{ispb}/cursor` (operator) with
+//!   `{"to_seq": n, "reason": "…"}` — moves the watermark back to `n` (everything
+//!   from `n` is delivered again) or forward past `n - 1` (skipped messages count as
+//!   confirmed; only with a reason). Every open stream is closed (their tokens get
+//!   410), so no outstanding batch survives. 400 for a seq already purged or past
+//!   the next one.
+
+use std::ops::RangeInclusive;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use storage::{Command, CommandResult, Ispb, TenantSettings, TenantState};
+use wire::clock::now_ms;
+
+use crate::api::ApiError;
+use crate::api::path::IspbSegment;
+use crate::app::{App, AppState};
+use crate::context::RequestContext;
+
+/// The body of `PUT /internal/v1/tenants/{ispb}`: the settings to change.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_streams: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_backlog: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_sec: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_burst: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_hold: Option<LegalHold>,
+}
+
+/// Putting a legal hold on (with its reason) or lifting it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegalHold {
+    pub on: bool,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// A tenant's settings as the admin API shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsView {
+    pub max_streams: u32,
+    pub max_backlog: u64,
+    pub retention_days: u64,
+    pub rate_per_sec: u32,
+    pub rate_burst: u32,
+    pub paused: bool,
+    /// The reason of the legal hold in force, if any.
+    pub legal_hold: Option<String>,
+}
+
+/// One open stream of a tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamView {
+    pub id: u64,
+    pub age_ms: u64,
+    /// Messages handed out and not yet confirmed.
+    pub outstanding: usize,
+}
+
+/// `GET /internal/v1/tenants/{ispb}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantView {
+    pub ispb: Ispb,
+    pub settings: SettingsView,
+    pub backlog: u64,
+    pub oldest_unconfirmed_age_ms: u64,
+    pub watermark: u64,
+    pub next_seq: u64,
+    pub redelivery_pending: usize,
+    pub streams: Vec<StreamView>,
+}
+
+/// One line of `GET /internal/v1/tenants`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSummary {
+    pub ispb: Ispb,
+    pub backlog: u64,
+    pub open_streams: usize,
+    pub paused: bool,
+}
+
+/// `GET /internal/v1/tenants`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantList {
+    pub tenants: Vec<TenantSummary>,
+    /// Shards this node does not host: their tenants are not listed here.
+    pub unhosted_shards: Vec<u32>,
+}
+
+/// `GET /internal/v1/tenants`.
+pub async fn list(State(app): State<AppState>) -> Json<TenantList> {
+    let shards = &app.shards;
+    let mut tenants = Vec::new();
+    for machine in shards.hosted_shards().filter_map(|shard| shards.machine(shard)) {
+        let machine = machine.read();
+        tenants.extend(machine.tenants().filter(|t| !t.ispb.is_cluster()).map(|t| TenantSummary {
+            ispb: t.ispb,
+            backlog: t.backlog(),
+            open_streams: t.streams.len(),
+            paused: t.settings.paused,
+        }));
+    }
+    tenants.sort_by_key(|t| t.ispb);
+    let unhosted_shards = (0..shards.shard_count()).filter(|s| !shards.hosts(*s)).collect();
+    Json(TenantList { tenants, unhosted_shards })
+}
+
+/// `GET /internal/v1/tenants/{ispb}`.
+pub async fn show(State(app): State<AppState>, IspbSegment(ispb): IspbSegment) -> Result<Json<TenantView>, ApiError> {
+    app.pull.shards().catch_up(&ispb).await?;
+    let tenant = current(&app, &ispb).ok_or(ApiError::TenantNotFound)?;
+    Ok(Json(view(&app, &tenant)))
+}
+
+/// `PUT /internal/v1/tenants/{ispb}`.
+pub async fn set(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    IspbSegment(ispb): IspbSegment,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let update: TenantUpdate =
+        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidBody(format!("tenant settings: {e}")))?;
+    app.pull.shards().catch_up(&ispb).await?;
+    let existing = current(&app, &ispb);
+    let base = existing.as_ref().map_or_else(|| app.config.tenant_defaults.clone(), |t| t.settings.clone());
+    let settings = apply(update, base)?;
+    let command = Command::UpsertTenant { ispb, settings, now_ms: now_ms(), origin: ctx.origin() };
+    match app.pull.shards().propose(command).await? {
+        CommandResult::TenantUpserted => {}
+        other => return Err(ApiError::Internal(format!("tenant upsert answered {other:?}"))),
+    }
+    let tenant = current(&app, &ispb).ok_or_else(|| ApiError::Internal("upserted tenant not applied".into()))?;
+    let status = if existing.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, Json(view(&app, &tenant))).into_response())
+}
+
+/// What a force-close did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamClosed {
+    pub stream: u64,
+    pub redelivered: usize,
+    pub open_streams: u32,
+}
+
+/// `DELETE /internal/v1/tenants/{ispb}/streams/{stream}`.
+pub async fn close_stream(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    IspbSegment(ispb): IspbSegment,
+    uri: axum::http::Uri,
+) -> Result<Json<StreamClosed>, ApiError> {
+    let segment = uri.path().rsplit('/').next().unwrap_or_default();
+    let stream: u64 =
+        segment.parse().map_err(|_| ApiError::InvalidBody(format!("stream id {segment:?} is not a number")))?;
+    app.pull.shards().catch_up(&ispb).await?;
+    let generation = app
+        .shards
+        .read(&ispb, |machine| machine.tenant(&ispb).and_then(|t| t.streams.get(&stream).map(|s| s.generation)))
+        .flatten()
+        .ok_or(ApiError::NotFound)?;
+    // The previous generation returns the batch; a stream that never handed out a
+    // batch (generation 0) holds nothing to return.
+    let command = Command::CloseStream {
+        ispb,
+        stream,
+        generation: generation.saturating_sub(1),
+        now_ms: now_ms(),
+        origin: ctx.origin(),
+    };
+    match app.pull.shards().propose(command).await? {
+        CommandResult::Closed { redelivered, open_streams, .. } => {
+            Ok(Json(StreamClosed { stream, redelivered, open_streams }))
+        }
+        CommandResult::Rejected(storage::Rejection::StreamClosed) => Err(ApiError::NotFound),
+        CommandResult::Rejected(_) => Err(ApiError::StreamBusy),
+        other => Err(ApiError::Internal(format!("force-close answered {other:?}"))),
+    }
+}
+
+/// The body of `POST /internal/v1/tenants/{ispb}/cursor`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CursorMove {
+    pub to_seq: u64,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// What a cursor move did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CursorMoved {
+    pub from_seq: u64,
+    pub to_seq: u64,
+    pub closed_streams: usize,
+}
+
+/// `POST /internal/v1/tenants/{ispb}/cursor`.
+pub async fn move_cursor(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    IspbSegment(ispb): IspbSegment,
+    body: Bytes,
+) -> Result<Json<CursorMoved>, ApiError> {
+    let request: CursorMove =
+        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidBody(format!("cursor move: {e}")))?;
+    let command = Command::MoveCursor {
+        ispb,
+        to: request.to_seq,
+        now_ms: now_ms(),
+        origin: ctx.origin(),
+        reason: request.reason,
+    };
+    match app.pull.shards().propose(command).await? {
+        CommandResult::CursorMoved { from, to, closed_streams } => {
+            Ok(Json(CursorMoved { from_seq: from, to_seq: to, closed_streams }))
+        }
+        CommandResult::Rejected(rejection) => Err(rejection.into()),
+        other => Err(ApiError::Internal(format!("cursor move answered {other:?}"))),
+    }
+}
+
+/// `update` over `base`, checked like the `[tenants]` section of the config.
+fn apply(update: TenantUpdate, mut base: TenantSettings) -> Result<TenantSettings, ApiError> {
+    if let Some(max_streams) =
+        within(update.max_streams, 1..=6, "max_streams must be 1 to 6 (ICOM allows 6 streams per ISPB)")?
+    {
+        base.max_streams = max_streams;
+    }
+    if let Some(max_backlog) = within(update.max_backlog, 1..=u64::MAX, "max_backlog must be at least 1")? {
+        base.max_backlog = max_backlog;
+    }
+    if let Some(days) = within(update.retention_days, 1..=3650, "retention_days must be 1 to 3650")? {
+        base.retention_secs = days * 86_400;
+    }
+    if let Some(rate) = within(update.rate_per_sec, 1..=u32::MAX, "rate_per_sec must be at least 1")? {
+        base.rate_per_sec = rate;
+    }
+    if let Some(burst) = within(update.rate_burst, 1..=u32::MAX, "rate_burst must be at least 1")? {
+        base.rate_burst = burst;
+    }
+    if let Some(paused) = update.paused {
+        base.paused = paused;
+    }
+    match update.legal_hold {
+        Some(LegalHold { on: true, reason }) if reason.trim().is_empty() => {
+            return Err(ApiError::InvalidBody("a legal hold needs a reason".into()));
+        }
+        Some(LegalHold { on: true, reason }) => base.legal_hold = Some(reason.trim().to_owned()),
+        Some(LegalHold { on: false, .. }) => base.legal_hold = None,
+        None => {}
+    }
+    Ok(base)
+}
+
+/// `value`, when given, if it lies in `range`; else 400 with `message`.
+fn within<T: PartialOrd>(value: Option<T>, range: RangeInclusive<T>, message: &str) -> Result<Option<T>, ApiError> {
+    match value {
+        Some(v) if !range.contains(&v) => Err(ApiError::InvalidBody(message.to_owned())),
+        other => Ok(other),
+    }
+}
+
+/// The applied state of `ispb`'s tenant on this node.
+fn current(app: &App, ispb: &Ispb) -> Option<TenantState> {
+    app.shards.read(ispb, |machine| machine.tenant(ispb).cloned()).flatten()
+}
+
+fn view(app: &App, tenant: &TenantState) -> TenantView {
+    let now = now_ms();
+    let oldest_unconfirmed_age_ms =
+        app.store.oldest_unconfirmed_age_ms(&tenant.ispb, tenant.watermark, tenant.backlog(), now);
+    let s = &tenant.settings;
+    TenantView {
+        ispb: tenant.ispb,
+        settings: SettingsView {
+            max_streams: s.max_streams,
+            max_backlog: s.max_backlog,
+            retention_days: s.retention_secs / 86_400,
+            rate_per_sec: s.rate_per_sec,
+            rate_burst: s.rate_burst,
+            paused: s.paused,
+            legal_hold: s.legal_hold.clone(),
+        },
+        backlog: tenant.backlog(),
+        oldest_unconfirmed_age_ms,
+        watermark: tenant.watermark,
+        next_seq: tenant.next_seq,
+        redelivery_pending: tenant.redeliver.len(),
+        streams: tenant
+            .streams
+            .values()
+            .map(|s| StreamView { id: s.id, age_ms: now.saturating_sub(s.opened_at_ms), outstanding: s.batch.len() })
+            .collect(),
+    }
+}

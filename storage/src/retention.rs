@@ -1,0 +1,54 @@
+//! Message retention (SPEC.md §4): confirmed messages older than the tenant's
+//! retention are purged. The shard leader finds how far (`purge_point`) and proposes
+//! `Command::PurgeRetained { below, now_ms }`; applying it deletes the ISPB's
+//! messages below `below` with one range tombstone, after checking — on every replica
+//! alike — that they are all confirmed (`below` never passes the watermark) and that
+//! the newest of them is past retention. Unconfirmed messages are never purged,
+//! whatever their age: the watermark stops at the oldest one. A legal hold on the
+//! tenant stops every purge until it is lifted.
+
+use rocksdb::{Direction, IteratorMode};
+
+use crate::error::Result;
+use crate::{Seq, Store, TenantState, columns, keys};
+
+/// Messages enqueued before this time are past `tenant`'s retention at `now_ms`.
+pub fn cutoff_ms(tenant: &TenantState, now_ms: u64) -> u64 {
+    now_ms.saturating_sub(tenant.settings.retention_secs.saturating_mul(1_000))
+}
+
+/// The seq below which `tenant`'s messages may be purged at `now_ms`, if that
+/// purges anything: the first stored seq under the watermark enqueued at or after
+/// the retention cutoff (or the watermark itself). Seqs are appended in time order,
+/// so it is found by bisection with a few point reads.
+pub fn purge_point(store: &Store, tenant: &TenantState, now_ms: u64) -> Result<Option<Seq>> {
+    if tenant.settings.legal_hold.is_some() {
+        return Ok(None);
+    }
+    let Some(first) = first_stored_seq(store, tenant)? else { return Ok(None) };
+    let cutoff = cutoff_ms(tenant, now_ms);
+    let (mut old, mut young) = (first, tenant.watermark);
+    if old >= young || store.enqueued_at(&tenant.ispb, old)?.is_none_or(|at| at >= cutoff) {
+        return Ok(None);
+    }
+    // Invariant: `old` is past retention; `young` is not, or is the watermark.
+    while young - old > 1 {
+        let middle = old + (young - old) / 2;
+        match store.enqueued_at(&tenant.ispb, middle)? {
+            Some(at) if at < cutoff => old = middle,
+            _ => young = middle,
+        }
+    }
+    Ok(Some(young))
+}
+
+/// The lowest seq of `tenant` still stored.
+pub fn first_stored_seq(store: &Store, tenant: &TenantState) -> Result<Option<Seq>> {
+    let cf = store.cf(columns::MESSAGES)?;
+    let start = keys::message_key(&tenant.ispb, 0);
+    let mut iter = store.db().iterator_cf(cf, IteratorMode::From(&start, Direction::Forward));
+    let Some(item) = iter.next() else { return Ok(None) };
+    let (key, _) = item?;
+    Ok((key.len() == 16 && key[..8] == tenant.ispb.as_bytes()[..])
+        .then(|| u64::from_be_bytes(key[8..16].try_into().unwrap_or_default())))
+}
