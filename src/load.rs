@@ -2,7 +2,10 @@
 //! refuses new ones above `listeners.max_in_flight` with 503 instead of queueing
 //! them, so latency cannot grow without bound. A long poll that only waits for
 //! messages — or a forwarded request waiting for the leader's answer — is not
-//! working: it steps out of the count while it waits (`Load::waiting`).
+//! working: it steps out of the count while it waits (`Load::waiting`). Only new work
+//! is refused — appends and stream opens; the reads and closes of open streams (at
+//! most six per ISPB, each confirming work done) are counted but always admitted
+//! (`Load::enter`), so a loaded node keeps draining what it already handed out.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -44,6 +47,13 @@ impl Load {
             return None;
         }
         Some(Working { load: self.clone() })
+    }
+
+    /// Counts a request that is never refused (it finishes work already admitted:
+    /// the read or close of an open stream) while it works.
+    pub fn enter(self: &Arc<Self>) -> Working {
+        self.admitted.fetch_add(1, Ordering::AcqRel);
+        Working { load: self.clone() }
     }
 
     /// Marks the calling request as waiting until the guard drops.

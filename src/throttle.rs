@@ -98,7 +98,9 @@ impl TenantBucket {
                 RateVerdict { limit, remaining, reset_secs: ceil_secs(reset), retry_after_secs: None }
             }
             Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                // The bucket's own clock: building a new one runs CPUID, which a
+                // hypervisor traps (it was a fifth of the cost of a refusal).
+                let wait = not_until.wait_time_from(self.bucket.clock().now());
                 RateVerdict {
                     limit,
                     remaining: 0,

@@ -79,6 +79,15 @@ impl PullService {
 
     /// `stream/start`: opens a stream and performs its first read.
     pub async fn open(&self, ctx: &RequestContext, ispb: Ispb, size: ReadSize) -> Result<Read, Error> {
+        // Every slot taken in the applied state: refuse without a Raft write (a
+        // client opening streams in a loop would cost one fsync each). Opens that
+        // pass are checked again, atomically, when they apply.
+        let slots = self.shards.read(&ispb, |m| m.tenant(&ispb).map(|t| (t.open_streams(), t.settings.max_streams)));
+        if let Some((open, limit)) = slots.flatten()
+            && open >= limit
+        {
+            return Err(Error::Rejected(storage::Rejection::TooManyStreams { open, limit }));
+        }
         let limit = self.batch_limit(size);
         let command = Command::OpenStream {
             ispb,

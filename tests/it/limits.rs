@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::{ISPB, MULTI, Pki, TestNode, assert_problem, samples, start_path};
+use crate::harness::{ISPB, MULTI, Pki, TestNode, assert_problem, pulled, samples, start_path};
 
 /// Header read timeout of these tests: short, so the slow clients are cut quickly.
 const HEADER_READ_TIMEOUT_MS: u64 = 1_000;
@@ -213,7 +213,7 @@ async fn strict_header_mode_still_refuses_unknown_headers_over_tls() {
 }
 
 #[tokio::test]
-async fn over_max_in_flight_a_request_is_shed_with_503_and_waiting_long_polls_do_not_count() {
+async fn over_max_in_flight_new_work_is_shed_with_503_while_open_streams_read_on_and_waiting_long_polls_do_not_count() {
     let node = node_with(|file| {
         file.listeners.max_in_flight = 1;
         file.limits.long_poll_wait_ms = 2_000;
@@ -226,13 +226,19 @@ async fn over_max_in_flight_a_request_is_shed_with_503_and_waiting_long_polls_do
         node.get(&path, MULTI).await
     });
     assert_eq!((first.status(), second.status()), (StatusCode::NO_CONTENT, StatusCode::NO_CONTENT));
+    let first = pulled(first).await;
 
     // A producer request stalled in its body upload is work: it takes the one place.
+    node.append(ISPB, &samples(ISPB, 1)).await;
     let slow = stalled_append(&node).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let shed = node.get(&start_path(ISPB), MULTI).await;
     let problem = assert_problem(shed, 503, "unavailable").await;
     assert!(problem.detail.contains("overloaded"), "{}", problem.detail);
+    // An open stream is still read and closed: only new work is shed.
+    let read = pulled(node.get(&first.next, MULTI).await).await;
+    assert_eq!((read.status, read.messages.len()), (StatusCode::OK, 1), "the open stream reads on");
+    assert_eq!(node.delete(&read.next).await.status(), StatusCode::OK, "and closes");
     drop(slow);
     tokio::time::sleep(Duration::from_millis(300)).await;
     served(&node).await;
