@@ -79,14 +79,19 @@ impl PullService {
 
     /// `stream/start`: opens a stream and performs its first read.
     pub async fn open(&self, ctx: &RequestContext, ispb: Ispb, size: ReadSize) -> Result<Read, Error> {
-        // Every slot taken in the applied state: refuse without a Raft write (a
-        // client opening streams in a loop would cost one fsync each). Opens that
-        // pass are checked again, atomically, when they apply.
-        let slots = self.shards.read(&ispb, |m| m.tenant(&ispb).map(|t| (t.open_streams(), t.settings.max_streams)));
-        if let Some((open, limit)) = slots.flatten()
-            && open >= limit
-        {
-            return Err(Error::Rejected(storage::Rejection::TooManyStreams { open, limit }));
+        // A paused tenant, or every slot taken, in the applied state: refuse without
+        // a Raft write (a client opening streams in a loop would cost one fsync
+        // each), in the order the state machine checks. Opens that pass are checked
+        // again, atomically, when they apply.
+        let state = self
+            .shards
+            .read(&ispb, |m| m.tenant(&ispb).map(|t| (t.settings.paused, t.open_streams(), t.settings.max_streams)));
+        match state.flatten() {
+            Some((true, ..)) => return Err(Error::Rejected(storage::Rejection::TenantPaused)),
+            Some((false, open, limit)) if open >= limit => {
+                return Err(Error::Rejected(storage::Rejection::TooManyStreams { open, limit }));
+            }
+            _ => {}
         }
         let limit = self.batch_limit(size);
         let command = Command::OpenStream {
