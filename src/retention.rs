@@ -31,7 +31,7 @@ pub async fn run(shards: ShardClient, store: Store, shutdown: CancellationToken)
 /// returns how many purges committed.
 pub async fn purge_led_tenants(shards: &ShardClient, store: &Store, now: u64) -> usize {
     let mut purged = 0;
-    for tenant in led_tenants(shards) {
+    for tenant in shards.shards().led_tenants(TenantState::clone) {
         let below = match storage::retention::purge_point(store, &tenant, now) {
             Ok(Some(below)) => below,
             Ok(None) => continue,
@@ -50,14 +50,4 @@ pub async fn purge_led_tenants(shards: &ShardClient, store: &Store, now: u64) ->
         }
     }
     purged
-}
-
-/// The tenants of every shard this node leads, as they stand now.
-fn led_tenants(shards: &ShardClient) -> Vec<TenantState> {
-    let shards = shards.shards();
-    (0..shards.shard_count())
-        .filter(|shard| shards.is_leader(*shard))
-        .filter_map(|shard| shards.machine(shard))
-        .flat_map(|machine| machine.read().tenants().cloned().collect::<Vec<_>>())
-        .collect()
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use openraft::error::{CheckIsLeaderError, InitializeError, RaftError};
 use openraft::{ServerState, SnapshotPolicy};
 use parking_lot::{Mutex, RwLock};
-use storage::{Command, CommandResult, Ispb, ShardMachine, Store, shard_of};
+use storage::{Command, CommandResult, Ispb, ShardMachine, Store, TenantState, shard_of};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -281,6 +281,20 @@ impl Shards {
     /// The shards this node replicates, ascending.
     pub fn hosted_shards(&self) -> impl Iterator<Item = u32> + '_ {
         (0..self.shard_count()).filter(|shard| self.hosts(*shard))
+    }
+
+    /// The machines of the shards this node leads now.
+    pub fn led_machines(&self) -> impl Iterator<Item = Arc<RwLock<ShardMachine>>> + '_ {
+        self.hosted_shards().filter(|shard| self.is_leader(*shard)).filter_map(|shard| self.machine(shard))
+    }
+
+    /// `each` of every tenant of the shards this node leads, one machine read at a time.
+    pub fn led_tenants<T>(&self, mut each: impl FnMut(&TenantState) -> T) -> Vec<T> {
+        let mut out = Vec::new();
+        for machine in self.led_machines() {
+            out.extend(machine.read().tenants().map(&mut each));
+        }
+        out
     }
 
     /// The nodes replicating `shard`, its first (bootstrap) replica first; empty for

@@ -50,12 +50,7 @@ impl Sealer {
     }
 
     fn led_chains(&self) -> Vec<(Ispb, ChainHead)> {
-        let shards = self.shards.shards();
-        (0..shards.shard_count())
-            .filter(|shard| shards.is_leader(*shard))
-            .filter_map(|shard| shards.machine(shard))
-            .flat_map(|machine| machine.read().tenants().map(|t| (t.ispb, t.audit.clone())).collect::<Vec<_>>())
-            .collect()
+        self.shards.shards().led_tenants(|t| (t.ispb, t.audit.clone()))
     }
 
     async fn seal(&self, ispb: Ispb, head: &ChainHead) -> bool {

@@ -125,14 +125,9 @@ fn labels(ispb: &Ispb) -> IspbLabels {
     IspbLabels { ispb: ispb.as_str().to_owned() }
 }
 
-/// The tenants of every shard this node leads.
+/// The tenants (participants only) of every shard this node leads.
 fn led_tenants(app: &App) -> Vec<TenantRow> {
-    let shards = &app.shards;
-    let mut rows = Vec::new();
-    for shard in shards.hosted_shards().filter(|s| shards.is_leader(*s)) {
-        if let Some(machine) = shards.machine(shard) {
-            rows.extend(machine.read().tenants().filter(|t| !t.ispb.is_cluster()).map(TenantRow::of));
-        }
-    }
+    let mut rows = app.shards.led_tenants(TenantRow::of);
+    rows.retain(|row| !row.ispb.is_cluster());
     rows
 }

@@ -52,13 +52,7 @@ async fn sweep(pull: &PullService) {
     // (ISPB, stream, generation, messages its batch holds)
     let mut idle: Vec<(Ispb, StreamId, u64, usize)> = Vec::new();
     let mut open: HashSet<(Ispb, StreamId)> = HashSet::new();
-    for shard in 0..shards.shard_count() {
-        if !shards.is_leader(shard) {
-            continue;
-        }
-        let Some(machine) = shards.machine(shard) else {
-            continue;
-        };
+    for machine in shards.led_machines() {
         let machine = machine.read();
         for tenant in machine.tenants() {
             for stream in tenant.streams.values() {
