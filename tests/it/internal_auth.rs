@@ -104,6 +104,8 @@ async fn every_internal_route_demands_its_role() {
     let set = |token: &'static str| client.put(&tenant).bearer_auth(token).body("{\"max_streams\": 3}").send();
     assert_problem(set(PRODUCER_TOKEN).await.expect("answered"), 403, "forbidden").await;
     assert_problem(set(AUDITOR_TOKEN).await.expect("answered"), 403, "forbidden").await;
+    let max_streams = node.tenant(ISPB).map(|t| t.settings.max_streams);
+    assert_ne!(max_streams, Some(3), "a refused change changes nothing");
     let look = client.get(&tenant).bearer_auth(AUDITOR_TOKEN).send().await.expect("answered");
     assert!(
         look.status() == StatusCode::OK || look.status() == StatusCode::NOT_FOUND,
