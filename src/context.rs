@@ -29,6 +29,10 @@ pub enum Route {
     TenantSet,
     TenantStreamClose,
     TenantCursor,
+    NodeBackup,
+    ClusterStatus,
+    ClusterShard,
+    ShardLeader,
     Healthz,
     Readyz,
     Metrics,
@@ -52,6 +56,10 @@ impl Route {
             paths::TENANT => Route::TenantShow,
             paths::TENANT_STREAM => Route::TenantStreamClose,
             paths::TENANT_CURSOR => Route::TenantCursor,
+            paths::NODE_BACKUP => Route::NodeBackup,
+            paths::CLUSTER_STATUS => Route::ClusterStatus,
+            paths::CLUSTER_SHARD => Route::ClusterShard,
+            paths::CLUSTER_SHARD_LEADER => Route::ShardLeader,
             paths::HEALTHZ => Route::Healthz,
             paths::READYZ => Route::Readyz,
             paths::METRICS => Route::Metrics,
@@ -69,10 +77,15 @@ impl Route {
     pub fn allowed_roles(self) -> Option<&'static [Role]> {
         match self {
             Route::Append => Some(&[Role::Producer]),
-            Route::ClusterMembers | Route::TenantSet | Route::TenantStreamClose | Route::TenantCursor => {
-                Some(&[Role::Operator])
+            Route::ClusterMembers
+            | Route::TenantSet
+            | Route::TenantStreamClose
+            | Route::TenantCursor
+            | Route::NodeBackup
+            | Route::ShardLeader => Some(&[Role::Operator]),
+            Route::TenantsList | Route::TenantShow | Route::ClusterStatus | Route::ClusterShard => {
+                Some(&[Role::Operator, Role::Auditor])
             }
-            Route::TenantsList | Route::TenantShow => Some(&[Role::Operator, Role::Auditor]),
             Route::Metrics | Route::AuditExport | Route::AuditSeal => Some(&[Role::Auditor]),
             Route::StreamStart
             | Route::StreamNext
@@ -98,6 +111,10 @@ impl Route {
             Route::TenantSet => "tenant_set",
             Route::TenantStreamClose => "tenant_stream_close",
             Route::TenantCursor => "tenant_cursor",
+            Route::NodeBackup => "node_backup",
+            Route::ClusterStatus => "cluster_status",
+            Route::ClusterShard => "cluster_shard",
+            Route::ShardLeader => "shard_leader",
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",
             Route::Metrics => "metrics",

@@ -78,6 +78,10 @@ pub enum Error {
     /// Start-up: a listener cannot be bound.
     #[error("bind {what} listener {addr}: {source}")]
     Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
+    /// A backup or restore was refused (`refused`: a bad target or source, nothing
+    /// written) or failed while writing.
+    #[error("backup: {why}")]
+    Backup { why: String, refused: bool },
     /// Start-up: storage, the shard groups or the peer client cannot start.
     #[error("{what}: {reason}")]
     Start { what: &'static str, reason: String },

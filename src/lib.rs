@@ -19,6 +19,7 @@
 //! - `certs`        — development CA and certificates (`pixstream certs dev`).
 //! - `audit`        — checkpoint key, sealing and retention of the audit chain,
 //!   access events.
+//! - `backup`       — online backup of a node (checkpoint + manifest) and restore.
 //! - `retention`    — the purger of confirmed messages past their tenant's retention.
 //! - `private_file` — private key files: mode checks, 0600 creation.
 //! - `throttle`     — per-ISPB token buckets (rate and burst from tenant settings).
@@ -45,6 +46,7 @@ pub mod access;
 pub mod api;
 pub mod app;
 pub mod audit;
+pub mod backup;
 pub mod certs;
 pub mod cli;
 pub mod config;

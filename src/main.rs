@@ -42,6 +42,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Certs(args) => certs::run(args),
             Command::Audit(args) => audit::run(args).await,
             Command::Admin(args) => admin::run(args).await,
+            Command::Restore(args) => pixstream::cli::backup::restore(args),
             Command::Top(args) => pixstream::cli::top::run(args).await,
         }
     })

@@ -196,8 +196,11 @@ pub async fn start_on(
         tokio::spawn(seal_periodically(app.sealer.clone(), shutdown.clone())),
         tokio::spawn(retention::run(app.pull.shards().clone(), app.store.clone(), shutdown.clone())),
     ];
-    // The peer listener is up: the other nodes can now reach this one to elect.
-    if let Err(error) = app.shards.wait_for_leaders(Duration::from_secs(30)).await {
+    // The peer listener is up: the other nodes can now reach this one to elect. A
+    // joining node waits for nothing: leaders call it once `cluster members` adds it.
+    if !app.config.join
+        && let Err(error) = app.shards.wait_for_leaders(Duration::from_secs(30)).await
+    {
         tracing::warn!(%error, "not every shard has a leader yet; serving anyway (requests answer 503 until it does)");
     }
     tracing::info!(node = app.config.node_id, %public_addr, %internal_addr, %peer_addr, shards = app.config.shards, "node ready");

@@ -21,6 +21,8 @@
 //! - `faults`           — `NetworkFaults`: in-process link cutting and delays (tests).
 //! - `peer_rpc`         — `Shards::handle_peer_rpc`: the receiving side of the RPCs.
 //! - `membership`       — online membership changes: `Shards::reconcile_members` etc.
+//! - `backup`           — `Shards::backup`: an online, consistent copy of this node.
+//! - `leadership`       — `Shards::transfer_leadership`: moving a shard's leader.
 //! - `observer`         — `ApplyObserver`: told which ISPBs to wake after each apply.
 //! - `proposer`         — group commit: many proposals become one Raft entry.
 //! - `shards`           — `Shards` and `ShardsConfig`: every shard group of this node.
@@ -30,8 +32,10 @@
 //! machine itself (what a command does) lives in `storage`;
 //! here we only decide *when* a command is applied: after Raft committed it.
 
+pub mod backup;
 pub mod error;
 pub mod faults;
+pub mod leadership;
 pub mod log_store;
 pub mod membership;
 pub(crate) mod meta;
@@ -47,13 +51,15 @@ pub mod snapshot_dir;
 pub mod state_machine;
 pub mod types;
 
+pub use backup::{ShardBackup, forget_leadership};
 pub use error::Error;
 pub use faults::NetworkFaults;
 pub use log_store::LogStore;
 pub use membership::MembershipAnswer;
 pub use network::{PeerNetwork, PeerTransport};
 pub use observer::{ApplyObserver, NoopObserver};
-pub use peer_wire::{MEMBERSHIP_PATH, PEER_RAFT_PATH, RpcKind};
+pub use openraft::ServerState;
+pub use peer_wire::{CAMPAIGN_PATH, MEMBERSHIP_PATH, PEER_RAFT_PATH, RpcKind};
 pub use placement::{ClusterMap, MemberNode};
 pub use shards::{Shards, ShardsConfig};
 pub use snapshot_builder::SnapshotBuilder;

@@ -68,6 +68,17 @@ pub fn membership_url(scheme: &str, peer_addr: &str, shard: u32) -> String {
     format!("{scheme}://{peer_addr}{MEMBERSHIP_PATH}/{shard}")
 }
 
+/// Path prefix of campaign requests on the peer listener (`POST
+/// {CAMPAIGN_PATH}/{shard}`: bincode of the time allowed in milliseconds in, bincode
+/// of the shard's leader afterwards, `Option<u64>`, out): the shard's leader asks
+/// the target of a leader transfer to run for election.
+pub const CAMPAIGN_PATH: &str = "/peer/v1/campaign";
+
+/// The URL of the campaign request of `shard` on the node at `peer_addr`.
+pub fn campaign_url(scheme: &str, peer_addr: &str, shard: u32) -> String {
+    format!("{scheme}://{peer_addr}{CAMPAIGN_PATH}/{shard}")
+}
+
 /// The URL of RPC `kind` of `shard` on the node listening at `peer_addr`.
 pub fn rpc_url(scheme: &str, peer_addr: &str, shard: u32, kind: RpcKind) -> String {
     format!("{scheme}://{peer_addr}{PEER_RAFT_PATH}/{shard}/{kind}")

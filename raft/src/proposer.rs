@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use openraft::error::ClientWriteError;
 use openraft::raft::ClientWriteResult;
 use storage::{Command, CommandResult};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -63,6 +63,8 @@ pub(crate) struct Proposer {
     shard: u32,
     tx: mpsc::Sender<Proposal>,
     stats: Arc<ProposalStats>,
+    /// `true` while a leader transfer holds proposals back (they wait in the queue).
+    held: Arc<watch::Sender<bool>>,
 }
 
 impl Proposer {
@@ -70,8 +72,19 @@ impl Proposer {
     pub(crate) fn spawn(shard: u32, raft: Raft, cancel: CancellationToken) -> (Proposer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(ProposalStats::default());
-        let task = tokio::spawn(run(shard, raft, rx, stats.clone(), cancel));
-        (Proposer { shard, tx, stats }, task)
+        let held = Arc::new(watch::Sender::new(false));
+        let task = tokio::spawn(run(shard, raft, rx, stats.clone(), held.subscribe(), cancel));
+        (Proposer { shard, tx, stats, held }, task)
+    }
+
+    /// Holds every proposal back (queued, not handed to Raft) until `release`.
+    pub(crate) fn hold(&self) {
+        self.held.send_replace(true);
+    }
+
+    /// Hands proposals to Raft again.
+    pub(crate) fn release(&self) {
+        self.held.send_replace(false);
     }
 
     /// The shard's group-commit counters.
@@ -95,11 +108,12 @@ async fn run(
     raft: Raft,
     mut rx: mpsc::Receiver<Proposal>,
     stats: Arc<ProposalStats>,
+    mut held: watch::Receiver<bool>,
     cancel: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     // A proposal that did not fit the previous batch: it opens the next one.
-    let mut held: Option<Proposal> = None;
+    let mut spilled: Option<Proposal> = None;
     loop {
         // Take a slot first: while none is free, proposals pile up into a bigger batch.
         let slot = tokio::select! {
@@ -107,7 +121,7 @@ async fn run(
             _ = cancel.cancelled() => break,
             slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
         };
-        let first = match held.take() {
+        let first = match spilled.take() {
             Some(proposal) => proposal,
             None => tokio::select! {
                 biased;
@@ -129,12 +143,22 @@ async fn run(
             };
             let more = weight(&proposal.command);
             if bytes + more > MAX_BATCH_BYTES {
-                held = Some(proposal);
+                spilled = Some(proposal);
                 break;
             }
             bytes += more;
             commands.push(proposal.command);
             replies.push(proposal.reply);
+        }
+        // A leader transfer in progress: wait (the batch keeps its place in order).
+        let released = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => false,
+            released = held.wait_for(|held| !held) => released.is_ok(),
+        };
+        if !released {
+            answer_all(replies, || Error::Unavailable(format!("shard {shard} is shutting down")));
+            break;
         }
         let size = commands.len();
         stats.count(size);
@@ -154,7 +178,7 @@ async fn run(
         }
     }
     rx.close();
-    let unsent = held.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok()));
+    let unsent = spilled.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok()));
     for proposal in unsent {
         let _ = proposal.reply.send(Err(Error::Unavailable(format!("shard {shard} is shutting down"))));
     }

@@ -167,6 +167,7 @@ struct Group {
     raft: Raft,
     machine: Arc<RwLock<ShardMachine>>,
     proposer: Proposer,
+    snapshots: crate::SnapshotDir,
 }
 
 /// What `start_group` needs besides the shard.
@@ -449,6 +450,21 @@ impl Shards {
         &self.inner.transport
     }
 
+    /// The store every shard of this node writes to.
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The group-commit queue of `shard`, if this node replicates it.
+    pub(crate) fn proposer(&self, shard: u32) -> Option<&Proposer> {
+        self.group(shard).map(|g| &g.proposer)
+    }
+
+    /// The snapshot files of `shard`, if this node replicates it.
+    pub(crate) fn snapshot_dir(&self, shard: u32) -> Option<&crate::SnapshotDir> {
+        self.group(shard).map(|g| &g.snapshots)
+    }
+
     fn group(&self, shard: u32) -> Option<&Group> {
         self.inner.groups.get(shard as usize).and_then(Option::as_ref)
     }
@@ -461,12 +477,20 @@ async fn start_group(env: &GroupEnv<'_>, shard: u32, bootstrap: bool) -> Result<
     let log_store = LogStore::new(env.store.clone(), shard);
     let state_machine =
         StateMachine::open(env.store.clone(), machine.clone(), env.observer.clone(), &config.snapshot_dir)?;
+    let snapshots = state_machine.snapshots().clone();
     let network = PeerNetwork::new(shard, config.node_id, env.transport.clone(), config.faults.clone());
     let raft = Raft::new(config.node_id, config.raft_config(shard)?, network, log_store, state_machine)
         .await
         .map_err(|e| Error::Raft(format!("shard {shard}: {e}")))?;
     let initialized = raft.is_initialized().await.map_err(|e| Error::Raft(format!("shard {shard}: {e}")))?;
-    if initialized {
+    if initialized && config.join {
+        // A node rejoining with Raft state (restored from a backup, after leaving the
+        // shard) still sees itself as a voter: it must not stand for election —
+        // raising terms the group would then have to catch up with — before a
+        // leader has added it back and contacted it.
+        hold_elections_until_a_leader_calls(&raft, config.election_timeout_ms.1);
+        tracing::debug!(shard, "shard resumed; elections held until a leader calls");
+    } else if initialized {
         tracing::debug!(shard, "shard resumed");
     } else if bootstrap {
         let members: BTreeMap<u64, PeerNode> = env.cluster.members(shard);
@@ -485,5 +509,19 @@ async fn start_group(env: &GroupEnv<'_>, shard: u32, bootstrap: bool) -> Result<
         tracing::debug!(shard, "new replica waits for the shard's first replica to contact it");
     }
     let (proposer, task) = Proposer::spawn(shard, raft.clone(), env.cancel.child_token());
-    Ok((Group { raft, machine, proposer }, task))
+    Ok((Group { raft, machine, proposer, snapshots }, task))
+}
+
+/// Disables elections of `raft` until it hears from another node's leadership, or
+/// for at most twenty election timeouts (so that a cluster restarted entirely in
+/// join mode still elects).
+fn hold_elections_until_a_leader_calls(raft: &Raft, election_timeout_max_ms: u64) {
+    raft.runtime_config().elect(false);
+    let raft = raft.clone();
+    tokio::spawn(async move {
+        let mut metrics = raft.metrics();
+        let called = metrics.wait_for(|m| m.current_leader.is_some_and(|leader| leader != m.id));
+        let _ = tokio::time::timeout(Duration::from_millis(20 * election_timeout_max_ms), called).await;
+        raft.runtime_config().elect(true);
+    });
 }

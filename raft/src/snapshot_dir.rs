@@ -132,6 +132,25 @@ impl SnapshotDir {
         Ok(true)
     }
 
+    /// Puts the current snapshot's files into `<dest_root>/shard-<N>/` (hard links,
+    /// copies across file systems), the metadata last; returns its metadata, `None`
+    /// when the shard has no snapshot. Holds the current snapshot in place meanwhile.
+    pub fn link_current_into(&self, dest_root: &Path) -> Result<Option<SnapshotMeta>, Error> {
+        let current = self.inner.current.lock();
+        let Some(meta) = current.clone() else { return Ok(None) };
+        let dest = dest_root.join(format!("shard-{}", self.inner.shard));
+        fs::create_dir_all(&dest)?;
+        for name in [format!("{}.{SNAP}", meta.snapshot_id), format!("{}.{META}", meta.snapshot_id)] {
+            let (from, to) = (self.inner.path.join(&name), dest.join(&name));
+            if fs::hard_link(&from, &to).is_err() {
+                fs::copy(&from, &to)?;
+            }
+        }
+        drop(current);
+        sync_dir(&dest)?;
+        Ok(Some(meta))
+    }
+
     /// Deletes every complete snapshot but `keep`, and files in progress as told.
     fn remove_all_but(&self, keep: Option<&str>, in_progress: InProgress) -> Result<(), Error> {
         for item in fs::read_dir(&self.inner.path)? {

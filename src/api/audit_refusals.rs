@@ -7,7 +7,7 @@
 //! event is committed through the shard's leader: proposed here when this node
 //! leads, else sent to the leader's peer listener (`POST /peer/v1/audit`). When the
 //! ISPB has no tenant the leader moves the event to the cluster chain
-//! (`AccessEvents::onto_cluster_chain`). `commit` serves the membership admin too.
+//! (`AccessEvents::onto_cluster_chain`). `record_cluster_action` serves the cluster admin calls.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -47,6 +47,22 @@ pub async fn audit_refusals(State(app): State<AppState>, request: Request, next:
         });
     }
     response
+}
+
+/// Records an operator's cluster-wide action (membership, backup, leader transfer)
+/// in the cluster's audit chain, before the answer is sent; a failure to record is
+/// logged.
+pub(crate) async fn record_cluster_action(app: &App, ctx: &RequestContext, action: AuditAction, outcome: String) {
+    let event = Command::Audit {
+        ispb: storage::Ispb::CLUSTER,
+        now_ms: wire::clock::now_ms(),
+        origin: ctx.origin(),
+        action,
+        outcome,
+    };
+    if let Err(error) = commit(app, event).await {
+        tracing::error!(%error, action = action.name(), "admin action not recorded in the cluster's audit chain");
+    }
 }
 
 /// Commits an `Audit` command through its chain's shard leader: proposed here when

@@ -29,8 +29,6 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use storage::audit::AuditAction;
-use storage::{Command, Ispb};
-use wire::clock::now_ms;
 
 use crate::api::{ApiError, audit_refusals};
 use crate::app::{App, AppState};
@@ -86,16 +84,7 @@ pub async fn members(State(app): State<AppState>, ctx: RequestContext, body: Byt
         ),
         Err(error) => format!("refused: {error}"),
     };
-    let event = Command::Audit {
-        ispb: Ispb::CLUSTER,
-        now_ms: now_ms(),
-        origin: ctx.origin(),
-        action: AuditAction::ClusterMembership,
-        outcome,
-    };
-    if let Err(error) = audit_refusals::commit(&app, event).await {
-        tracing::error!(%error, "membership call not recorded in the cluster's audit chain");
-    }
+    audit_refusals::record_cluster_action(&app, &ctx, AuditAction::ClusterMembership, outcome).await;
     let (status, answer, _) = answer?;
     Ok((status, Json(answer)).into_response())
 }

@@ -256,6 +256,8 @@ impl From<Error> for ApiError {
             Error::Rejected(rejection) => rejection.into(),
             Error::Unavailable { reason, retry_after_secs } => ApiError::Unavailable { reason, retry_after_secs },
             Error::Internal(what) => ApiError::Internal(what),
+            Error::Backup { why, refused: true } => ApiError::InvalidBody(why),
+            error @ Error::Backup { refused: false, .. } => ApiError::Internal(error.to_string()),
             error @ (Error::Config(_)
             | Error::Keys(_)
             | Error::Tls(_)

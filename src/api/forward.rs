@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::api::ApiError;
-use crate::api::path::ispb_of;
+use crate::api::path::{ispb_of, shard_of};
 use crate::app::{App, AppState};
 use crate::context::RequestContext;
 use crate::log_throttle::LogThrottle;
@@ -39,15 +39,18 @@ pub struct Relayed;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ForwardHops(pub u32);
 
-/// Middleware: serve locally when this node leads the ISPB's shard, else forward.
+/// Middleware: serve locally when this node leads the shard of the request's ISPB
+/// (or the shard a shard admin path names), else forward.
 pub async fn to_leader(State(app): State<AppState>, request: Request, next: Next) -> Response {
     if app.shards.cluster().nodes.len() <= 1 {
         return next.run(request).await;
     }
-    let Ok(ispb) = ispb_of(request.uri().path()) else {
-        return next.run(request).await;
+    let path = request.uri().path();
+    let shard = match (ispb_of(path), shard_of(path)) {
+        (Ok(ispb), _) => app.shards.shard_for(&ispb),
+        (Err(_), Some(shard)) if shard < app.shards.shard_count() => shard,
+        _ => return next.run(request).await,
     };
-    let shard = app.shards.shard_for(&ispb);
     if app.shards.is_leader(shard) {
         return next.run(request).await;
     }

@@ -28,6 +28,8 @@
 //! - `forward`       — relaying a request to the shard leader.
 //! - `peer`          — the peer listener (Raft RPCs, membership, forwarded requests).
 //! - `cluster_admin` — membership changes.
+//! - `cluster_status` — every shard's Raft state; leader transfer.
+//! - `node_admin`    — the answering node's own admin (backup).
 //! - `tenants_admin` — tenant list, show and create/update (settings, pause).
 
 pub mod attach;
@@ -35,9 +37,11 @@ mod audit;
 pub mod audit_refusals;
 mod authorize;
 pub mod cluster_admin;
+pub mod cluster_status;
 mod error;
 pub mod forward;
 pub mod negotiate;
+pub mod node_admin;
 mod observe;
 pub mod path;
 pub mod peer;
@@ -89,9 +93,13 @@ pub fn internal_router(app: AppState) -> Router {
         .route(paths::TENANT, get(tenants_admin::show).put(tenants_admin::set))
         .route(paths::TENANT_STREAM, axum::routing::delete(tenants_admin::close_stream))
         .route(paths::TENANT_CURSOR, post(tenants_admin::move_cursor))
+        .route(paths::CLUSTER_SHARD, get(cluster_status::shard))
+        .route(paths::CLUSTER_SHARD_LEADER, post(cluster_status::transfer))
         .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))
         .route_layer(middleware::from_fn_with_state(app.clone(), shed::shed))
         .route(paths::CLUSTER_MEMBERS, post(cluster_admin::members))
+        .route(paths::NODE_BACKUP, post(node_admin::backup))
+        .route(paths::CLUSTER_STATUS, get(cluster_status::status))
         .route(paths::TENANTS, get(tenants_admin::list))
         .route(paths::HEALTHZ, get(|| async { "ok" }))
         .route(paths::READYZ, get(ready))

@@ -26,6 +26,18 @@ impl<S: Send + Sync> FromRequestParts<S> for IspbSegment {
     }
 }
 
+/// The `{shard}` segment of a shard admin path, read from the URI (a forwarded
+/// request carries the peer route's captures too, so `Path` would not do).
+pub struct ShardSegment(pub u32);
+
+impl<S: Send + Sync> FromRequestParts<S> for ShardSegment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        shard_of(parts.uri.path()).map(ShardSegment).ok_or(ApiError::NotFound)
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for CursorSegments {
     type Rejection = ApiError;
 
@@ -51,6 +63,12 @@ pub fn ispb_of(path: &str) -> Result<Ispb, ApiError> {
     parse_ispb(text)
 }
 
+/// The `{shard}` of a shard admin path (`/internal/v1/cluster/shards/{shard}…`).
+pub fn shard_of(path: &str) -> Option<u32> {
+    let rest = path.strip_prefix("/internal/v1/cluster/shards/")?;
+    rest.split('/').next()?.parse().ok()
+}
+
 /// Parses an `{ispb}` segment.
 pub fn parse_ispb(text: &str) -> Result<Ispb, ApiError> {
     Ispb::parse(text).ok_or_else(|| ApiError::InvalidIspb(text.chars().take(16).collect()))
@@ -66,5 +84,14 @@ mod tests {
         assert!(ispb_of("/internal/v1/out/99999A03/msgs").is_ok());
         assert!(matches!(ispb_of("/api/v1/out/%33%32074986/stream/start"), Err(ApiError::InvalidIspb(_))));
         assert!(matches!(ispb_of("/api/v1/out/%FF%FE%FD%FC%FB%FA%F9%F8/stream/start"), Err(ApiError::InvalidIspb(_))));
+    }
+
+    #[test]
+    fn shard_paths_name_their_shard() {
+        assert_eq!(shard_of(&wire::paths::cluster_shard_path(7)), Some(7));
+        assert_eq!(shard_of(&wire::paths::cluster_shard_leader_path(12)), Some(12));
+        assert_eq!(shard_of(wire::paths::CLUSTER_STATUS), None);
+        assert_eq!(shard_of("/internal/v1/cluster/shards/x/leader"), None);
+        assert!(ispb_of(&wire::paths::cluster_shard_path(7)).is_err(), "a shard path names no ISPB");
     }
 }

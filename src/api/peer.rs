@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use tower::ServiceExt;
 
-use raft::{MEMBERSHIP_PATH, PEER_RAFT_PATH};
+use raft::{CAMPAIGN_PATH, MEMBERSHIP_PATH, PEER_RAFT_PATH};
 
 use crate::api::ApiError;
 use crate::api::attach::{ForwardedActor, ForwardedRequestId};
@@ -39,6 +39,7 @@ pub fn peer_router(app: AppState, public: Router, internal: Router) -> Router {
     Router::new()
         .route(&format!("{PEER_RAFT_PATH}/{{shard}}/{{kind}}"), post(raft_rpc))
         .route(&format!("{MEMBERSHIP_PATH}/{{shard}}"), post(membership))
+        .route(&format!("{CAMPAIGN_PATH}/{{shard}}"), post(campaign))
         .route(&format!("{FORWARD_PREFIX}/{{*rest}}"), any(forwarded))
         .route(AUDIT_RELAY_PATH, post(audit_event))
         // Raft appends carry batches of messages (entries of up to ~4 MiB each).
@@ -66,6 +67,21 @@ async fn membership(State(peer): State<PeerState>, Path(shard): Path<u32>, body:
         Err(raft::Error::BadRequest(reason)) => (StatusCode::BAD_REQUEST, reason).into_response(),
         Err(error) => {
             tracing::warn!(shard, %error, "membership request failed");
+            (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response()
+        }
+    }
+}
+
+/// The leader of a shard hands its leadership over: run for election until this
+/// node wins or the time allowed passes; 200 with the bincode of the leader known.
+async fn campaign(State(peer): State<PeerState>, Path(shard): Path<u32>, body: Bytes) -> Response {
+    match peer.app.shards.handle_campaign_rpc(shard, &body).await {
+        Ok(answer) => (StatusCode::OK, answer).into_response(),
+        Err(error @ (raft::Error::BadRequest(_) | raft::Error::Wire(_))) => {
+            (StatusCode::BAD_REQUEST, error.to_string()).into_response()
+        }
+        Err(error) => {
+            tracing::warn!(shard, %error, "campaign request failed");
             (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response()
         }
     }

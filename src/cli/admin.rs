@@ -2,7 +2,8 @@
 //! (`api::tenants_admin`) — `list`, `show --ispb`, `set --ispb` (create or change
 //! settings), `pause`/`resume --ispb`, `hold --ispb --reason`/`release --ispb`
 //! (legal hold), `close-stream --ispb --stream`, `cursor --ispb --to-seq [--reason]`
-//! — printed as a table, or as the node's JSON with `--json`.
+//! — printed as a table, or as the node's JSON with `--json`; and `pixstream admin
+//! backup` (`cli::backup`).
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -22,6 +23,8 @@ pub struct AdminArgs {
 pub enum AdminCommand {
     /// Tenants: list, show, create or change settings, pause and resume.
     Tenants(TenantsArgs),
+    /// Write an online backup of a node into a new directory on it.
+    Backup(super::backup::BackupArgs),
 }
 
 #[derive(Debug, Args)]
@@ -128,7 +131,10 @@ enum Answer {
 
 /// Runs an `admin` subcommand.
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
-    let AdminCommand::Tenants(args) = args.command;
+    let args = match args.command {
+        AdminCommand::Tenants(args) => args,
+        AdminCommand::Backup(args) => return super::backup::backup(args).await,
+    };
     let client = args.auth.client(reqwest::Client::builder())?;
     let base = args.url.trim_end_matches('/').to_owned();
     let tenant = |ispb: &str| format!("{base}{}", tenant_path(ispb));

@@ -5,7 +5,8 @@
 //!
 //! Adding a node: start it with `pixstream serve --config new.toml --node-id N --join`,
 //! then run this with `new.toml`. Removing one: run this with a file without it, and
-//! stop the node only after this command succeeded.
+//! stop the node only after this command succeeded. `cluster status` and
+//! `cluster transfer-leader` live in `cli::cluster_status`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,6 +28,10 @@ pub struct ClusterArgs {
 pub enum ClusterCommand {
     /// Move shard replicas to the nodes listed in a config file (add or remove nodes).
     Members(MembersArgs),
+    /// Every node and shard: leader, term, log indexes, followers' lag.
+    Status(super::cluster_status::StatusArgs),
+    /// Make another voter lead a shard (the shard pauses for about one election timeout).
+    TransferLeader(super::cluster_status::TransferArgs),
 }
 
 #[derive(Debug, Args)]
@@ -48,6 +53,8 @@ pub struct MembersArgs {
 pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
     match args.command {
         ClusterCommand::Members(args) => members(args).await,
+        ClusterCommand::Status(args) => super::cluster_status::status(args).await,
+        ClusterCommand::TransferLeader(args) => super::cluster_status::transfer(args).await,
     }
 }
 

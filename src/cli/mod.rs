@@ -3,13 +3,16 @@
 //! load-tests a deployment, `cluster` changes which nodes replicate the shards,
 //! `certs dev` writes development certificates, tokens and a TLS configuration,
 //! `audit` exports and verifies the audit chain, `top` shows nodes' metrics live,
-//! `admin` lists, shows, creates, changes and pauses tenants.
+//! `admin` lists, shows, creates, changes and pauses tenants and backs a node up,
+//! `restore` rebuilds a node from a backup.
 
 pub mod admin;
 pub mod audit;
+pub mod backup;
 pub mod certs;
 pub mod client_auth;
 pub mod cluster;
+pub mod cluster_status;
 pub mod pull;
 pub mod send;
 pub mod serve;
@@ -52,6 +55,8 @@ pub enum Command {
     Certs(certs::CertsArgs),
     /// Administer tenants: list, show, create or change settings, pause, resume.
     Admin(admin::AdminArgs),
+    /// Rebuild a stopped node's data dir from a backup (`admin backup`).
+    Restore(backup::RestoreArgs),
     /// Export an ISPB's audit chain, or verify exported chains.
     Audit(audit::AuditArgs),
     /// Live terminal view of nodes' metrics: shards, load, rates and the ISPBs by backlog.

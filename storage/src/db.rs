@@ -86,6 +86,15 @@ impl Store {
         self.db.cf_handle(name).ok_or(Error::MissingColumnFamily(name))
     }
 
+    /// Writes a consistent checkpoint of every family into `dir` (which must not
+    /// exist): memtables are flushed first, SST and blob files are hard-linked when
+    /// `dir` is on the same file system (copied otherwise). The checkpoint opens as
+    /// a store of its own (`Store::open`), at one instant of this one.
+    pub fn checkpoint(&self, dir: &Path) -> Result<()> {
+        rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(dir)?;
+        Ok(())
+    }
+
     /// Writes a batch durably (fsync when the store is configured for it).
     pub fn write_durable(&self, batch: WriteBatch) -> Result<()> {
         let mut options = WriteOptions::default();

@@ -103,33 +103,24 @@ async fn bad_tenant_calls_get_a_clear_error_and_change_nothing() {
     node.stop().await;
 }
 
-/// Runs the `pixstream` binary (asynchronously: the node shares this runtime).
-async fn cli(args: &[&str]) -> (bool, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pixstream")).args(args).output().await.expect("runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr),
-    )
-}
-
 #[tokio::test]
 async fn pixstream_admin_tenants_sets_shows_pauses_and_lists() {
     let node = TestNode::start(|_| {}).await;
     let url = node.internal.clone();
-    let (ok, text) = cli(&["admin", "tenants", "set", "--ispb", ISPB, "--max-streams", "3", "--url", &url]).await;
+    let (ok, text) = run_cli(&["admin", "tenants", "set", "--ispb", ISPB, "--max-streams", "3", "--url", &url]).await;
     assert!(ok && text.contains("streams 0/3"), "{text}");
     node.append(ISPB, &messages(ISPB, 2)).await;
-    let (ok, text) = cli(&["admin", "tenants", "pause", "--ispb", ISPB, "--url", &url]).await;
+    let (ok, text) = run_cli(&["admin", "tenants", "pause", "--ispb", ISPB, "--url", &url]).await;
     assert!(ok && text.contains("(paused)") && text.contains("backlog 2"), "{text}");
-    let (ok, text) = cli(&["admin", "tenants", "hold", "--ispb", ISPB, "--reason", "case 77", "--url", &url]).await;
+    let (ok, text) = run_cli(&["admin", "tenants", "hold", "--ispb", ISPB, "--reason", "case 77", "--url", &url]).await;
     assert!(ok && text.contains("legal hold: case 77"), "{text}");
     assert_eq!(node.tenant(ISPB).expect("tenant").settings.legal_hold.as_deref(), Some("case 77"));
-    let (ok, text) = cli(&["admin", "tenants", "release", "--ispb", ISPB, "--url", &url]).await;
+    let (ok, text) = run_cli(&["admin", "tenants", "release", "--ispb", ISPB, "--url", &url]).await;
     assert!(ok && !text.contains("legal hold"), "{text}");
-    let (ok, text) = cli(&["admin", "tenants", "list", "--json", "--url", &url]).await;
+    let (ok, text) = run_cli(&["admin", "tenants", "list", "--json", "--url", &url]).await;
     let list: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"));
     assert!(ok && list["tenants"][0]["paused"] == true, "{text}");
-    let (ok, text) = cli(&["admin", "tenants", "show", "--ispb", "11111111", "--url", &url]).await;
+    let (ok, text) = run_cli(&["admin", "tenants", "show", "--ispb", "11111111", "--url", &url]).await;
     assert!(!ok && text.contains("404"), "an unknown tenant is an error: {text}");
     node.stop().await;
 }

@@ -113,6 +113,24 @@ async fn every_internal_route_demands_its_role() {
         look.status()
     );
 
+    // Node and cluster admin: backup and leader transfer need the operator; the
+    // auditor may read the cluster status.
+    let out = node.data_dir().with_extension("backup-by-auditor");
+    let backup = format!("{}{}", node.api.internal, wire::paths::NODE_BACKUP);
+    let body = serde_json::json!({ "out": out }).to_string();
+    let by_auditor = client.post(&backup).bearer_auth(AUDITOR_TOKEN).body(body.clone()).send().await;
+    assert_problem(by_auditor.expect("answered"), 403, "forbidden").await;
+    assert!(!out.exists(), "a refused backup writes nothing");
+    let leader = format!("{}{}", node.api.internal, wire::paths::cluster_shard_leader_path(0));
+    let by_auditor = client.post(&leader).bearer_auth(AUDITOR_TOKEN).body("{\"to\": 1}").send().await;
+    assert_problem(by_auditor.expect("answered"), 403, "forbidden").await;
+    let status = format!("{}{}", node.api.internal, wire::paths::CLUSTER_STATUS);
+    let by_auditor = client.get(&status).bearer_auth(AUDITOR_TOKEN).send().await.expect("answered");
+    assert_eq!(by_auditor.status(), StatusCode::OK, "the auditor reads the cluster status");
+    let by_operator = operator.post(&backup).body(body).send().await.expect("answered");
+    assert_eq!(by_operator.status(), StatusCode::CREATED, "the operator backs the node up");
+    assert!(out.join("manifest.json").exists());
+
     for open in ["/healthz", "/readyz"] {
         let answer = client.get(format!("{}{open}", node.api.internal)).send().await.expect("answered");
         assert_eq!(answer.status(), StatusCode::OK, "{open} needs no credentials");

@@ -4,9 +4,11 @@
 
 mod admin_tenants;
 mod audit;
+mod backup;
 mod bench;
 mod certs_dev;
 mod cluster;
+mod cluster_admin;
 mod cluster_process;
 mod concurrency;
 mod errors;

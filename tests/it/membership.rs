@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use pixstream::api::cluster_admin::{MEMBERS_PATH, MembersAnswer, MembersRequest};
+use pixstream::api::cluster_admin::{MEMBERS_PATH, MembersAnswer};
 use pixstream::config::{ClusterNode, StartMode};
 use reqwest::StatusCode;
 
@@ -43,7 +43,7 @@ async fn a_node_joins_and_another_leaves_while_traffic_runs_and_nothing_is_lost(
     cluster.add_member(4, "mg", true).await;
     let all = cluster.nodes();
     let added = Instant::now();
-    let answer = post_members(&cluster, 2, &all).await;
+    let answer = cluster.post_members(2, &all).await;
     eprintln!("adding node 4 took {:?}", added.elapsed());
     for shard in 0..4 {
         let expected: BTreeSet<u64> = planned.replicas(shard).into_iter().collect();
@@ -54,7 +54,7 @@ async fn a_node_joins_and_another_leaves_while_traffic_runs_and_nothing_is_lost(
 
     // The same list again changes nothing: no new membership entry anywhere.
     let before: Vec<_> = (0..4).map(|s| membership_log_id(&cluster, s)).collect();
-    let again = post_members(&cluster, 2, &all).await;
+    let again = cluster.post_members(2, &all).await;
     assert_eq!(again.shards, answer.shards, "reconciling to the same list is a no-op");
     let after: Vec<_> = (0..4).map(|s| membership_log_id(&cluster, s)).collect();
     assert_eq!(before, after, "no membership entry was written");
@@ -70,7 +70,7 @@ async fn a_node_joins_and_another_leaves_while_traffic_runs_and_nothing_is_lost(
     // Node 1 leaves every shard, then is stopped; the stream moves to node 3.
     let without_one: Vec<ClusterNode> = all.iter().filter(|n| n.id != 1).cloned().collect();
     let removed = Instant::now();
-    let answer = post_members(&cluster, 2, &without_one).await;
+    let answer = cluster.post_members(2, &without_one).await;
     eprintln!("removing node 1 took {:?}", removed.elapsed());
     for shard in 0..4 {
         assert_eq!(voters_in(&answer, shard), BTreeSet::from([2, 3, 4]), "shard {shard} without node 1");
@@ -114,31 +114,6 @@ fn placement(nodes: &[ClusterNode], extra: &[(u64, &str)]) -> raft::ClusterMap {
         peer_addr: format!("planned-{id}"),
     }));
     raft::ClusterMap { nodes: members, shards: 4, replication_factor: 3 }
-}
-
-/// Posts the node list to node `via`'s admin API and expects 200.
-async fn post_members(cluster: &TestCluster, via: u64, nodes: &[ClusterNode]) -> MembersAnswer {
-    let request = MembersRequest {
-        nodes: nodes
-            .iter()
-            .map(|n| raft::MemberNode { id: n.id, region: n.region.clone(), peer_addr: n.peer_addr.to_string() })
-            .collect(),
-        replication_factor: None,
-    };
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().expect("client");
-    let url = format!("{}{MEMBERS_PATH}", cluster.api(via).internal);
-    let body = serde_json::to_vec(&request).expect("encodes");
-    let response = client
-        .post(&url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("the admin API answers");
-    let status = response.status();
-    let text = response.text().await.expect("body");
-    assert_eq!(status, StatusCode::OK, "membership change failed: {text}");
-    serde_json::from_str(&text).expect("the answer is JSON")
 }
 
 fn voters_in(answer: &MembersAnswer, shard: u32) -> BTreeSet<u64> {
@@ -274,7 +249,7 @@ async fn only_the_leader_changes_membership_and_a_joined_node_resumes_its_shards
         client.get(format!("{}{}", cluster.api(4).internal, wire::paths::READYZ)).send().await.expect("answers");
     assert_eq!(ready.status(), StatusCode::OK, "a joined node that replicates nothing yet is ready");
     let all = cluster.nodes();
-    let answer = post_members(&cluster, 4, &all).await;
+    let answer = cluster.post_members(4, &all).await;
     let planned = placement(&all[..3], &[(4, "mg")]);
     let mine: Vec<u32> = (0..2).filter(|s| planned.replicas(*s).contains(&4)).collect();
     assert!(!mine.is_empty(), "node 4 replicates some shard");

@@ -28,6 +28,14 @@ pub const TENANT: &str = "/internal/v1/tenants/{ispb}";
 pub const TENANT_STREAM: &str = "/internal/v1/tenants/{ispb}/streams/{stream}";
 /// `POST`: moves a tenant's watermark back (redeliver from a seq) or forward (skip).
 pub const TENANT_CURSOR: &str = "/internal/v1/tenants/{ispb}/cursor";
+/// `POST`: writes a backup of the node that answers into a new directory on it.
+pub const NODE_BACKUP: &str = "/internal/v1/node/backup";
+/// `GET`: every shard's replicas, leader, term, indexes and replication lag.
+pub const CLUSTER_STATUS: &str = "/internal/v1/cluster/status";
+/// `GET`: one shard as its leader sees it (what `CLUSTER_STATUS` gathers).
+pub const CLUSTER_SHARD: &str = "/internal/v1/cluster/shards/{shard}";
+/// `POST`: moves a shard's leadership to another of its voters.
+pub const CLUSTER_SHARD_LEADER: &str = "/internal/v1/cluster/shards/{shard}/leader";
 /// Liveness: the process answers.
 pub const HEALTHZ: &str = "/healthz";
 /// Readiness: storage is open and every local shard has a leader.
@@ -65,6 +73,16 @@ pub fn tenant_cursor_path(ispb: &str) -> String {
     format!("/internal/v1/tenants/{ispb}/cursor")
 }
 
+/// One shard's status path ([`CLUSTER_SHARD`]).
+pub fn cluster_shard_path(shard: u32) -> String {
+    format!("/internal/v1/cluster/shards/{shard}")
+}
+
+/// The leader transfer path of `shard` ([`CLUSTER_SHARD_LEADER`]).
+pub fn cluster_shard_leader_path(shard: u32) -> String {
+    format!("/internal/v1/cluster/shards/{shard}/leader")
+}
+
 /// The audit export of `ispb` ([`AUDIT_EXPORT`]).
 pub fn audit_export_path(ispb: &str) -> String {
     format!("/internal/v1/out/{ispb}/audit")
@@ -90,6 +108,8 @@ mod tests {
         assert_eq!(tenant_cursor_path(ispb), TENANT_CURSOR.replace("{ispb}", ispb));
         assert_eq!(tenant_stream_path(ispb, 7), TENANT_STREAM.replace("{ispb}", ispb).replace("{stream}", "7"));
         assert_eq!(audit_seal_path(ispb), AUDIT_SEAL.replace("{ispb}", ispb));
+        assert_eq!(cluster_shard_path(3), CLUSTER_SHARD.replace("{shard}", "3"));
+        assert_eq!(cluster_shard_leader_path(3), CLUSTER_SHARD_LEADER.replace("{shard}", "3"));
     }
 
     #[test]

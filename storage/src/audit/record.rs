@@ -77,6 +77,14 @@ pub enum AuditAction {
     /// (skipping, with the reason in `outcome`).
     #[serde(rename = "cursor.move")]
     CursorMove,
+    /// A backup of one node was taken, or refused (chain `Ispb::CLUSTER`; `outcome`
+    /// names the node, the directory and the result).
+    #[serde(rename = "node.backup")]
+    NodeBackup,
+    /// An operator moved a shard's leadership to another node, or tried to (chain
+    /// `Ispb::CLUSTER`).
+    #[serde(rename = "cluster.leader_transfer")]
+    LeaderTransfer,
 }
 
 impl AuditAction {
@@ -96,6 +104,8 @@ impl AuditAction {
             AuditAction::ClusterMembership => "cluster.membership",
             AuditAction::RetentionPurge => "retention.purge",
             AuditAction::CursorMove => "cursor.move",
+            AuditAction::NodeBackup => "node.backup",
+            AuditAction::LeaderTransfer => "cluster.leader_transfer",
         }
     }
 
@@ -110,6 +120,8 @@ impl AuditAction {
                 | AuditAction::ClusterMembership
                 | AuditAction::TenantUpsert
                 | AuditAction::CursorMove
+                | AuditAction::NodeBackup
+                | AuditAction::LeaderTransfer
         )
     }
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pixstream::api::cluster_admin::{MEMBERS_PATH, MembersAnswer, MembersRequest};
 use pixstream::config::{
     AuditSection, ClusterNode, ClusterSection, Config, ConfigFile, HttpSection, InternalAuthSection, LimitsSection,
     ListenersSection, NodeSection, StartMode, StorageSection, TenantsSection, TlsSection, TokensSection,
@@ -246,6 +247,31 @@ impl TestCluster {
             assert!(Instant::now() < deadline, "replicas of {ispb} did not converge: {views:#?}");
             tokio::time::sleep(timing::CLUSTER_POLL).await;
         }
+    }
+
+    /// Posts the node list to node `via`'s membership admin API and expects 200.
+    pub async fn post_members(&self, via: u64, nodes: &[ClusterNode]) -> MembersAnswer {
+        let request = MembersRequest {
+            nodes: nodes
+                .iter()
+                .map(|n| raft::MemberNode { id: n.id, region: n.region.clone(), peer_addr: n.peer_addr.to_string() })
+                .collect(),
+            replication_factor: None,
+        };
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().expect("client");
+        let url = format!("{}{MEMBERS_PATH}", self.api(via).internal);
+        let body = serde_json::to_vec(&request).expect("encodes");
+        let response = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("the admin API answers");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        assert_eq!(status, reqwest::StatusCode::OK, "membership change failed: {text}");
+        serde_json::from_str(&text).expect("the answer is JSON")
     }
 
     /// Stops every node.

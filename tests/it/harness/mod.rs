@@ -34,6 +34,6 @@ pub use messages::*;
 pub use multipart::*;
 pub use node::{TestNode, Transport};
 pub use problems::*;
-pub use process::{ServeProcess, free_port};
+pub use process::{ServeProcess, free_port, run_cli};
 pub use prometheus::Prometheus;
 pub use secure::*;

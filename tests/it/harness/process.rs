@@ -24,6 +24,16 @@ impl Drop for ServeProcess {
     }
 }
 
+/// Runs the `pixstream` binary with `args` to its end (asynchronously: an
+/// in-process node it talks to shares this runtime); (success, stdout + stderr).
+pub async fn run_cli(args: &[&str]) -> (bool, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pixstream")).args(args).output().await.expect("runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
