@@ -27,6 +27,7 @@ pub enum Route {
     TenantsList,
     TenantShow,
     TenantSet,
+    TenantDelete,
     TenantStreamClose,
     TenantCursor,
     NodeBackup,
@@ -53,6 +54,7 @@ impl Route {
             paths::CLUSTER_MEMBERS => Route::ClusterMembers,
             paths::TENANTS => Route::TenantsList,
             paths::TENANT if method == Method::PUT => Route::TenantSet,
+            paths::TENANT if method == Method::DELETE => Route::TenantDelete,
             paths::TENANT => Route::TenantShow,
             paths::TENANT_STREAM => Route::TenantStreamClose,
             paths::TENANT_CURSOR => Route::TenantCursor,
@@ -79,6 +81,7 @@ impl Route {
             Route::Append => Some(&[Role::Producer]),
             Route::ClusterMembers
             | Route::TenantSet
+            | Route::TenantDelete
             | Route::TenantStreamClose
             | Route::TenantCursor
             | Route::NodeBackup
@@ -109,6 +112,7 @@ impl Route {
             Route::TenantsList => "tenants_list",
             Route::TenantShow => "tenant_show",
             Route::TenantSet => "tenant_set",
+            Route::TenantDelete => "tenant_delete",
             Route::TenantStreamClose => "tenant_stream_close",
             Route::TenantCursor => "tenant_cursor",
             Route::NodeBackup => "node_backup",

@@ -298,6 +298,15 @@ impl Shards {
         out
     }
 
+    /// As `led_tenants`, deleted tenants' records included (their audit chains).
+    pub fn led_records<T>(&self, mut each: impl FnMut(&TenantState) -> T) -> Vec<T> {
+        let mut out = Vec::new();
+        for machine in self.led_machines() {
+            out.extend(machine.read().records().map(&mut each));
+        }
+        out
+    }
+
     /// The nodes replicating `shard`, its first (bootstrap) replica first; empty for
     /// an unknown shard.
     pub fn replicas(&self, shard: u32) -> Vec<u64> {

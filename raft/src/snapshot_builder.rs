@@ -45,7 +45,7 @@ impl SnapshotBuilder {
         let (part, data) = (dir.part_path(&meta.snapshot_id), dir.data_path(&meta.snapshot_id));
         let guard = machine.read();
         let shard = guard.shard();
-        let ispbs: Vec<Ispb> = guard.tenants().map(|t| t.ispb).collect();
+        let ispbs: Vec<Ispb> = guard.records().map(|t| t.ispb).collect();
         let (taken_tx, taken_rx) = mpsc::channel::<()>();
         let dump = tokio::task::spawn_blocking(move || {
             let taken = move || {

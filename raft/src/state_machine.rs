@@ -155,13 +155,13 @@ fn install(
     let mut batch = WriteBatch::default();
     let mut guard = machine.write();
     let shard = guard.shard();
-    let mut touched: BTreeSet<Ispb> = guard.tenants().map(|t| t.ispb).collect();
+    let mut touched: BTreeSet<Ispb> = guard.records().map(|t| t.ispb).collect();
     let records = guard.install_snapshot(&mut reader, &mut batch)?;
     meta::put(store, &mut batch, shard, meta::APPLIED, &meta.last_log_id)?;
     meta::put(store, &mut batch, shard, meta::MEMBERSHIP, &meta.last_membership)?;
     store.write_durable(batch)?;
     guard.reload()?;
-    touched.extend(guard.tenants().map(|t| t.ispb));
+    touched.extend(guard.records().map(|t| t.ispb));
     guard.drain_woken();
     drop(guard);
     dir.commit(meta, true)?;

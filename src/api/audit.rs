@@ -28,7 +28,7 @@ pub async fn export(
     app.pull.shards().catch_up(&ispb).await?;
     let head = app
         .shards
-        .read(&ispb, |m| m.tenant(&ispb).map(|t| t.audit.clone()))
+        .read(&ispb, |m| m.record(&ispb).map(|t| t.audit.clone()))
         .flatten()
         .ok_or(ApiError::TenantNotFound)?;
     let store = app.store.clone();
@@ -49,7 +49,7 @@ pub async fn seal(State(app): State<AppState>, IspbSegment(ispb): IspbSegment) -
     let sealed = app.sealer.seal_now(ispb).await;
     let upto = app
         .shards
-        .read(&ispb, |m| m.tenant(&ispb).map(|t| t.audit.sealed))
+        .read(&ispb, |m| m.record(&ispb).map(|t| t.audit.sealed))
         .flatten()
         .ok_or(ApiError::TenantNotFound)?;
     Ok(axum::Json(serde_json::json!({ "sealed": sealed, "upto": upto })).into_response())

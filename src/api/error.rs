@@ -282,7 +282,12 @@ impl From<storage::Rejection> for ApiError {
             CursorOutOfRange { first, next } => ApiError::InvalidBody(format!(
                 "to_seq must be from {first} (older messages are purged) to {next} (the next seq)"
             )),
-            ReasonRequired => ApiError::InvalidBody("skipping messages needs a reason".into()),
+            ReasonRequired => ApiError::InvalidBody("skipping or discarding messages needs a reason".into()),
+            TenantNotEmpty { backlog, open_streams } => ApiError::InvalidBody(format!(
+                "the tenant holds {backlog} unconfirmed messages and {open_streams} open streams: \
+                 delete it with force and a reason to discard them"
+            )),
+            UnderLegalHold => ApiError::InvalidBody("the tenant is under legal hold: release the hold first".into()),
             Backpressure { .. } => ApiError::Unavailable { reason: BACKLOG_OVER_LIMIT, retry_after_secs: 5 },
         }
     }

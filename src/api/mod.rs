@@ -31,6 +31,7 @@
 //! - `cluster_status` — every shard's Raft state; leader transfer.
 //! - `node_admin`    — the answering node's own admin (backup).
 //! - `tenants_admin` — tenant list, show and create/update (settings, pause).
+//! - `tenant_actions` — stream force-close, cursor moves, tenant deletion.
 
 pub mod attach;
 mod audit;
@@ -50,6 +51,7 @@ mod rate_limit;
 mod reply;
 mod shed;
 mod stream;
+pub mod tenant_actions;
 pub mod tenants_admin;
 
 use axum::Router;
@@ -90,9 +92,9 @@ pub fn internal_router(app: AppState) -> Router {
         .route(paths::AUDIT_SEAL, post(audit::seal))
         .route(paths::CLUSTER_AUDIT_EXPORT, get(audit::export))
         .route(paths::CLUSTER_AUDIT_SEAL, post(audit::seal))
-        .route(paths::TENANT, get(tenants_admin::show).put(tenants_admin::set))
-        .route(paths::TENANT_STREAM, axum::routing::delete(tenants_admin::close_stream))
-        .route(paths::TENANT_CURSOR, post(tenants_admin::move_cursor))
+        .route(paths::TENANT, get(tenants_admin::show).put(tenants_admin::set).delete(tenant_actions::delete))
+        .route(paths::TENANT_STREAM, axum::routing::delete(tenant_actions::close_stream))
+        .route(paths::TENANT_CURSOR, post(tenant_actions::move_cursor))
         .route(paths::CLUSTER_SHARD, get(cluster_status::shard))
         .route(paths::CLUSTER_SHARD_LEADER, post(cluster_status::transfer))
         .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))

@@ -13,17 +13,8 @@
 //!   keeps its value (for a new tenant: the `[tenants]` defaults). A paused tenant's
 //!   pulls get 503 with `Retry-After`; producers may still append. The change is an
 //!   `UpsertTenant` command, recorded in the tenant's audit chain with its caller.
-//! - `DELETE /internal/v1/tenants/{ispb}/streams/{stream}` (operator) — force-closes
-//!   an open stream: its outstanding batch goes back for redelivery (a `CloseStream`
-//!   with the previous generation, recorded with the operator as its actor); the
-//!   PSP's token for it then gets 410 `streamClosed`. 404 for a stream that is not
-//!   open; 409 `streamBusy` when the stream moved on meanwhile (retry).
-//! - `POST /internal/v1/tenants/{ispb}/cursor` (operator) with
-//!   `{"to_seq": n, "reason": "…"}` — moves the watermark back to `n` (everything
-//!   from `n` is delivered again) or forward past `n - 1` (skipped messages count as
-//!   confirmed; only with a reason). Every open stream is closed (their tokens get
-//!   410), so no outstanding batch survives. 400 for a seq already purged or past
-//!   the next one.
+//!
+//! Stream force-close, cursor moves and tenant deletion are in `tenant_actions`.
 
 use std::ops::RangeInclusive;
 
@@ -168,91 +159,6 @@ pub async fn set(
     let tenant = current(&app, &ispb).ok_or_else(|| ApiError::Internal("upserted tenant not applied".into()))?;
     let status = if existing.is_some() { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(view(&app, &tenant))).into_response())
-}
-
-/// What a force-close did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StreamClosed {
-    pub stream: u64,
-    pub redelivered: usize,
-    pub open_streams: u32,
-}
-
-/// `DELETE /internal/v1/tenants/{ispb}/streams/{stream}`.
-pub async fn close_stream(
-    State(app): State<AppState>,
-    ctx: RequestContext,
-    IspbSegment(ispb): IspbSegment,
-    uri: axum::http::Uri,
-) -> Result<Json<StreamClosed>, ApiError> {
-    let segment = uri.path().rsplit('/').next().unwrap_or_default();
-    let stream: u64 =
-        segment.parse().map_err(|_| ApiError::InvalidBody(format!("stream id {segment:?} is not a number")))?;
-    app.pull.shards().catch_up(&ispb).await?;
-    let generation = app
-        .shards
-        .read(&ispb, |machine| machine.tenant(&ispb).and_then(|t| t.streams.get(&stream).map(|s| s.generation)))
-        .flatten()
-        .ok_or(ApiError::NotFound)?;
-    // The previous generation returns the batch; a stream that never handed out a
-    // batch (generation 0) holds nothing to return.
-    let command = Command::CloseStream {
-        ispb,
-        stream,
-        generation: generation.saturating_sub(1),
-        now_ms: now_ms(),
-        origin: ctx.origin(),
-    };
-    match app.pull.shards().propose(command).await? {
-        CommandResult::Closed { redelivered, open_streams, .. } => {
-            Ok(Json(StreamClosed { stream, redelivered, open_streams }))
-        }
-        CommandResult::Rejected(storage::Rejection::StreamClosed) => Err(ApiError::NotFound),
-        CommandResult::Rejected(_) => Err(ApiError::StreamBusy),
-        other => Err(ApiError::Internal(format!("force-close answered {other:?}"))),
-    }
-}
-
-/// The body of `POST /internal/v1/tenants/{ispb}/cursor`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CursorMove {
-    pub to_seq: u64,
-    #[serde(default)]
-    pub reason: String,
-}
-
-/// What a cursor move did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CursorMoved {
-    pub from_seq: u64,
-    pub to_seq: u64,
-    pub closed_streams: usize,
-}
-
-/// `POST /internal/v1/tenants/{ispb}/cursor`.
-pub async fn move_cursor(
-    State(app): State<AppState>,
-    ctx: RequestContext,
-    IspbSegment(ispb): IspbSegment,
-    body: Bytes,
-) -> Result<Json<CursorMoved>, ApiError> {
-    let request: CursorMove =
-        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidBody(format!("cursor move: {e}")))?;
-    let command = Command::MoveCursor {
-        ispb,
-        to: request.to_seq,
-        now_ms: now_ms(),
-        origin: ctx.origin(),
-        reason: request.reason,
-    };
-    match app.pull.shards().propose(command).await? {
-        CommandResult::CursorMoved { from, to, closed_streams } => {
-            Ok(Json(CursorMoved { from_seq: from, to_seq: to, closed_streams }))
-        }
-        CommandResult::Rejected(rejection) => Err(rejection.into()),
-        other => Err(ApiError::Internal(format!("cursor move answered {other:?}"))),
-    }
 }
 
 /// `update` over `base`, checked like the `[tenants]` section of the config.

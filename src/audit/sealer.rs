@@ -42,7 +42,7 @@ impl Sealer {
     /// Seals the chain of `ispb` now if this node leads its shard (an export asks
     /// for this so it ends on a checkpoint). Returns whether a checkpoint committed.
     pub async fn seal_now(&self, ispb: Ispb) -> bool {
-        let head = self.shards.read(&ispb, |m| m.tenant(&ispb).map(|t| t.audit.clone())).flatten();
+        let head = self.shards.read(&ispb, |m| m.record(&ispb).map(|t| t.audit.clone())).flatten();
         match head {
             Some(head) if head.unsealed() > 0 => self.seal(ispb, &head).await,
             _ => false,
@@ -50,7 +50,7 @@ impl Sealer {
     }
 
     fn led_chains(&self) -> Vec<(Ispb, ChainHead)> {
-        self.shards.shards().led_tenants(|t| (t.ispb, t.audit.clone()))
+        self.shards.shards().led_records(|t| (t.ispb, t.audit.clone()))
     }
 
     async fn seal(&self, ispb: Ispb, head: &ChainHead) -> bool {

@@ -1,7 +1,8 @@
 //! `pixstream admin tenants …`: the tenant admin calls of the internal listener
 //! (`api::tenants_admin`) — `list`, `show --ispb`, `set --ispb` (create or change
 //! settings), `pause`/`resume --ispb`, `hold --ispb --reason`/`release --ispb`
-//! (legal hold), `close-stream --ispb --stream`, `cursor --ispb --to-seq [--reason]`
+//! (legal hold), `close-stream --ispb --stream`, `cursor --ispb --to-seq [--reason]`,
+//! `delete --ispb [--force --reason]`
 //! — printed as a table, or as the node's JSON with `--json`; and `pixstream admin
 //! backup` (`cli::backup`).
 
@@ -9,9 +10,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use wire::paths::{TENANTS, tenant_cursor_path, tenant_path, tenant_stream_path};
 
-use crate::api::tenants_admin::{
-    CursorMove, CursorMoved, LegalHold, StreamClosed, TenantList, TenantUpdate, TenantView,
-};
+use crate::api::tenant_actions::{CursorMove, CursorMoved, StreamClosed, TenantDelete, TenantDeleted};
+use crate::api::tenants_admin::{LegalHold, TenantList, TenantUpdate, TenantView};
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
@@ -62,6 +62,21 @@ pub enum TenantsCommand {
     /// Move the watermark back to a seq (redeliver from it) or forward (skip, with
     /// a reason); closes every open stream.
     Cursor(CursorArgs),
+    /// Delete the tenant (only when empty, or with --force and a reason); its audit
+    /// chain stays.
+    Delete(DeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    #[arg(long)]
+    pub ispb: String,
+    /// Delete even with unconfirmed messages or open streams (they are discarded).
+    #[arg(long)]
+    pub force: bool,
+    /// Why; required with --force, recorded in the audit chain.
+    #[arg(long, default_value = "")]
+    pub reason: String,
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +142,7 @@ enum Answer {
     Tenant,
     StreamClosed,
     CursorMoved,
+    Deleted,
 }
 
 /// Runs an `admin` subcommand.
@@ -175,6 +191,9 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             let request = client.post(format!("{base}{}", tenant_cursor_path(&ispb)));
             (with_json(request, &CursorMove { to_seq, reason })?, Answer::CursorMoved)
         }
+        TenantsCommand::Delete(DeleteArgs { ispb, force, reason }) => {
+            (with_json(client.delete(tenant(&ispb)), &TenantDelete { force, reason })?, Answer::Deleted)
+        }
     };
     let response = request.send().await.context("request")?;
     let status = response.status();
@@ -194,6 +213,13 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             println!(
                 "stream {} closed, {} messages back for redelivery, {} streams open",
                 closed.stream, closed.redelivered, closed.open_streams
+            );
+        }
+        Answer::Deleted => {
+            let deleted: TenantDeleted = serde_json::from_str(&body).context("answer")?;
+            println!(
+                "tenant {} deleted: {} unconfirmed messages discarded, {} streams closed",
+                deleted.ispb, deleted.discarded, deleted.closed_streams
             );
         }
         Answer::CursorMoved => {

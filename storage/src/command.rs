@@ -55,6 +55,11 @@ pub enum Command {
     /// `reason`). Every open stream is closed, so no outstanding batch survives.
     /// Refused for a `to` below the oldest stored message or past the next seq.
     MoveCursor { ispb: Ispb, to: Seq, now_ms: u64, origin: Origin, reason: String },
+    /// Delete the tenant: refused while it holds unconfirmed messages or open
+    /// streams unless `force` (with a `reason`), and always under legal hold. Its
+    /// messages and dedupe keys are deleted, its streams closed; its audit chain and
+    /// seqs live on for a tenant created again under the ISPB.
+    DeleteTenant { ispb: Ispb, force: bool, reason: String, now_ms: u64, origin: Origin },
 }
 
 impl Command {
@@ -70,7 +75,8 @@ impl Command {
             | Command::Audit { ispb, .. }
             | Command::AuditPurge { ispb, .. }
             | Command::PurgeRetained { ispb, .. }
-            | Command::MoveCursor { ispb, .. } => ispb,
+            | Command::MoveCursor { ispb, .. }
+            | Command::DeleteTenant { ispb, .. } => ispb,
             Command::AuditSeal { checkpoint } => &checkpoint.chain,
         }
     }
@@ -102,6 +108,12 @@ pub enum CommandResult {
     CursorMoved {
         from: Seq,
         to: Seq,
+        closed_streams: usize,
+    },
+    /// The tenant is deleted: `discarded` unconfirmed messages went with it and
+    /// `closed_streams` were closed.
+    TenantDeleted {
+        discarded: u64,
         closed_streams: usize,
     },
     Rejected(Rejection),
@@ -153,8 +165,15 @@ pub enum Rejection {
         first: Seq,
         next: Seq,
     },
-    /// Skipping messages needs a written reason.
+    /// Skipping messages (or deleting a tenant that holds some) needs a written reason.
     ReasonRequired,
+    /// The tenant holds unconfirmed messages or open streams: deleting it needs force.
+    TenantNotEmpty {
+        backlog: u64,
+        open_streams: u32,
+    },
+    /// The tenant is under legal hold: it cannot be deleted until the hold is lifted.
+    UnderLegalHold,
     /// The unconfirmed backlog is over the tenant's limit.
     Backpressure {
         backlog: u64,

@@ -100,13 +100,24 @@ impl ShardMachine {
         &self.store
     }
 
-    /// A tenant's current state.
+    /// A tenant's current state (none for a deleted tenant).
     pub fn tenant(&self, ispb: &Ispb) -> Option<&TenantState> {
+        self.tenants.get(ispb).filter(|t| t.is_live())
+    }
+
+    /// Every tenant of the shard (deleted ones left out).
+    pub fn tenants(&self) -> impl Iterator<Item = &TenantState> {
+        self.tenants.values().filter(|t| t.is_live())
+    }
+
+    /// The record of `ispb`, deleted or not: where its audit chain and seqs stand.
+    pub fn record(&self, ispb: &Ispb) -> Option<&TenantState> {
         self.tenants.get(ispb)
     }
 
-    /// Every tenant of the shard.
-    pub fn tenants(&self) -> impl Iterator<Item = &TenantState> {
+    /// Every tenant record of the shard, deleted ones included (their audit chains
+    /// live on): what snapshots and audit sealing walk.
+    pub fn records(&self) -> impl Iterator<Item = &TenantState> {
         self.tenants.values()
     }
 
@@ -154,6 +165,9 @@ impl ShardMachine {
             Command::MoveCursor { ispb, now_ms, origin, .. } => {
                 (*ispb, *now_ms, origin.clone(), AuditAction::CursorMove)
             }
+            Command::DeleteTenant { ispb, now_ms, origin, .. } => {
+                (*ispb, *now_ms, origin.clone(), AuditAction::TenantDelete)
+            }
             Command::AuditSeal { .. } | Command::AuditPurge { .. } | Command::PurgeRetained { .. } => {
                 unreachable!("answered above")
             }
@@ -172,7 +186,10 @@ impl ShardMachine {
             Command::UpsertTenant { ispb, settings, .. } => {
                 event.outcome = format!("settings {settings:?}");
                 match self.tenants.get_mut(&ispb) {
-                    Some(tenant) => tenant.settings = settings,
+                    Some(tenant) => {
+                        tenant.settings = settings;
+                        tenant.deleted_at_ms = None;
+                    }
                     None => {
                         self.tenants.insert(ispb, TenantState::new(ispb, settings));
                     }
@@ -205,6 +222,9 @@ impl ShardMachine {
                 }
             }
             Command::MoveCursor { ispb, to, reason, .. } => self.move_cursor(ispb, to, reason, &mut event, pending)?,
+            Command::DeleteTenant { ispb, force, reason, now_ms, .. } => {
+                self.delete_tenant(ispb, force, &reason, now_ms, &mut event, batch, pending)?
+            }
             Command::Audit { outcome, .. } => {
                 event.outcome = outcome;
                 if ispb.is_cluster() && !self.tenants.contains_key(&ispb) {
@@ -357,7 +377,7 @@ impl ShardMachine {
         event: &mut AuditEvent,
         pending: &mut Pending,
     ) -> Result<CommandResult> {
-        let Some(tenant) = self.tenants.get(&ispb) else {
+        let Some(tenant) = self.tenants.get(&ispb).filter(|t| t.is_live()) else {
             return Ok(CommandResult::Rejected(Rejection::TenantNotFound));
         };
         let first = retention::first_stored_seq(&self.store, tenant)?.unwrap_or(tenant.next_seq).min(tenant.watermark);
@@ -387,6 +407,57 @@ impl ShardMachine {
         Ok(CommandResult::CursorMoved { from, to, closed_streams: closed.len() })
     }
 
+    /// `Command::DeleteTenant`: messages and dedupe keys deleted by range, streams
+    /// closed, the record kept (deleted) for its audit chain and seqs.
+    #[allow(clippy::too_many_arguments)]
+    fn delete_tenant(
+        &mut self,
+        ispb: Ispb,
+        force: bool,
+        reason: &str,
+        now_ms: u64,
+        event: &mut AuditEvent,
+        batch: &mut WriteBatch,
+        pending: &mut Pending,
+    ) -> Result<CommandResult> {
+        let Some(tenant) = self.tenants.get_mut(&ispb).filter(|t| t.is_live()) else {
+            return Ok(CommandResult::Rejected(Rejection::TenantNotFound));
+        };
+        if tenant.settings.legal_hold.is_some() {
+            return Ok(CommandResult::Rejected(Rejection::UnderLegalHold));
+        }
+        let (backlog, open_streams) = (tenant.backlog(), tenant.open_streams());
+        if (backlog > 0 || open_streams > 0) && !force {
+            return Ok(CommandResult::Rejected(Rejection::TenantNotEmpty { backlog, open_streams }));
+        }
+        if force && reason.trim().is_empty() {
+            return Ok(CommandResult::Rejected(Rejection::ReasonRequired));
+        }
+        let closed: Vec<StreamId> = std::mem::take(&mut tenant.streams).into_keys().collect();
+        for id in &closed {
+            pending.streams.insert((ispb, *id));
+        }
+        tenant.confirmed_above.clear();
+        tenant.redeliver.clear();
+        tenant.watermark = tenant.next_seq;
+        tenant.next_hand = tenant.next_seq;
+        tenant.deleted_at_ms = Some(now_ms);
+        let prefix = ispb.as_bytes();
+        batch.delete_range_cf(
+            self.store.cf(columns::MESSAGES)?,
+            keys::message_key(&ispb, 0),
+            keys::message_key(&ispb, u64::MAX),
+        );
+        batch.delete_range_cf(self.store.cf(columns::DEDUPE)?, prefix.as_slice(), keys::prefix_end(prefix).as_slice());
+        pending.dedupe.retain(|key, _| !key.starts_with(prefix));
+        pending.tenants.insert(ispb);
+        self.woken.insert(ispb);
+        let why = if reason.trim().is_empty() { String::new() } else { format!(": {reason}") };
+        event.outcome =
+            format!("deleted, {backlog} unconfirmed messages discarded, {} streams closed{why}", closed.len());
+        Ok(CommandResult::TenantDeleted { discarded: backlog, closed_streams: closed.len() })
+    }
+
     fn tenant_or_create(
         &mut self,
         ispb: Ispb,
@@ -394,7 +465,16 @@ impl ShardMachine {
         pending: &mut Pending,
     ) -> Option<&mut TenantState> {
         match self.tenants.entry(ispb) {
-            std::collections::btree_map::Entry::Occupied(entry) => Some(entry.into_mut()),
+            std::collections::btree_map::Entry::Occupied(entry) if entry.get().is_live() => Some(entry.into_mut()),
+            std::collections::btree_map::Entry::Occupied(entry) => {
+                // Created again: the audit chain and the seqs go on from the deleted record.
+                let settings = auto_create?;
+                let tenant = entry.into_mut();
+                tenant.settings = settings;
+                tenant.deleted_at_ms = None;
+                pending.tenants.insert(ispb);
+                Some(tenant)
+            }
             std::collections::btree_map::Entry::Vacant(entry) => {
                 let settings = auto_create?;
                 pending.tenants.insert(ispb);
@@ -696,6 +776,7 @@ fn describe(result: &CommandResult, event: &mut AuditEvent) {
         }
         CommandResult::TenantUpserted | CommandResult::Closed { .. } | CommandResult::Expired(_) => {}
         CommandResult::Audited(_) | CommandResult::Purged(_) | CommandResult::CursorMoved { .. } => {}
+        CommandResult::TenantDeleted { .. } => {}
     }
 }
 

@@ -64,6 +64,10 @@ pub struct TenantState {
     pub next_stream_id: StreamId,
     /// Where the ISPB's audit chain stands.
     pub audit: ChainHead,
+    /// When an operator deleted the tenant: its messages, streams and dedupe keys
+    /// are gone; the record stays for its audit chain and its seqs, so that a
+    /// tenant created again under the ISPB continues both.
+    pub deleted_at_ms: Option<u64>,
     /// Open streams by id (persisted in their own family).
     #[serde(skip)]
     pub streams: BTreeMap<StreamId, StreamState>,
@@ -82,8 +86,14 @@ impl TenantState {
             redeliver: BTreeSet::new(),
             next_stream_id: 1,
             audit: ChainHead::default(),
+            deleted_at_ms: None,
             streams: BTreeMap::new(),
         }
+    }
+
+    /// Whether the tenant exists (it was not deleted, or was created again since).
+    pub fn is_live(&self) -> bool {
+        self.deleted_at_ms.is_none()
     }
 
     /// Messages appended but not yet confirmed.

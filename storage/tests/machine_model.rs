@@ -62,6 +62,13 @@ enum Op {
         to: u64,
         reason: bool,
     },
+    /// An operator deletes the tenant (forced or not, a reason given or not); it is
+    /// created again at once, continuing its seqs and its audit chain.
+    Delete {
+        tenant: usize,
+        force: bool,
+        reason: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -74,7 +81,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (tenant.clone(), 0..5usize, any::<bool>()).prop_map(|(tenant, stream, previous)| Op::Close { tenant, stream, previous }),
         1 => (tenant.clone(), 0..5usize).prop_map(|(tenant, stream)| Op::Expire { tenant, stream }),
         1 => (tenant.clone(), proptest::option::of(1..30u64)).prop_map(|(tenant, below)| Op::Purge { tenant, below }),
-        1 => (tenant, 0..30u64, any::<bool>()).prop_map(|(tenant, to, reason)| Op::Cursor { tenant, to, reason }),
+        1 => (tenant.clone(), 0..30u64, any::<bool>()).prop_map(|(tenant, to, reason)| Op::Cursor { tenant, to, reason }),
+        1 => (tenant, any::<bool>(), any::<bool>()).prop_map(|(tenant, force, reason)| Op::Delete { tenant, force, reason }),
     ]
 }
 
@@ -98,6 +106,8 @@ struct Model {
     next_new: u64,
     streams: Vec<ClientStream>,
     dedupe_keys: Vec<String>,
+    /// The seq the first of `dedupe_keys` was stored under.
+    first_keyed_seq: u64,
     /// Seqs below this were purged.
     purged_below: u64,
 }
@@ -186,6 +196,7 @@ impl Harness {
             Op::Expire { tenant, stream } => self.expire(tenant, stream),
             Op::Purge { tenant, below } => self.purge(tenant, below),
             Op::Cursor { tenant, to, reason } => self.move_cursor(tenant, to, reason),
+            Op::Delete { tenant, force, reason } => self.delete(tenant, force, reason),
         }
         self.check_invariants();
     }
@@ -224,12 +235,17 @@ impl Harness {
         for (i, outcome) in outcomes.iter().enumerate() {
             if repeat.is_some() && i == 0 {
                 assert!(outcome.duplicate, "a repeated dedupe key is not stored again");
-                assert_eq!(outcome.seq, 1, "the repeat reports the original seq");
+                assert_eq!(outcome.seq, model.first_keyed_seq, "the repeat reports the original seq");
             } else {
                 model.appended += 1;
                 assert!(!outcome.duplicate);
                 assert_eq!(outcome.seq, model.appended, "seqs are contiguous");
             }
+        }
+        if model.dedupe_keys.is_empty()
+            && let Some(first) = outcomes.iter().find(|o| !o.duplicate)
+        {
+            model.first_keyed_seq = first.seq;
         }
         model.dedupe_keys.extend(fresh_keys);
     }
@@ -396,6 +412,65 @@ impl Harness {
         for stream in &mut model.streams {
             stream.open = false;
         }
+    }
+
+    fn delete(&mut self, tenant: usize, force: bool, reason: bool) {
+        let ispb = self.ispbs[tenant];
+        let before = self.machine.tenant(&ispb).expect("tenant").clone();
+        let reason = if reason { "tenant leaves the SPI".to_owned() } else { String::new() };
+        let command = Command::DeleteTenant {
+            ispb,
+            force,
+            reason: reason.clone(),
+            now_ms: self.clock,
+            origin: Default::default(),
+        };
+        let result = self.apply(command);
+        let model = &mut self.models[tenant];
+        let backlog = model.appended - model.confirmed.len() as u64;
+        let open = model.streams.iter().filter(|s| s.open).count() as u32;
+        let empty = backlog == 0 && open == 0;
+        match result {
+            CommandResult::TenantDeleted { discarded, closed_streams } => {
+                assert!(
+                    empty || (force && !reason.is_empty()),
+                    "deleted: empty {empty}, force {force}, reason {reason:?}"
+                );
+                assert_eq!((discarded, closed_streams), (backlog, open as usize));
+            }
+            CommandResult::Rejected(Rejection::TenantNotEmpty { backlog: b, open_streams: o }) => {
+                assert!(!empty && !force);
+                assert_eq!((b, o), (backlog, open));
+                return;
+            }
+            CommandResult::Rejected(Rejection::ReasonRequired) => {
+                assert!(force && reason.is_empty(), "only a forced delete without a reason");
+                return;
+            }
+            other => panic!("delete answered {other:?}"),
+        }
+        assert!(self.machine.tenant(&ispb).is_none(), "a deleted tenant is gone");
+        assert!(self.machine.record(&ispb).is_some(), "its record stays for the audit chain");
+        model.confirmed = (1..=model.appended).collect();
+        model.returned.clear();
+        model.next_new = model.appended + 1;
+        model.purged_below = model.appended + 1;
+        model.dedupe_keys.clear();
+        for stream in &mut model.streams {
+            stream.open = false;
+        }
+        let settings = TenantSettings { max_streams: MAX_STREAMS, ..TenantSettings::default() };
+        let created =
+            self.apply(Command::UpsertTenant { ispb, settings, now_ms: self.clock, origin: Default::default() });
+        assert_eq!(created, CommandResult::TenantUpserted);
+        let after = self.machine.tenant(&ispb).expect("created again");
+        assert_eq!(after.next_seq, before.next_seq, "seqs go on");
+        assert!(
+            after.audit.next > before.audit.next,
+            "the audit chain goes on: {:?} then {:?}",
+            before.audit,
+            after.audit
+        );
     }
 
     fn check_invariants(&self) {

@@ -122,6 +122,12 @@ async fn pixstream_admin_tenants_sets_shows_pauses_and_lists() {
     assert!(ok && list["tenants"][0]["paused"] == true, "{text}");
     let (ok, text) = run_cli(&["admin", "tenants", "show", "--ispb", "11111111", "--url", &url]).await;
     assert!(!ok && text.contains("404"), "an unknown tenant is an error: {text}");
+    let (ok, text) = run_cli(&["admin", "tenants", "delete", "--ispb", ISPB, "--url", &url]).await;
+    assert!(!ok && text.contains("2 unconfirmed messages"), "a tenant with messages is not deleted: {text}");
+    let forced = ["admin", "tenants", "delete", "--ispb", ISPB, "--force", "--reason", "left the SPI", "--url", &url];
+    let (ok, text) = run_cli(&forced).await;
+    assert!(ok && text.contains("2 unconfirmed messages discarded"), "{text}");
+    assert!(node.tenant(ISPB).is_none());
     node.stop().await;
 }
 
@@ -190,4 +196,69 @@ async fn the_cursor_moves_back_to_redeliver_and_forward_only_with_a_reason() {
     }
     assert_eq!(node.watermark(ISPB), 7);
     node.stop().await;
+}
+
+async fn delete(api: &Api, ispb: &str, body: &str) -> reqwest::Response {
+    let url = format!("{}{}", api.internal, wire::paths::tenant_path(ispb));
+    api.client
+        .delete(url)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("answered")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tenant_is_deleted_only_empty_or_forced_with_a_reason_and_its_audit_chain_and_seqs_go_on() {
+    let cluster = TestCluster::start_with(&["sp1", "sp2", "rj1"], 2, |f| {
+        f.tenants.auto_create = false;
+        f.limits.long_poll_wait_ms = timing::QUICK_POLL_MS;
+    })
+    .await;
+    let leader = cluster.leader_of(cluster.shard_of(ISPB)).expect("leader");
+    let via = cluster.api(cluster.running().into_iter().find(|id| *id != leader).expect("a follower"));
+    assert_eq!(put(&via, ISPB, &json!({})).await.status(), StatusCode::CREATED);
+    via.append(ISPB, &messages(ISPB, 3)).await;
+    let held = via.start_stream(ISPB, MULTI).await;
+    assert_eq!(held.messages.len(), 3);
+
+    // Refused, with the reason, changing nothing.
+    let refused = assert_problem(delete(&via, ISPB, "").await, 400, "invalidBody").await;
+    assert!(refused.detail.contains("3 unconfirmed messages and 1 open streams"), "{}", refused.detail);
+    let refused = assert_problem(delete(&via, ISPB, r#"{"force": true}"#).await, 400, "invalidBody").await;
+    assert!(refused.detail.contains("reason"), "{}", refused.detail);
+    assert_eq!(
+        put(&via, ISPB, &json!({"legal_hold": {"on": true, "reason": "case 9"}})).await.status(),
+        StatusCode::OK
+    );
+    let refused = delete(&via, ISPB, r#"{"force": true, "reason": "closing"}"#).await;
+    assert!(assert_problem(refused, 400, "invalidBody").await.detail.contains("legal hold"));
+    assert_eq!(put(&via, ISPB, &json!({"legal_hold": {"on": false}})).await.status(), StatusCode::OK);
+    assert_problem(delete(&via, "11111111", "").await, 404, "tenantNotFound").await;
+    assert_problem(delete(&via, ISPB, "{not json").await, 400, "invalidBody").await;
+    assert_eq!(show(&via, ISPB).await.1["backlog"], 3, "nothing changed");
+
+    let deleted = delete(&via, ISPB, r#"{"force": true, "reason": "participant left the SPI"}"#).await;
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let deleted: Value = serde_json::from_str(&deleted.text().await.expect("body")).expect("json");
+    assert_eq!((deleted["discarded"].as_u64(), deleted["closed_streams"].as_u64()), (Some(3), Some(1)));
+    assert_eq!(show(&via, ISPB).await.0, StatusCode::NOT_FOUND);
+    assert_problem(via.get(&held.next, MULTI).await, 410, "streamClosed").await;
+    assert_eq!(via.post_xml(ISPB, message(ISPB), None).await.status(), StatusCode::NOT_FOUND, "no tenant any more");
+    let list = via.client.get(format!("{}{}", via.internal, wire::paths::TENANTS)).send().await.expect("answered");
+    assert!(!list.text().await.expect("body").contains(ISPB), "a deleted tenant is not listed");
+
+    // Its audit chain stays and records the deletion with its reason.
+    let export = format!("{}{}?unsealed=true", via.internal, wire::paths::audit_export_path(ISPB));
+    let chain = via.client.get(export).send().await.expect("answered").text().await.expect("body");
+    assert!(chain.contains("\"tenant.delete\"") && chain.contains("participant left the SPI"), "{chain}");
+
+    // Created again, it continues its seqs; every replica agrees.
+    assert_eq!(put(&via, ISPB, &json!({})).await.status(), StatusCode::CREATED);
+    let again = via.append(ISPB, &messages(ISPB, 1)).await;
+    assert_eq!(again[0].seq, 4, "seqs are never reused");
+    let state = cluster.wait_converged(ISPB, timing::CONVERGE).await;
+    assert_eq!((state.backlog(), state.open_streams()), (1, 0));
+    cluster.shutdown().await;
 }

@@ -22,7 +22,7 @@ pub const CLUSTER_AUDIT_EXPORT: &str = "/internal/v1/cluster/audit";
 pub const CLUSTER_AUDIT_SEAL: &str = "/internal/v1/cluster/audit/seal";
 /// `GET`: every tenant of the shards the node hosts.
 pub const TENANTS: &str = "/internal/v1/tenants";
-/// `GET` shows, `PUT` creates or changes one tenant.
+/// `GET` shows, `PUT` creates or changes, `DELETE` deletes one tenant.
 pub const TENANT: &str = "/internal/v1/tenants/{ispb}";
 /// `DELETE`: force-closes one open stream of a tenant; its batch is redelivered.
 pub const TENANT_STREAM: &str = "/internal/v1/tenants/{ispb}/streams/{stream}";

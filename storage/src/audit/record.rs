@@ -81,6 +81,9 @@ pub enum AuditAction {
     /// names the node, the directory and the result).
     #[serde(rename = "node.backup")]
     NodeBackup,
+    /// An operator deleted the tenant (`outcome`: what went with it, and the reason).
+    #[serde(rename = "tenant.delete")]
+    TenantDelete,
     /// An operator moved a shard's leadership to another node, or tried to (chain
     /// `Ispb::CLUSTER`).
     #[serde(rename = "cluster.leader_transfer")]
@@ -105,6 +108,7 @@ impl AuditAction {
             AuditAction::RetentionPurge => "retention.purge",
             AuditAction::CursorMove => "cursor.move",
             AuditAction::NodeBackup => "node.backup",
+            AuditAction::TenantDelete => "tenant.delete",
             AuditAction::LeaderTransfer => "cluster.leader_transfer",
         }
     }
@@ -121,6 +125,7 @@ impl AuditAction {
                 | AuditAction::TenantUpsert
                 | AuditAction::CursorMove
                 | AuditAction::NodeBackup
+                | AuditAction::TenantDelete
                 | AuditAction::LeaderTransfer
         )
     }
