@@ -30,6 +30,7 @@ pub enum Route {
     TenantDelete,
     TenantStreamClose,
     TenantCursor,
+    TenantReplay,
     NodeBackup,
     ClusterStatus,
     ClusterShard,
@@ -58,6 +59,7 @@ impl Route {
             paths::TENANT => Route::TenantShow,
             paths::TENANT_STREAM => Route::TenantStreamClose,
             paths::TENANT_CURSOR => Route::TenantCursor,
+            paths::TENANT_REPLAYS => Route::TenantReplay,
             paths::NODE_BACKUP => Route::NodeBackup,
             paths::CLUSTER_STATUS => Route::ClusterStatus,
             paths::CLUSTER_SHARD => Route::ClusterShard,
@@ -84,6 +86,7 @@ impl Route {
             | Route::TenantDelete
             | Route::TenantStreamClose
             | Route::TenantCursor
+            | Route::TenantReplay
             | Route::NodeBackup
             | Route::ShardLeader => Some(&[Role::Operator]),
             Route::TenantsList | Route::TenantShow | Route::ClusterStatus | Route::ClusterShard => {
@@ -115,6 +118,7 @@ impl Route {
             Route::TenantDelete => "tenant_delete",
             Route::TenantStreamClose => "tenant_stream_close",
             Route::TenantCursor => "tenant_cursor",
+            Route::TenantReplay => "tenant_replay",
             Route::NodeBackup => "node_backup",
             Route::ClusterStatus => "cluster_status",
             Route::ClusterShard => "cluster_shard",

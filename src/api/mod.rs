@@ -31,7 +31,7 @@
 //! - `cluster_status` — every shard's Raft state; leader transfer.
 //! - `node_admin`    — the answering node's own admin (backup).
 //! - `tenants_admin` — tenant list, show and create/update (settings, pause).
-//! - `tenant_actions` — stream force-close, cursor moves, tenant deletion.
+//! - `tenant_actions` — stream force-close, cursor moves, tenant deletion, replays.
 
 pub mod attach;
 mod audit;
@@ -95,6 +95,7 @@ pub fn internal_router(app: AppState) -> Router {
         .route(paths::TENANT, get(tenants_admin::show).put(tenants_admin::set).delete(tenant_actions::delete))
         .route(paths::TENANT_STREAM, axum::routing::delete(tenant_actions::close_stream))
         .route(paths::TENANT_CURSOR, post(tenant_actions::move_cursor))
+        .route(paths::TENANT_REPLAYS, post(tenant_actions::open_replay))
         .route(paths::CLUSTER_SHARD, get(cluster_status::shard))
         .route(paths::CLUSTER_SHARD_LEADER, post(cluster_status::transfer))
         .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))

@@ -24,10 +24,13 @@ use crate::api::negotiate::ReadPrefs;
 use crate::pull::{Read, Slots};
 
 /// The answer to a read: 200 with the messages, or 204 when there are none. Both
-/// carry the next `PI-Pull-Next` and the stream slots.
+/// carry the next `PI-Pull-Next` (except the 204 ending a replay) and the stream slots.
 pub fn read_response(read: &Read, prefs: ReadPrefs) -> Result<Response, ApiError> {
     let mut headers = HeaderMap::new();
-    headers.insert(PI_PULL_NEXT, header_value(&read.pull_next)?);
+    // Empty only at the end of a replay: the stream is over, nothing continues it.
+    if !read.pull_next.is_empty() {
+        headers.insert(PI_PULL_NEXT, header_value(&read.pull_next)?);
+    }
     headers.insert(PIX_STREAM_SLOTS, slots_value(read.slots)?);
     let messages = &read.messages;
     if messages.is_empty() {

@@ -19,6 +19,12 @@
 //!   streams closed (their tokens get 410), and it disappears from list and show.
 //!   Its audit chain stays (exported and sealed as before), and a tenant created
 //!   again under the ISPB continues its chain and its seqs.
+//! - `POST /internal/v1/tenants/{ispb}/replays` with `{"from_seq": n}` or
+//!   `{"from_time": "2026-12-03T10:00:00.000Z"}` — opens a compliance replay stream
+//!   (`pull::replay`) up to the log's end now, outside the live stream slots (at
+//!   most `limits.max_replay_streams`, else 429 `tooManyStreams`); answers 201 with
+//!   its first `pull_next` path for the PSP. 400 for a seq already purged or past
+//!   the next one, or a body naming neither or both starts.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -31,6 +37,7 @@ use crate::api::ApiError;
 use crate::api::path::IspbSegment;
 use crate::app::AppState;
 use crate::context::RequestContext;
+use crate::pull::ReplayFrom;
 
 /// What a force-close did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,4 +170,61 @@ pub async fn delete(
         CommandResult::Rejected(rejection) => Err(rejection.into()),
         other => Err(ApiError::Internal(format!("tenant delete answered {other:?}"))),
     }
+}
+
+/// The body of `POST /internal/v1/tenants/{ispb}/replays`: one of the two starts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayOpen {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_seq: Option<u64>,
+    /// UTC `YYYY-MM-DDThh:mm:ss[.sss]Z`: from the first message enqueued at or after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_time: Option<String>,
+}
+
+/// A replay just opened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayOpenedView {
+    pub ispb: String,
+    pub replay: u64,
+    pub from_seq: u64,
+    /// The last seq it replays (`from_seq - 1` for an empty range).
+    pub to_seq: u64,
+    pub expires_at: String,
+    pub open_replays: u32,
+    pub max_replays: u32,
+    /// The path the PSP GETs (with its own credentials) to read the replay.
+    pub pull_next: String,
+}
+
+/// `POST /internal/v1/tenants/{ispb}/replays`.
+pub async fn open_replay(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    IspbSegment(ispb): IspbSegment,
+    body: Bytes,
+) -> Result<(axum::http::StatusCode, Json<ReplayOpenedView>), ApiError> {
+    let request: ReplayOpen =
+        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidBody(format!("replay: {e}")))?;
+    let from = match (request.from_seq, request.from_time) {
+        (Some(seq), None) => ReplayFrom::Seq(seq),
+        (None, Some(text)) => ReplayFrom::Time(wire::clock::parse_utc_ms(&text).ok_or_else(|| {
+            ApiError::InvalidBody(format!("from_time {text:?} is not UTC YYYY-MM-DDThh:mm:ss[.sss]Z"))
+        })?),
+        _ => return Err(ApiError::InvalidBody("a replay starts from_seq or from_time (one of them)".into())),
+    };
+    let opened = app.pull.open_replay(&ctx, ispb, from).await?;
+    let replay = &opened.replay;
+    let view = ReplayOpenedView {
+        ispb: ispb.to_string(),
+        replay: replay.id,
+        from_seq: replay.from,
+        to_seq: replay.end.saturating_sub(1),
+        expires_at: wire::clock::format_utc_ms(replay.expires_at_ms),
+        open_replays: opened.slots.open,
+        max_replays: opened.slots.limit,
+        pull_next: opened.pull_next,
+    };
+    Ok((axum::http::StatusCode::CREATED, Json(view)))
 }

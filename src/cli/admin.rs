@@ -4,7 +4,7 @@
 //! (legal hold), `close-stream --ispb --stream`, `cursor --ispb --to-seq [--reason]`,
 //! `delete --ispb [--force --reason]`
 //! — printed as a table, or as the node's JSON with `--json`; and `pixstream admin
-//! backup` (`cli::backup`).
+//! backup` (`cli::backup`) and `pixstream admin replay` (`cli::replay`).
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -25,6 +25,8 @@ pub enum AdminCommand {
     Tenants(TenantsArgs),
     /// Write an online backup of a node into a new directory on it.
     Backup(super::backup::BackupArgs),
+    /// Compliance replay streams: open one from a seq or a time.
+    Replay(super::replay::ReplayArgs),
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +152,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let args = match args.command {
         AdminCommand::Tenants(args) => args,
         AdminCommand::Backup(args) => return super::backup::backup(args).await,
+        AdminCommand::Replay(args) => return super::replay::run(args).await,
     };
     let client = args.auth.client(reqwest::Client::builder())?;
     let base = args.url.trim_end_matches('/').to_owned();

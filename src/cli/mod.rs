@@ -14,6 +14,7 @@ pub mod client_auth;
 pub mod cluster;
 pub mod cluster_status;
 pub mod pull;
+pub mod replay;
 pub mod send;
 pub mod serve;
 pub mod top;

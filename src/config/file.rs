@@ -120,6 +120,10 @@ pub struct LimitsSection {
     pub max_messages_per_request: usize,
     /// Idempotency window of producer appends.
     pub dedupe_window_secs: u64,
+    /// Compliance replay streams open at once per ISPB (beside its live streams).
+    pub max_replay_streams: u32,
+    /// How long a replay stream stays open after it is opened.
+    pub replay_lifetime_secs: u64,
 }
 
 impl Default for LimitsSection {
@@ -132,6 +136,8 @@ impl Default for LimitsSection {
             max_request_bytes: 16 << 20,
             max_messages_per_request: 100,
             dedupe_window_secs: 24 * 3600,
+            max_replay_streams: 2,
+            replay_lifetime_secs: 3600,
         }
     }
 }

@@ -75,6 +75,10 @@ pub struct Config {
     pub long_poll_wait: Duration,
     pub stream_idle_timeout: Duration,
     pub max_batch: u32,
+    /// Compliance replay streams open at once per ISPB.
+    pub max_replay_streams: u32,
+    /// How long a replay stream stays open.
+    pub replay_lifetime: Duration,
     pub max_message_bytes: usize,
     pub max_request_bytes: usize,
     pub max_messages_per_request: usize,

@@ -81,6 +81,8 @@ impl ConfigFile {
             long_poll_wait: limits.long_poll_wait,
             stream_idle_timeout: limits.stream_idle_timeout,
             max_batch: limits.max_batch,
+            max_replay_streams: limits.max_replay_streams,
+            replay_lifetime: limits.replay_lifetime,
             max_message_bytes: limits.max_message_bytes,
             max_request_bytes: limits.max_request_bytes,
             max_messages_per_request: limits.max_messages_per_request,
@@ -187,6 +189,8 @@ struct LimitsChecked {
     max_request_bytes: usize,
     max_messages_per_request: usize,
     dedupe_window: Duration,
+    max_replay_streams: u32,
+    replay_lifetime: Duration,
 }
 
 fn validate_limits(limits: LimitsSection) -> Result<LimitsChecked, ConfigError> {
@@ -198,6 +202,8 @@ fn validate_limits(limits: LimitsSection) -> Result<LimitsChecked, ConfigError> 
         max_request_bytes,
         max_messages_per_request,
         dedupe_window_secs,
+        max_replay_streams,
+        replay_lifetime_secs,
     } = limits;
     if long_poll_wait_ms == 0 || long_poll_wait_ms > MAX_LONG_POLL_WAIT_MS {
         return Err(bad(
@@ -232,6 +238,12 @@ fn validate_limits(limits: LimitsSection) -> Result<LimitsChecked, ConfigError> 
             format!("{dedupe_window_secs} is not in 1..={MAX_DEDUPE_WINDOW_SECS}"),
         ));
     }
+    if !(1..=6).contains(&max_replay_streams) {
+        return Err(bad("limits.max_replay_streams", format!("{max_replay_streams} is not in 1..=6")));
+    }
+    if !(60..=7 * 86_400).contains(&replay_lifetime_secs) {
+        return Err(bad("limits.replay_lifetime_secs", format!("{replay_lifetime_secs} is not in 60..=604800")));
+    }
     Ok(LimitsChecked {
         long_poll_wait: Duration::from_millis(long_poll_wait_ms),
         stream_idle_timeout: Duration::from_millis(stream_idle_timeout_ms),
@@ -240,6 +252,8 @@ fn validate_limits(limits: LimitsSection) -> Result<LimitsChecked, ConfigError> 
         max_request_bytes,
         max_messages_per_request,
         dedupe_window: Duration::from_secs(dedupe_window_secs),
+        max_replay_streams,
+        replay_lifetime: Duration::from_secs(replay_lifetime_secs),
     })
 }
 

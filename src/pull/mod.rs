@@ -10,15 +10,18 @@
 //! - `notify`    — per-ISPB wake-ups, fed by the state machine after each apply.
 //! - `activity`  — leader-local stream activity: `streamBusy` and idle detection.
 //! - `sweeper`   — background expiry of idle streams, dated across leader changes.
+//! - `replay`    — compliance replay streams: open, read, close.
 
 mod activity;
 mod claims;
 mod long_poll;
 mod notify;
 mod read;
+mod replay;
 mod service;
 pub mod sweeper;
 
 pub use notify::Notifier;
 pub use read::{Read, ReadSize, Slots, StreamPosition};
+pub use replay::{ReplayFrom, ReplayOpened};
 pub use service::PullService;

@@ -70,6 +70,7 @@ impl StreamPosition {
 #[derive(Debug)]
 pub struct Read {
     pub messages: Vec<StoredMessage>,
+    /// Empty when nothing continues the stream (the end of a replay).
     pub pull_next: String,
     pub slots: Slots,
     /// Served by a compliance replay stream (`Pix-Replay: true` on each message).

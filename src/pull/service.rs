@@ -6,7 +6,7 @@
 //! claimed by other streams' reads in flight, see `claims`) waits on the ISPB's
 //! notification instead of proposing, until the deadline or shutdown (`long_poll`).
 //! A retry with the previous token is answered from the applied state without a
-//! proposal.
+//! proposal. Replay tokens are served by `replay`.
 
 use std::sync::Arc;
 
@@ -113,6 +113,9 @@ impl PullService {
     /// the previous token, repeats the outstanding batch.
     pub async fn next(&self, ctx: &RequestContext, ispb: Ispb, token: &str, size: ReadSize) -> Result<Read, Error> {
         let claims = self.verify_token(ctx, &ispb, token)?;
+        if claims.kind == StreamKind::Replay {
+            return self.replay_next(ctx, ispb, &claims, size).await;
+        }
         self.activity.touch(ispb, claims.stream);
         let Some(state) = self.current_stream_state(&ispb, &claims).await? else {
             return Err(Error::StreamClosed);
@@ -143,6 +146,9 @@ impl PullService {
     /// batch, the previous one returns it for redelivery. Returns the slots after.
     pub async fn close(&self, ctx: &RequestContext, ispb: Ispb, token: &str) -> Result<Slots, Error> {
         let claims = self.verify_token(ctx, &ispb, token)?;
+        if claims.kind == StreamKind::Replay {
+            return self.replay_close(ctx, ispb, &claims).await;
+        }
         let command = Command::CloseStream {
             ispb,
             stream: claims.stream,
@@ -176,12 +182,20 @@ impl PullService {
         &self.config
     }
 
+    pub(super) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(super) fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
     pub(super) fn shutdown(&self) -> &CancellationToken {
         &self.shutdown
     }
 
     /// How many messages one answer of `size` may carry.
-    fn batch_limit(&self, size: ReadSize) -> u32 {
+    pub(super) fn batch_limit(&self, size: ReadSize) -> u32 {
         match size {
             ReadSize::One => 1,
             ReadSize::Batch => self.config.max_batch,
@@ -298,9 +312,6 @@ impl PullService {
         if claims.shard != self.shards.shard_for(ispb) {
             return Err(Error::InvalidCursor("token names another shard"));
         }
-        if claims.kind != StreamKind::Live {
-            return Err(Error::InvalidCursor("replay tokens are not served here"));
-        }
         tracing::Span::current().record("stream", claims.stream);
         Ok(claims)
     }
@@ -333,6 +344,6 @@ fn expect_handout(result: CommandResult) -> Result<Handout, Error> {
     }
 }
 
-fn unexpected(result: &CommandResult) -> Error {
+pub(super) fn unexpected(result: &CommandResult) -> Error {
     Error::Internal(format!("unexpected command result {result:?}"))
 }

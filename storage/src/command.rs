@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditAction, Checkpoint, Origin};
-use crate::{Ispb, NewMessage, Seq, StreamId, TenantSettings};
+use crate::{Ispb, NewMessage, ReplayState, Seq, StreamId, TenantSettings};
 
 /// A state change of one ISPB. Times and ids come from the leader that proposed it;
 /// `origin` names who asked, for the audit record the change leaves.
@@ -60,6 +60,12 @@ pub enum Command {
     /// messages and dedupe keys are deleted, its streams closed; its audit chain and
     /// seqs live on for a tenant created again under the ISPB.
     DeleteTenant { ispb: Ispb, force: bool, reason: String, now_ms: u64, origin: Origin },
+    /// Open a compliance replay from `from` to the log's end (`replay`), if fewer
+    /// than `limit` replays are open; it expires `lifetime_ms` after `now_ms`.
+    /// Refused for a `from` below the oldest stored message or past the next seq.
+    OpenReplay { ispb: Ispb, from: Seq, limit: u32, lifetime_ms: u64, now_ms: u64, origin: Origin },
+    /// Close a replay (it reached its end, its reader deleted it, or it expired).
+    CloseReplay { ispb: Ispb, replay: StreamId, now_ms: u64, origin: Origin },
 }
 
 impl Command {
@@ -76,7 +82,9 @@ impl Command {
             | Command::AuditPurge { ispb, .. }
             | Command::PurgeRetained { ispb, .. }
             | Command::MoveCursor { ispb, .. }
-            | Command::DeleteTenant { ispb, .. } => ispb,
+            | Command::DeleteTenant { ispb, .. }
+            | Command::OpenReplay { ispb, .. }
+            | Command::CloseReplay { ispb, .. } => ispb,
             Command::AuditSeal { checkpoint } => &checkpoint.chain,
         }
     }
@@ -116,6 +124,14 @@ pub enum CommandResult {
         discarded: u64,
         closed_streams: usize,
     },
+    /// A replay opened; `open` replays of `limit` are open with it.
+    ReplayOpened {
+        replay: ReplayState,
+        open: u32,
+        limit: u32,
+    },
+    /// The replay was closed (`true`), or was not open (`false`).
+    ReplayClosed(bool),
     Rejected(Rejection),
 }
 

@@ -18,6 +18,7 @@
 //! - `machine`  — `ShardMachine`: applies commands of one shard into a `WriteBatch`.
 //! - `audit`    — the hash-chained audit log per ISPB, its checkpoints and verifier.
 //! - `retention` — how far an ISPB's confirmed messages past retention may be purged.
+//! - `replay`   — compliance replay streams: what is kept of them, from-time lookup.
 //! - `snapshot` — dumping and installing one shard's state as a snapshot file.
 //! - `wal_sync` — `WalSyncer`: one fsync thread shared by every shard's log appends.
 //!
@@ -34,6 +35,7 @@ pub mod ispb;
 pub mod keys;
 pub mod machine;
 pub mod message;
+pub mod replay;
 pub mod retention;
 pub mod snapshot;
 pub mod stream;
@@ -46,6 +48,7 @@ pub use error::Error;
 pub use ispb::{Ispb, shard_of};
 pub use machine::{ReadOutlook, ShardMachine};
 pub use message::{NewMessage, StoredMessage};
+pub use replay::ReplayState;
 pub use stream::StreamState;
 pub use tenant::{TenantSettings, TenantState};
 

@@ -168,6 +168,12 @@ impl ShardMachine {
             Command::DeleteTenant { ispb, now_ms, origin, .. } => {
                 (*ispb, *now_ms, origin.clone(), AuditAction::TenantDelete)
             }
+            Command::OpenReplay { ispb, now_ms, origin, .. } => {
+                (*ispb, *now_ms, origin.clone(), AuditAction::ReplayOpen)
+            }
+            Command::CloseReplay { ispb, now_ms, origin, .. } => {
+                (*ispb, *now_ms, origin.clone(), AuditAction::ReplayClose)
+            }
             Command::AuditSeal { .. } | Command::AuditPurge { .. } | Command::PurgeRetained { .. } => {
                 unreachable!("answered above")
             }
@@ -224,6 +230,18 @@ impl ShardMachine {
             Command::MoveCursor { ispb, to, reason, .. } => self.move_cursor(ispb, to, reason, &mut event, pending)?,
             Command::DeleteTenant { ispb, force, reason, now_ms, .. } => {
                 self.delete_tenant(ispb, force, &reason, now_ms, &mut event, batch, pending)?
+            }
+            Command::OpenReplay { ispb, from, limit, lifetime_ms, now_ms, .. } => {
+                self.open_replay(ispb, from, limit, lifetime_ms, now_ms, &mut event, pending)?
+            }
+            Command::CloseReplay { ispb, replay, .. } => {
+                event.stream = Some(replay);
+                let closed = self.tenants.get_mut(&ispb).and_then(|t| t.replays.remove(&replay)).is_some();
+                if !closed {
+                    return Ok(CommandResult::ReplayClosed(false));
+                }
+                pending.tenants.insert(ispb);
+                CommandResult::ReplayClosed(true)
             }
             Command::Audit { outcome, .. } => {
                 event.outcome = outcome;
@@ -348,6 +366,7 @@ impl ShardMachine {
         let newest_purged = below.checked_sub(1).and_then(|seq| self.store.read_messages(&ispb, &[seq]).ok()?.pop());
         let holds = tenant.settings.legal_hold.is_none()
             && below <= tenant.watermark
+            && crate::replay::lowest_replayed(tenant, now_ms).is_none_or(|replayed| below <= replayed)
             && newest_purged.is_some_and(|m| m.enqueued_at_ms < cutoff);
         if !holds {
             return Ok(CommandResult::Purged(false));
@@ -442,6 +461,7 @@ impl ShardMachine {
         tenant.watermark = tenant.next_seq;
         tenant.next_hand = tenant.next_seq;
         tenant.deleted_at_ms = Some(now_ms);
+        tenant.replays.clear();
         let prefix = ispb.as_bytes();
         batch.delete_range_cf(
             self.store.cf(columns::MESSAGES)?,
@@ -456,6 +476,49 @@ impl ShardMachine {
         event.outcome =
             format!("deleted, {backlog} unconfirmed messages discarded, {} streams closed{why}", closed.len());
         Ok(CommandResult::TenantDeleted { discarded: backlog, closed_streams: closed.len() })
+    }
+
+    /// `Command::OpenReplay`: a replay from `from` to the log's end, expired replays
+    /// dropped first.
+    #[allow(clippy::too_many_arguments)]
+    fn open_replay(
+        &mut self,
+        ispb: Ispb,
+        from: Seq,
+        limit: u32,
+        lifetime_ms: u64,
+        now_ms: u64,
+        event: &mut AuditEvent,
+        pending: &mut Pending,
+    ) -> Result<CommandResult> {
+        let Some(tenant) = self.tenants.get(&ispb).filter(|t| t.is_live()) else {
+            return Ok(CommandResult::Rejected(Rejection::TenantNotFound));
+        };
+        let first = retention::first_stored_seq(&self.store, tenant)?.unwrap_or(tenant.next_seq);
+        if from < first || from > tenant.next_seq {
+            return Ok(CommandResult::Rejected(Rejection::CursorOutOfRange { first, next: tenant.next_seq }));
+        }
+        let Some(tenant) = self.tenants.get_mut(&ispb) else {
+            return Ok(CommandResult::Rejected(Rejection::TenantNotFound));
+        };
+        let open = tenant.replays.values().filter(|r| r.is_open_at(now_ms)).count() as u32;
+        if open >= limit {
+            return Ok(CommandResult::Rejected(Rejection::TooManyStreams { open, limit }));
+        }
+        tenant.replays.retain(|_, r| r.is_open_at(now_ms));
+        let replay = crate::ReplayState {
+            id: tenant.next_stream_id,
+            from,
+            end: tenant.next_seq,
+            opened_at_ms: now_ms,
+            expires_at_ms: now_ms.saturating_add(lifetime_ms),
+        };
+        tenant.next_stream_id += 1;
+        tenant.replays.insert(replay.id, replay.clone());
+        pending.tenants.insert(ispb);
+        event.stream = Some(replay.id);
+        event.outcome = format!("replay {} of seqs {} to {}", replay.id, replay.from, replay.end.saturating_sub(1));
+        Ok(CommandResult::ReplayOpened { replay, open: open + 1, limit })
     }
 
     fn tenant_or_create(
@@ -776,7 +839,7 @@ fn describe(result: &CommandResult, event: &mut AuditEvent) {
         }
         CommandResult::TenantUpserted | CommandResult::Closed { .. } | CommandResult::Expired(_) => {}
         CommandResult::Audited(_) | CommandResult::Purged(_) | CommandResult::CursorMoved { .. } => {}
-        CommandResult::TenantDeleted { .. } => {}
+        CommandResult::TenantDeleted { .. } | CommandResult::ReplayOpened { .. } | CommandResult::ReplayClosed(_) => {}
     }
 }
 

@@ -5,7 +5,8 @@
 //! alike — that they are all confirmed (`below` never passes the watermark) and that
 //! the newest of them is past retention. Unconfirmed messages are never purged,
 //! whatever their age: the watermark stops at the oldest one. A legal hold on the
-//! tenant stops every purge until it is lifted.
+//! tenant stops every purge until it is lifted, and an open replay stream holds
+//! the purge of everything from where it reads.
 
 use rocksdb::{Direction, IteratorMode};
 
@@ -27,7 +28,8 @@ pub fn purge_point(store: &Store, tenant: &TenantState, now_ms: u64) -> Result<O
     }
     let Some(first) = first_stored_seq(store, tenant)? else { return Ok(None) };
     let cutoff = cutoff_ms(tenant, now_ms);
-    let (mut old, mut young) = (first, tenant.watermark);
+    let replayed = crate::replay::lowest_replayed(tenant, now_ms).unwrap_or(Seq::MAX);
+    let (mut old, mut young) = (first, tenant.watermark.min(replayed));
     if old >= young || store.enqueued_at(&tenant.ispb, old)?.is_none_or(|at| at >= cutoff) {
         return Ok(None);
     }

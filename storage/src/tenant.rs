@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::ChainHead;
-use crate::{Ispb, Seq, StreamId, StreamState};
+use crate::{Ispb, ReplayState, Seq, StreamId, StreamState};
 
 /// Operator-set limits of a tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +68,8 @@ pub struct TenantState {
     /// are gone; the record stays for its audit chain and its seqs, so that a
     /// tenant created again under the ISPB continues both.
     pub deleted_at_ms: Option<u64>,
+    /// Open compliance replays by id (`replay`).
+    pub replays: BTreeMap<StreamId, ReplayState>,
     /// Open streams by id (persisted in their own family).
     #[serde(skip)]
     pub streams: BTreeMap<StreamId, StreamState>,
@@ -87,6 +89,7 @@ impl TenantState {
             next_stream_id: 1,
             audit: ChainHead::default(),
             deleted_at_ms: None,
+            replays: BTreeMap::new(),
             streams: BTreeMap::new(),
         }
     }

@@ -247,3 +247,38 @@ fn a_legal_hold_stops_every_purge_until_it_is_lifted() {
     assert_eq!(node.purge(5, year), CommandResult::Purged(true));
     assert!(node.stored(1..=4).is_empty());
 }
+
+#[test]
+fn an_open_replay_holds_the_purge_of_what_it_reads_until_it_ends_or_expires() {
+    let mut node = Node::new();
+    node.append(10, 1_000); // seqs 1..=10
+    let all = node.open_stream(10, 2_000);
+    node.read_on(&all, 10, 2_001);
+    let now = 1_001 + RETENTION_MS;
+    assert_eq!(node.point(now), Some(11), "without a replay everything confirmed may go");
+
+    let open = |from| Command::OpenReplay {
+        ispb: Ispb::parse("32074986").expect("valid"),
+        from,
+        limit: 2,
+        lifetime_ms: 10_000,
+        now_ms: now,
+        origin: Origin::default(),
+    };
+    let CommandResult::ReplayOpened { replay, open: 1, limit: 2 } = node.apply(open(4)) else { panic!("opened") };
+    assert_eq!((replay.from, replay.end, replay.expires_at_ms), (4, 11, now + 10_000));
+    assert_eq!(node.point(now), Some(4), "the purge stops where the replay reads");
+    assert_eq!(node.purge(11, now), CommandResult::Purged(false), "a purge past it does not hold");
+    assert_eq!(node.purge(4, now), CommandResult::Purged(true));
+    assert_eq!(node.stored(1..=10), (4..=10).collect::<Vec<_>>());
+    assert!(matches!(
+        node.apply(open(2)),
+        CommandResult::Rejected(storage::Rejection::CursorOutOfRange { first: 4, .. })
+    ));
+
+    // Expired, it holds nothing any more.
+    let expired = now + 10_000;
+    assert_eq!(node.point(expired), Some(11));
+    assert_eq!(node.purge(11, expired), CommandResult::Purged(true));
+    assert!(node.stored(1..=10).is_empty());
+}

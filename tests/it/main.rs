@@ -25,6 +25,7 @@ mod metrics;
 mod peer_tls;
 mod produce;
 mod pull;
+mod replay;
 mod restart;
 mod retention;
 mod retry;

@@ -36,6 +36,8 @@ pub const CLUSTER_STATUS: &str = "/internal/v1/cluster/status";
 pub const CLUSTER_SHARD: &str = "/internal/v1/cluster/shards/{shard}";
 /// `POST`: moves a shard's leadership to another of its voters.
 pub const CLUSTER_SHARD_LEADER: &str = "/internal/v1/cluster/shards/{shard}/leader";
+/// `POST`: opens a compliance replay stream of a tenant.
+pub const TENANT_REPLAYS: &str = "/internal/v1/tenants/{ispb}/replays";
 /// Liveness: the process answers.
 pub const HEALTHZ: &str = "/healthz";
 /// Readiness: storage is open and every local shard has a leader.
@@ -83,6 +85,11 @@ pub fn cluster_shard_leader_path(shard: u32) -> String {
     format!("/internal/v1/cluster/shards/{shard}/leader")
 }
 
+/// The replay path of `ispb` ([`TENANT_REPLAYS`]).
+pub fn tenant_replays_path(ispb: &str) -> String {
+    format!("/internal/v1/tenants/{ispb}/replays")
+}
+
 /// The audit export of `ispb` ([`AUDIT_EXPORT`]).
 pub fn audit_export_path(ispb: &str) -> String {
     format!("/internal/v1/out/{ispb}/audit")
@@ -108,6 +115,7 @@ mod tests {
         assert_eq!(tenant_cursor_path(ispb), TENANT_CURSOR.replace("{ispb}", ispb));
         assert_eq!(tenant_stream_path(ispb, 7), TENANT_STREAM.replace("{ispb}", ispb).replace("{stream}", "7"));
         assert_eq!(audit_seal_path(ispb), AUDIT_SEAL.replace("{ispb}", ispb));
+        assert_eq!(tenant_replays_path(ispb), TENANT_REPLAYS.replace("{ispb}", ispb));
         assert_eq!(cluster_shard_path(3), CLUSTER_SHARD.replace("{shard}", "3"));
         assert_eq!(cluster_shard_leader_path(3), CLUSTER_SHARD_LEADER.replace("{shard}", "3"));
     }

@@ -84,6 +84,12 @@ pub enum AuditAction {
     /// An operator deleted the tenant (`outcome`: what went with it, and the reason).
     #[serde(rename = "tenant.delete")]
     TenantDelete,
+    /// An operator opened a compliance replay (`outcome`: its id and range).
+    #[serde(rename = "replay.open")]
+    ReplayOpen,
+    /// A replay ended, was deleted by its reader, or expired.
+    #[serde(rename = "replay.close")]
+    ReplayClose,
     /// An operator moved a shard's leadership to another node, or tried to (chain
     /// `Ispb::CLUSTER`).
     #[serde(rename = "cluster.leader_transfer")]
@@ -109,6 +115,8 @@ impl AuditAction {
             AuditAction::CursorMove => "cursor.move",
             AuditAction::NodeBackup => "node.backup",
             AuditAction::TenantDelete => "tenant.delete",
+            AuditAction::ReplayOpen => "replay.open",
+            AuditAction::ReplayClose => "replay.close",
             AuditAction::LeaderTransfer => "cluster.leader_transfer",
         }
     }
@@ -126,6 +134,8 @@ impl AuditAction {
                 | AuditAction::CursorMove
                 | AuditAction::NodeBackup
                 | AuditAction::TenantDelete
+                | AuditAction::ReplayOpen
+                | AuditAction::ReplayClose
                 | AuditAction::LeaderTransfer
         )
     }
