@@ -194,7 +194,10 @@ pub async fn start_on(
         serve("internal", internal, &listener_tls.internal, listeners.internal, &shutdown),
         tokio::spawn(sweeper::run(app.pull.clone())),
         tokio::spawn(seal_periodically(app.sealer.clone(), shutdown.clone())),
-        tokio::spawn(retention::run(app.pull.shards().clone(), app.store.clone(), shutdown.clone())),
+        tokio::spawn(
+            retention::Purger::new(app.pull.shards().clone(), app.store.clone(), app.config.dedupe_window)
+                .run(shutdown.clone()),
+        ),
     ];
     // The peer listener is up: the other nodes can now reach this one to elect. A
     // joining node waits for nothing: leaders call it once `cluster members` adds it.

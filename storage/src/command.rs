@@ -66,6 +66,9 @@ pub enum Command {
     OpenReplay { ispb: Ispb, from: Seq, limit: u32, lifetime_ms: u64, now_ms: u64, origin: Origin },
     /// Close a replay (it reached its end, its reader deleted it, or it expired).
     CloseReplay { ispb: Ispb, replay: StreamId, now_ms: u64, origin: Origin },
+    /// Delete the listed dedupe keys of the ISPB whose record is older than
+    /// `before_ms` (past the dedupe window); the others are left alone.
+    PurgeDedupe { ispb: Ispb, before_ms: u64, keys: Vec<String> },
 }
 
 impl Command {
@@ -84,7 +87,8 @@ impl Command {
             | Command::MoveCursor { ispb, .. }
             | Command::DeleteTenant { ispb, .. }
             | Command::OpenReplay { ispb, .. }
-            | Command::CloseReplay { ispb, .. } => ispb,
+            | Command::CloseReplay { ispb, .. }
+            | Command::PurgeDedupe { ispb, .. } => ispb,
             Command::AuditSeal { checkpoint } => &checkpoint.chain,
         }
     }
@@ -110,7 +114,8 @@ pub enum CommandResult {
     Expired(bool),
     /// An audit command was applied (`true`) or ignored (`false`).
     Audited(bool),
-    /// Messages were purged (`true`), or the purge did not hold and nothing changed.
+    /// Messages (or dedupe keys) were purged (`true`), or the purge did not hold
+    /// and nothing changed.
     Purged(bool),
     /// The watermark moved from `from` to `to`; `closed_streams` were closed.
     CursorMoved {

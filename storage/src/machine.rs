@@ -144,6 +144,9 @@ impl ShardMachine {
             Command::PurgeRetained { ispb, below, now_ms } => {
                 return self.purge_retained(ispb, below, now_ms, batch, pending);
             }
+            Command::PurgeDedupe { ispb, before_ms, keys } => {
+                return self.purge_dedupe(ispb, before_ms, &keys, batch, pending);
+            }
             other => other,
         };
         let (ispb, at_ms, origin, action) = match &command {
@@ -174,7 +177,10 @@ impl ShardMachine {
             Command::CloseReplay { ispb, now_ms, origin, .. } => {
                 (*ispb, *now_ms, origin.clone(), AuditAction::ReplayClose)
             }
-            Command::AuditSeal { .. } | Command::AuditPurge { .. } | Command::PurgeRetained { .. } => {
+            Command::AuditSeal { .. }
+            | Command::AuditPurge { .. }
+            | Command::PurgeRetained { .. }
+            | Command::PurgeDedupe { .. } => {
                 unreachable!("answered above")
             }
         };
@@ -253,7 +259,10 @@ impl ShardMachine {
                 }
                 CommandResult::Audited(self.tenants.contains_key(&ispb))
             }
-            Command::AuditSeal { .. } | Command::AuditPurge { .. } | Command::PurgeRetained { .. } => {
+            Command::AuditSeal { .. }
+            | Command::AuditPurge { .. }
+            | Command::PurgeRetained { .. }
+            | Command::PurgeDedupe { .. } => {
                 unreachable!("answered above")
             }
         };
@@ -385,6 +394,36 @@ impl ShardMachine {
         };
         self.audit(ispb, event, batch, pending)?;
         Ok(CommandResult::Purged(true))
+    }
+
+    /// `Command::PurgeDedupe`: each listed key whose record is older than `before_ms`.
+    fn purge_dedupe(
+        &mut self,
+        ispb: Ispb,
+        before_ms: u64,
+        names: &[String],
+        batch: &mut WriteBatch,
+        pending: &mut Pending,
+    ) -> Result<CommandResult> {
+        let cf = self.store.cf(columns::DEDUPE)?;
+        let mut purged = false;
+        for name in names {
+            let key = keys::dedupe_key(&ispb, name);
+            let record = match pending.dedupe.get(&key) {
+                Some(record) => Some(record.clone()),
+                None => self
+                    .store
+                    .get(columns::DEDUPE, &key)?
+                    .map(|b| decode::<DedupeRecord>(columns::DEDUPE, &b))
+                    .transpose()?,
+            };
+            if record.is_some_and(|r| r.at_ms < before_ms) {
+                batch.delete_cf(cf, &key);
+                pending.dedupe.remove(&key);
+                purged = true;
+            }
+        }
+        Ok(CommandResult::Purged(purged))
     }
 
     /// `Command::MoveCursor`: the watermark to `to`, every open stream closed.

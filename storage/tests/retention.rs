@@ -282,3 +282,28 @@ fn an_open_replay_holds_the_purge_of_what_it_reads_until_it_ends_or_expires() {
     assert_eq!(node.purge(11, expired), CommandResult::Purged(true));
     assert!(node.stored(1..=10).is_empty());
 }
+
+#[test]
+fn dedupe_keys_past_the_window_are_purged_and_only_those() {
+    let mut node = Node::new();
+    node.append(3, 1_000); // keys D1000-0..2
+    node.append(2, 50_000); // keys D50000-0..1
+    let (now, window) = (60_000, 30_000);
+    let scan = storage::retention::expired_dedupe_keys(&node.store, &node.ispb, now - window, None, 100).expect("walk");
+    assert_eq!(scan.expired, vec!["D1000-0", "D1000-1", "D1000-2"]);
+    assert_eq!(scan.resume_after, None, "the walk reached the end");
+    let sliced = storage::retention::expired_dedupe_keys(&node.store, &node.ispb, now - window, None, 2).expect("walk");
+    assert_eq!((sliced.expired.len(), sliced.resume_after.as_deref()), (2, Some("D1000-1")));
+    let rest = storage::retention::expired_dedupe_keys(&node.store, &node.ispb, now - window, Some("D1000-1"), 2);
+    assert_eq!(rest.expect("walk").expired, vec!["D1000-2"]);
+
+    // A young key listed by mistake stays: the replica checks each record's age.
+    let mut keys = scan.expired.clone();
+    keys.push("D50000-0".into());
+    let purge = Command::PurgeDedupe { ispb: node.ispb, before_ms: now - window, keys };
+    assert_eq!(node.apply(purge), CommandResult::Purged(true));
+    let left = storage::retention::expired_dedupe_keys(&node.store, &node.ispb, u64::MAX, None, 100).expect("walk");
+    assert_eq!(left.expired, vec!["D50000-0", "D50000-1"]);
+    let again = Command::PurgeDedupe { ispb: node.ispb, before_ms: now - window, keys: vec!["D1000-0".into()] };
+    assert_eq!(node.apply(again), CommandResult::Purged(false), "nothing left to purge changes nothing");
+}

@@ -1,12 +1,15 @@
 //! Retention across a cluster (SPEC.md §4): the shard leader's purger deletes the
 //! confirmed messages past the tenant's retention, and every replica deletes the
-//! same ones; unconfirmed messages stay, and the stream reads on.
+//! same ones, with the producer dedupe keys past the dedupe window; unconfirmed
+//! messages stay, and the stream reads on.
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use storage::Ispb;
 use wire::clock::now_ms;
+
+use pixstream::retention::{Purged, Purger};
 
 use crate::harness::{ISPB, MULTI, TestCluster, messages, pulled, start_path, timing};
 
@@ -34,15 +37,21 @@ async fn the_leader_purges_confirmed_messages_past_retention_on_every_replica() 
     let app = cluster.member(leader).app();
     let retention = Duration::from_secs(tenant.settings.retention_secs);
     let later = now_ms() + retention.as_millis() as u64 + 1_000;
-    let purged = pixstream::retention::purge_led_tenants(app.pull.shards(), &app.store, later).await;
-    assert_eq!(purged, 1, "one tenant had confirmed messages past retention");
+    let dedupe_keys = |id: u64| {
+        let store = &cluster.member(id).app().store;
+        storage::retention::expired_dedupe_keys(store, &ispb, u64::MAX, None, 1_000).expect("walk").expired.len()
+    };
+    assert_eq!(dedupe_keys(leader), 11, "one dedupe key per appended message");
+    let mut purger = Purger::new(app.pull.shards().clone(), app.store.clone(), app.config.dedupe_window);
+    let purged = purger.pass(later).await;
+    assert_eq!(purged, Purged { messages: 1, dedupe: 1 }, "confirmed messages and dedupe keys past their time");
     let all: Vec<u64> = (1..=confirmed + 3).collect();
     let deadline = tokio::time::Instant::now() + timing::CONVERGE;
     for id in cluster.running() {
         let store = &cluster.member(id).app().store;
         loop {
             let left: Vec<u64> = store.read_messages(&ispb, &all).expect("read").iter().map(|m| m.seq).collect();
-            if left == (confirmed + 1..=confirmed + 3).collect::<Vec<_>>() {
+            if left == (confirmed + 1..=confirmed + 3).collect::<Vec<_>>() && dedupe_keys(id) == 0 {
                 break;
             }
             assert!(tokio::time::Instant::now() < deadline, "node {id} still holds {left:?}");
@@ -50,7 +59,7 @@ async fn the_leader_purges_confirmed_messages_past_retention_on_every_replica() 
         }
     }
     // Nothing more is due; the held batch is still read again in full.
-    assert_eq!(pixstream::retention::purge_led_tenants(app.pull.shards(), &app.store, later).await, 0);
+    assert_eq!(purger.pass(later).await, Purged::default());
     let again = pulled(api.get(&next.next, MULTI).await).await;
     assert_eq!(again.messages.len(), 3, "the previous token repeats the held batch");
     cluster.shutdown().await;
