@@ -262,3 +262,28 @@ async fn a_tenant_is_deleted_only_empty_or_forced_with_a_reason_and_its_audit_ch
     assert_eq!((state.backlog(), state.open_streams()), (1, 0));
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stream_is_force_closed_and_the_cursor_moved_through_a_follower() {
+    let cluster =
+        TestCluster::start_with(&["sp1", "sp2", "rj1"], 2, |f| f.limits.long_poll_wait_ms = timing::QUICK_POLL_MS)
+            .await;
+    let leader = cluster.leader_of(cluster.shard_of(ISPB)).expect("leader");
+    let via = cluster.api(cluster.running().into_iter().find(|id| *id != leader).expect("a follower"));
+    retry_until_created(&via, ISPB, &messages(ISPB, 4)).await;
+    let held = via.start_stream(ISPB, MULTI).await;
+    let (_, shown) = show(&via, ISPB).await;
+    let stream = shown["streams"][0]["id"].as_u64().expect("the open stream");
+    let url = format!("{}{}", via.internal, wire::paths::tenant_stream_path(ISPB, stream));
+    let closed = via.client.delete(url).send().await.expect("answered");
+    assert_eq!(closed.status(), StatusCode::OK);
+    assert_problem(via.get(&held.next, MULTI).await, 410, "streamClosed").await;
+
+    let skipped = move_cursor(&via, &json!({"to_seq": 3, "reason": "delivered out of band"})).await;
+    assert_eq!(skipped.status(), StatusCode::OK);
+    let state = cluster.wait_converged(ISPB, timing::CONVERGE).await;
+    assert_eq!((state.watermark, state.backlog()), (3, 2), "every replica skipped seqs 1 and 2");
+    let again = via.start_stream(ISPB, MULTI).await;
+    assert_eq!(again.seqs(), vec![3, 4]);
+    cluster.shutdown().await;
+}
