@@ -58,6 +58,12 @@ impl Store {
         // Flushes and compactions hand their output to the disk as they go, so that
         // closing a 64 MB table is not one large fsync that the WAL's syncs queue behind.
         db_options.set_bytes_per_sync(BACKGROUND_SYNC_BYTES);
+        // The families share one WAL, and a WAL file goes only when every family
+        // with data in it has flushed; the small, constantly rewritten families
+        // (tenants, streams, Raft metadata) would otherwise keep every WAL file since
+        // their last flush — gigabytes under steady traffic. Past this total the
+        // families holding the oldest file are flushed.
+        db_options.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
         if let Ok(limit @ 1..) = i64::try_from(options.background_write_bytes_per_sec) {
             db_options.set_ratelimiter(limit, RATE_LIMIT_REFILL_MICROS, RATE_LIMIT_FAIRNESS);
         }
@@ -168,6 +174,10 @@ impl Store {
         Ok(())
     }
 }
+
+/// WAL bytes kept before the families pinning the oldest WAL file are flushed: the
+/// size of the messages family's memtables (4 × 64 MB), far below a day of traffic.
+const MAX_TOTAL_WAL_BYTES: u64 = 256 << 20;
 
 /// How much a flush or compaction writes before it asks the kernel to start writing
 /// the file out (`sync_file_range`).
