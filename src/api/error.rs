@@ -297,6 +297,133 @@ impl From<storage::Rejection> for ApiError {
 mod tests {
     use super::*;
 
+    /// One value of every variant. The match has no wildcard: a new variant does not
+    /// compile until it is listed here — and then needs its row in docs/errors.md.
+    fn one_of_each() -> Vec<ApiError> {
+        let all = vec![
+            ApiError::InvalidIspb(String::new()),
+            ApiError::InvalidCursor(""),
+            ApiError::InvalidHeader(String::new()),
+            ApiError::Unauthorized(""),
+            ApiError::Forbidden(String::new()),
+            ApiError::RequestTimeout,
+            ApiError::TenantNotFound,
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed,
+            ApiError::NotAcceptable(String::new()),
+            ApiError::StreamBusy,
+            ApiError::StreamClosed,
+            ApiError::StaleCursor,
+            ApiError::PayloadTooLarge(String::new()),
+            ApiError::InvalidMessage { part: 1, reason: String::new() },
+            ApiError::InvalidBody(String::new()),
+            ApiError::UnsupportedMediaType(String::new()),
+            ApiError::TooManyStreams { open: 6, limit: 6 },
+            ApiError::RateLimited { retry_after_secs: 1 },
+            ApiError::Unavailable { reason: "", retry_after_secs: 1 },
+            ApiError::Internal(String::new()),
+        ];
+        for error in &all {
+            match error {
+                ApiError::InvalidIspb(_)
+                | ApiError::InvalidCursor(_)
+                | ApiError::InvalidHeader(_)
+                | ApiError::Unauthorized(_)
+                | ApiError::Forbidden(_)
+                | ApiError::RequestTimeout
+                | ApiError::TenantNotFound
+                | ApiError::NotFound
+                | ApiError::MethodNotAllowed
+                | ApiError::NotAcceptable(_)
+                | ApiError::StreamBusy
+                | ApiError::StreamClosed
+                | ApiError::StaleCursor
+                | ApiError::PayloadTooLarge(_)
+                | ApiError::InvalidMessage { .. }
+                | ApiError::InvalidBody(_)
+                | ApiError::UnsupportedMediaType(_)
+                | ApiError::TooManyStreams { .. }
+                | ApiError::RateLimited { .. }
+                | ApiError::Unavailable { .. }
+                | ApiError::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    /// Every state-machine refusal, exhaustively as above.
+    fn every_rejection() -> Vec<storage::Rejection> {
+        use storage::Rejection::*;
+        let all = vec![
+            TenantNotFound,
+            TenantPaused,
+            TooManyStreams { open: 6, limit: 6 },
+            StreamClosed,
+            StaleCursor,
+            UnknownGeneration,
+            CursorOutOfRange { first: 1, next: 1 },
+            ReasonRequired,
+            TenantNotEmpty { backlog: 1, open_streams: 0 },
+            UnderLegalHold,
+            Backpressure { backlog: 1, limit: 1 },
+        ];
+        for rejection in &all {
+            match rejection {
+                TenantNotFound
+                | TenantPaused
+                | TooManyStreams { .. }
+                | StreamClosed
+                | StaleCursor
+                | UnknownGeneration
+                | CursorOutOfRange { .. }
+                | ReasonRequired
+                | TenantNotEmpty { .. }
+                | UnderLegalHold
+                | Backpressure { .. } => {}
+            }
+        }
+        all
+    }
+
+    /// The cells of the table rows of `text` whose first cell is in backticks.
+    fn table_rows(text: &str) -> Vec<Vec<String>> {
+        text.lines()
+            .filter(|line| line.starts_with("| `"))
+            .map(|line| line.trim_matches('|').split(" | ").map(|cell| cell.trim().to_owned()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn the_error_matrix_has_a_row_for_every_problem_and_every_refusal() {
+        const MATRIX: &str = include_str!("../../docs/errors.md");
+        let (problems, refusals) = MATRIX.split_once("## Where the state machine").expect("two tables");
+        let rows = table_rows(problems);
+        let errors = one_of_each();
+        for error in &errors {
+            let code = format!("`{}`", error.code());
+            let row = rows.iter().find(|r| r[0] == code).unwrap_or_else(|| panic!("docs/errors.md: no row for {code}"));
+            assert_eq!(row[1], error.status().as_u16().to_string(), "status of {code}");
+            assert_eq!(row[2] == "—", error.retry_after_secs().is_none(), "Retry-After of {code}");
+        }
+        for row in &rows {
+            assert!(
+                errors.iter().any(|e| format!("`{}`", e.code()) == row[0]),
+                "docs/errors.md: {} is no problem code",
+                row[0]
+            );
+        }
+        let rows = table_rows(refusals);
+        let rejections = every_rejection();
+        assert_eq!(rows.len(), rejections.len(), "one row per rejection");
+        for rejection in rejections {
+            let name = format!("`{}`", format!("{rejection:?}").split([' ', '{']).next().unwrap_or_default());
+            let error = ApiError::from(rejection);
+            let row = rows.iter().find(|r| r[0] == name).unwrap_or_else(|| panic!("docs/errors.md: no row for {name}"));
+            let expected = format!("`{}` ({}", error.code(), error.status().as_u16());
+            assert!(row[1].starts_with(&expected), "{name}: {} does not start with {expected}", row[1]);
+        }
+    }
+
     #[test]
     fn internal_errors_hide_their_cause() {
         let e = ApiError::Internal("/var/lib/secret path exploded".into());

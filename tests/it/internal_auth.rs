@@ -106,6 +106,11 @@ async fn every_internal_route_demands_its_role() {
     assert_problem(set(AUDITOR_TOKEN).await.expect("answered"), 403, "forbidden").await;
     let max_streams = node.tenant(ISPB).map(|t| t.settings.max_streams);
     assert_ne!(max_streams, Some(3), "a refused change changes nothing");
+    let delete = client.delete(&tenant).bearer_auth(AUDITOR_TOKEN).send().await.expect("answered");
+    assert_problem(delete, 403, "forbidden").await;
+    let replays = format!("{}{}", node.api.internal, wire::paths::tenant_replays_path(ISPB));
+    let replay = client.post(&replays).bearer_auth(AUDITOR_TOKEN).body("{\"from_seq\": 1}").send().await;
+    assert_problem(replay.expect("answered"), 403, "forbidden").await;
     let look = client.get(&tenant).bearer_auth(AUDITOR_TOKEN).send().await.expect("answered");
     assert!(
         look.status() == StatusCode::OK || look.status() == StatusCode::NOT_FOUND,
