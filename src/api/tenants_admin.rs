@@ -7,7 +7,8 @@
 //!   age and outstanding batch; served by the shard's leader.
 //! - `PUT /internal/v1/tenants/{ispb}` (operator) — creates the tenant (201) or
 //!   changes its settings (200): any of `max_streams` (1–6), `max_backlog`,
-//!   `retention_days`, `rate_per_sec`, `rate_burst`, `paused`, `legal_hold`
+//!   `retention_days` (or `retention_secs`, at least 60), `rate_per_sec`,
+//!   `rate_burst`, `paused`, `legal_hold`
 //!   (`{"on": true, "reason": "…"}` stops every retention purge of the tenant until
 //!   `{"on": false}`; a hold needs a reason); what is left out
 //!   keeps its value (for a new tenant: the `[tenants]` defaults). A paused tenant's
@@ -42,6 +43,9 @@ pub struct TenantUpdate {
     pub max_backlog: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_days: Option<u64>,
+    /// Retention to the second (at least 60), instead of `retention_days`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_secs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_per_sec: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,6 +71,8 @@ pub struct SettingsView {
     pub max_streams: u32,
     pub max_backlog: u64,
     pub retention_days: u64,
+    /// The retention to the second (`retention_days` rounds it down).
+    pub retention_secs: u64,
     pub rate_per_sec: u32,
     pub rate_burst: u32,
     pub paused: bool,
@@ -171,8 +177,16 @@ fn apply(update: TenantUpdate, mut base: TenantSettings) -> Result<TenantSetting
     if let Some(max_backlog) = within(update.max_backlog, 1..=u64::MAX, "max_backlog must be at least 1")? {
         base.max_backlog = max_backlog;
     }
+    if update.retention_days.is_some() && update.retention_secs.is_some() {
+        return Err(ApiError::InvalidBody("give retention_days or retention_secs, not both".into()));
+    }
     if let Some(days) = within(update.retention_days, 1..=3650, "retention_days must be 1 to 3650")? {
         base.retention_secs = days * 86_400;
+    }
+    let most = 3650 * 86_400;
+    if let Some(secs) = within(update.retention_secs, 60..=most, "retention_secs must be 60 to 315360000 (3650 days)")?
+    {
+        base.retention_secs = secs;
     }
     if let Some(rate) = within(update.rate_per_sec, 1..=u32::MAX, "rate_per_sec must be at least 1")? {
         base.rate_per_sec = rate;
@@ -218,6 +232,7 @@ fn view(app: &App, tenant: &TenantState) -> TenantView {
             max_streams: s.max_streams,
             max_backlog: s.max_backlog,
             retention_days: s.retention_secs / 86_400,
+            retention_secs: s.retention_secs,
             rate_per_sec: s.rate_per_sec,
             rate_burst: s.rate_burst,
             paused: s.paused,

@@ -130,6 +130,9 @@ pub struct SetArgs {
     /// Days confirmed messages are kept.
     #[arg(long)]
     pub retention_days: Option<u64>,
+    /// Seconds confirmed messages are kept (at least 60), instead of --retention-days.
+    #[arg(long, conflicts_with = "retention_days")]
+    pub retention_secs: Option<u64>,
     /// Requests per second (token bucket rate).
     #[arg(long)]
     pub rate_per_sec: Option<u32>,
@@ -166,6 +169,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 max_streams: set.max_streams,
                 max_backlog: set.max_backlog,
                 retention_days: set.retention_days,
+                retention_secs: set.retention_secs,
                 rate_per_sec: set.rate_per_sec,
                 rate_burst: set.rate_burst,
                 paused: None,

@@ -44,6 +44,12 @@ async fn a_tenant_is_created_changed_paused_and_shown_through_any_node() {
     assert_eq!(created["settings"]["max_streams"], 2);
     assert_eq!(created["settings"]["rate_burst"], 50);
     assert_eq!(created["settings"]["retention_days"], 7, "the rest from the [tenants] defaults");
+    let minute = put(&via, ISPB, &json!({"retention_secs": 60})).await;
+    let minute: Value = serde_json::from_str(&minute.text().await.expect("body")).expect("json");
+    assert_eq!(
+        (minute["settings"]["retention_secs"].as_u64(), minute["settings"]["retention_days"].as_u64()),
+        (Some(60), Some(0))
+    );
     via.append(ISPB, &messages(ISPB, 3)).await;
     let first = via.start_stream(ISPB, MULTI).await;
     assert_eq!(first.messages.len(), 3);
@@ -87,6 +93,8 @@ async fn bad_tenant_calls_get_a_clear_error_and_change_nothing() {
         (json!({"max_streams": 7}), "max_streams must be 1 to 6"),
         (json!({"max_backlog": 0}), "max_backlog"),
         (json!({"retention_days": 0}), "retention_days"),
+        (json!({"retention_secs": 59}), "retention_secs must be 60"),
+        (json!({"retention_secs": 600, "retention_days": 1}), "not both"),
         (json!({"rate_per_sec": 0}), "rate_per_sec"),
         (json!({"max_stream": 3}), "unknown field"),
         (json!({"paused": "yes"}), "expected a boolean"),
