@@ -254,3 +254,24 @@ proptest! {
         prop_assert!(decode(&encoded(&bytes)).is_err());
     }
 }
+
+/// The worked example of docs/tokens.md: these claims under this key give the token
+/// the page shows, byte for byte.
+#[test]
+fn the_documented_example_is_what_the_codec_writes() {
+    const DOC: &str = include_str!("../../../docs/tokens.md");
+    let key = TokenKey::from_bytes(&[0x11; 32]);
+    let claims = TokenClaims {
+        ispb: *b"32074986",
+        shard: 3,
+        stream: 7,
+        generation: 42,
+        issued_at_ms: 1_796_292_000_000,
+        kind: StreamKind::Live,
+    };
+    let token = encode("2026-12", &key, &claims);
+    assert!(DOC.contains(&format!("`{token}`")), "docs/tokens.md does not show the example token {token}");
+    let hex: String = raw(&token).iter().map(|b| format!("{b:02x}")).collect();
+    assert!(DOC.contains(&hex[..hex.len() - 64]), "docs/tokens.md does not show the example bytes {hex}");
+    assert_eq!(decode_and_verify(&token, |kid| (kid == "2026-12").then_some(&key)), Ok(claims));
+}
