@@ -23,3 +23,15 @@ pub const ALL: [&str; 7] = [MESSAGES, TENANTS, STREAMS, DEDUPE, AUDIT, RAFT_LOG,
 /// Families that hold shard state (as opposed to Raft's own log and metadata):
 /// exactly what a snapshot carries.
 pub const STATE: [&str; 5] = [MESSAGES, TENANTS, STREAMS, DEDUPE, AUDIT];
+
+#[cfg(test)]
+mod tests {
+    /// docs/storage.md describes every family: a new one fails this test until it does.
+    #[test]
+    fn the_storage_page_describes_every_family() {
+        const PAGE: &str = include_str!("../../docs/storage.md");
+        for name in super::ALL {
+            assert!(PAGE.contains(&format!("| `{name}` |")), "docs/storage.md has no row for the `{name}` family");
+        }
+    }
+}
