@@ -22,6 +22,7 @@ mod limits;
 mod logs;
 mod membership;
 mod metrics;
+mod openapi;
 mod peer_tls;
 mod produce;
 mod pull;
