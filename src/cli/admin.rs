@@ -6,10 +6,11 @@
 //! — printed as a table, or as the node's JSON with `--json`; and `pixstream admin
 //! backup` (`cli::backup`) and `pixstream admin replay` (`cli::replay`).
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use wire::paths::{TENANTS, tenant_cursor_path, tenant_path, tenant_stream_path};
 
+use super::admin_call::with_json;
 use crate::api::tenant_actions::{CursorMove, CursorMoved, StreamClosed, TenantDelete, TenantDeleted};
 use crate::api::tenants_admin::{LegalHold, TenantList, TenantUpdate, TenantView};
 
@@ -202,12 +203,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             (with_json(client.delete(tenant(&ispb)), &TenantDelete { force, reason })?, Answer::Deleted)
         }
     };
-    let response = request.send().await.context("request")?;
-    let status = response.status();
-    let body = response.text().await.context("answer body")?;
-    if !status.is_success() {
-        bail!("{status}: {}", body.trim());
-    }
+    let body = super::admin_call::answer(request).await?;
     if args.json {
         println!("{}", body.trim());
         return Ok(());
@@ -238,15 +234,6 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// `request` with `body` as its JSON.
-fn with_json(
-    request: reqwest::RequestBuilder,
-    body: &impl serde::Serialize,
-) -> anyhow::Result<reqwest::RequestBuilder> {
-    let body = serde_json::to_vec(body).context("encode the request")?;
-    Ok(request.header("content-type", "application/json").body(body))
 }
 
 fn print_list(list: &TenantList) {

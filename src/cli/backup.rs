@@ -7,10 +7,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use wire::paths::NODE_BACKUP;
 
+use super::admin_call::{AdminTarget, answer, with_json};
 use crate::api::node_admin::{BackupRequest, BackupTaken};
 use crate::config::{Config, StartMode};
 
@@ -19,14 +20,8 @@ pub struct BackupArgs {
     /// New directory on the node (absolute path) to write the backup into.
     #[arg(long)]
     pub out: PathBuf,
-    /// Internal API base URL of the node to back up.
-    #[arg(long, default_value = "http://127.0.0.1:8081")]
-    pub url: String,
-    /// Print the node's JSON answer instead of a summary.
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
-    pub auth: super::client_auth::ClientAuthArgs,
+    pub node: AdminTarget,
 }
 
 #[derive(Debug, Args)]
@@ -47,22 +42,9 @@ pub struct RestoreArgs {
 
 /// `admin backup`.
 pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
-    let client = args.auth.client(reqwest::Client::builder())?;
-    let url = format!("{}{NODE_BACKUP}", args.url.trim_end_matches('/'));
-    let body = serde_json::to_vec(&BackupRequest { out: args.out }).context("encode the request")?;
-    let response = client
-        .post(&url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .with_context(|| format!("POST {url}"))?;
-    let status = response.status();
-    let text = response.text().await.context("answer body")?;
-    if !status.is_success() {
-        bail!("{status}: {}", text.trim());
-    }
-    if args.json {
+    let request = with_json(args.node.client()?.post(args.node.url(NODE_BACKUP)), &BackupRequest { out: args.out })?;
+    let text = answer(request).await?;
+    if args.node.json {
         println!("{}", text.trim());
         return Ok(());
     }

@@ -3,22 +3,17 @@
 //! (`GET /internal/v1/cluster/status`); `pixstream cluster transfer-leader --shard S
 //! --to N`: makes node N lead shard S (`POST /internal/v1/cluster/shards/{S}/leader`).
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use wire::paths::{CLUSTER_STATUS, cluster_shard_leader_path};
 
+use super::admin_call::{AdminTarget, answer, with_json};
 use crate::api::cluster_status::{ClusterStatus, LeaderTransfer, ShardView};
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Internal API base URL of any node.
-    #[arg(long, default_value = "http://127.0.0.1:8081")]
-    pub url: String,
-    /// Print the node's JSON answer instead of a table.
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
-    pub auth: super::client_auth::ClientAuthArgs,
+    pub node: AdminTarget,
 }
 
 #[derive(Debug, Args)]
@@ -35,10 +30,8 @@ pub struct TransferArgs {
 
 /// `cluster status`.
 pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
-    let client = args.auth.client(reqwest::Client::builder())?;
-    let url = format!("{}{CLUSTER_STATUS}", args.url.trim_end_matches('/'));
-    let body = answer(client.get(&url)).await?;
-    if args.json {
+    let body = answer(args.node.client()?.get(args.node.url(CLUSTER_STATUS))).await?;
+    if args.node.json {
         println!("{}", body.trim());
         return Ok(());
     }
@@ -60,27 +53,16 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
 
 /// `cluster transfer-leader`.
 pub async fn transfer(args: TransferArgs) -> anyhow::Result<()> {
-    let client = args.status.auth.client(reqwest::Client::builder())?;
-    let url = format!("{}{}", args.status.url.trim_end_matches('/'), cluster_shard_leader_path(args.shard));
-    let body = serde_json::to_vec(&LeaderTransfer { to: args.to }).context("encode the request")?;
-    let body = answer(client.post(&url).header("content-type", "application/json").body(body)).await?;
-    if args.status.json {
+    let node = &args.status.node;
+    let request = node.client()?.post(node.url(&cluster_shard_leader_path(args.shard)));
+    let body = answer(with_json(request, &LeaderTransfer { to: args.to })?).await?;
+    if node.json {
         println!("{}", body.trim());
         return Ok(());
     }
     let shard: ShardView = serde_json::from_str(&body).context("shard")?;
     println!("shard {} is led by node {:?} in term {}", shard.shard, shard.leader, shard.term);
     Ok(())
-}
-
-async fn answer(request: reqwest::RequestBuilder) -> anyhow::Result<String> {
-    let response = request.send().await.context("request")?;
-    let status = response.status();
-    let body = response.text().await.context("answer body")?;
-    if !status.is_success() {
-        bail!("{status}: {}", body.trim());
-    }
-    Ok(body)
 }
 
 fn print_shard(s: &ShardView) {

@@ -7,6 +7,7 @@
 //! `restore` rebuilds a node from a backup.
 
 pub mod admin;
+pub mod admin_call;
 pub mod audit;
 pub mod backup;
 pub mod certs;

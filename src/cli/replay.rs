@@ -3,10 +3,11 @@
 //! and prints its range and the path the PSP reads it from (its first
 //! `PI-Pull-Next`; the PSP GETs it on the public API with its own credentials).
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use wire::paths::tenant_replays_path;
 
+use super::admin_call::{AdminTarget, answer, with_json};
 use crate::api::tenant_actions::{ReplayOpen, ReplayOpenedView};
 
 #[derive(Debug, Args)]
@@ -32,31 +33,17 @@ pub struct OpenArgs {
     /// (`2026-12-03T10:00:00Z`).
     #[arg(long)]
     pub from_time: Option<String>,
-    /// Internal API base URL of any node.
-    #[arg(long, default_value = "http://127.0.0.1:8081")]
-    pub url: String,
-    /// Print the node's JSON answer instead of a summary.
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
-    pub auth: super::client_auth::ClientAuthArgs,
+    pub node: AdminTarget,
 }
 
 /// Runs `admin replay`.
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let ReplayCommand::Open(args) = args.command;
-    let client = args.auth.client(reqwest::Client::builder())?;
-    let url = format!("{}{}", args.url.trim_end_matches('/'), tenant_replays_path(&args.ispb));
-    let body = serde_json::to_vec(&ReplayOpen { from_seq: args.from_seq, from_time: args.from_time })
-        .context("encode the request")?;
-    let response = client.post(&url).header("content-type", "application/json").body(body).send().await;
-    let response = response.with_context(|| format!("POST {url}"))?;
-    let status = response.status();
-    let text = response.text().await.context("answer body")?;
-    if !status.is_success() {
-        bail!("{status}: {}", text.trim());
-    }
-    if args.json {
+    let url = args.node.url(&tenant_replays_path(&args.ispb));
+    let body = ReplayOpen { from_seq: args.from_seq, from_time: args.from_time };
+    let text = answer(with_json(args.node.client()?.post(url), &body)?).await?;
+    if args.node.json {
         println!("{}", text.trim());
         return Ok(());
     }
