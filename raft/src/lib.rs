@@ -14,6 +14,7 @@
 //! - `log_store`        — `LogStore`: one shard's Raft log and vote in RocksDB.
 //! - `snapshot_dir`     — `SnapshotDir`: one shard's snapshot files on disk.
 //! - `snapshot_builder` — `SnapshotBuilder`: dumps a consistent point of a shard.
+//! - `snapshot_trigger` — snapshots once the log outgrows the last snapshot.
 //! - `state_machine`    — `StateMachine`: applies committed entries to a `ShardMachine`.
 //! - `placement`        — `ClusterMap`: nodes, regions, and each shard's replica set.
 //! - `peer_wire`        — the peer RPC format: URLs and bincode bodies.
@@ -48,6 +49,7 @@ pub(crate) mod proposer;
 pub mod shards;
 pub mod snapshot_builder;
 pub mod snapshot_dir;
+pub(crate) mod snapshot_trigger;
 pub mod state_machine;
 pub mod types;
 

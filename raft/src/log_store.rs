@@ -11,6 +11,8 @@
 use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{Entry, LogState, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
@@ -25,12 +27,19 @@ use crate::types::{LogId, TypeConfig};
 pub struct LogStore {
     store: Store,
     shard: u32,
+    /// Bytes of the entries appended since the node started (`snapshot_trigger`).
+    appended_bytes: Arc<AtomicU64>,
 }
 
 impl LogStore {
     /// The log of `shard` in `store`.
     pub fn new(store: Store, shard: u32) -> LogStore {
-        LogStore { store, shard }
+        LogStore { store, shard, appended_bytes: Arc::new(AtomicU64::new(0)) }
+    }
+
+    /// The count of bytes appended to this log since the node started.
+    pub fn appended_bytes(&self) -> Arc<AtomicU64> {
+        self.appended_bytes.clone()
     }
 
     /// The shard whose log this is.
@@ -167,12 +176,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let cf = self.store.cf(columns::RAFT_LOG).map_err(|e| StorageIOError::write_logs(&e))?;
         let mut batch = WriteBatch::default();
         let mut count = 0usize;
+        let mut bytes = 0usize;
         let mut last = None;
         for entry in entries {
-            batch.put_cf(cf, self.key(entry.log_id.index), storage::db::encode(&entry));
+            let encoded = storage::db::encode(&entry);
+            bytes += encoded.len();
+            batch.put_cf(cf, self.key(entry.log_id.index), encoded);
             last = Some(entry.log_id);
             count += 1;
         }
+        self.appended_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         let shard = self.shard;
         let flushed = move |outcome: io::Result<()>| {
             if let Err(e) = &outcome {

@@ -159,7 +159,7 @@ struct Inner {
     /// The group of every shard this node replicates, by shard.
     groups: Vec<Option<Group>>,
     cancel: CancellationToken,
-    proposer_tasks: Mutex<Vec<JoinHandle<()>>>,
+    group_tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// One shard's group on this node.
@@ -197,7 +197,7 @@ impl Shards {
         let first_start = !persisted.iter().any(|p| *p);
         let placed: Vec<bool> = replicas.iter().map(|r| !config.join && r.contains(&config.node_id)).collect();
         let mut groups = Vec::with_capacity(config.shards as usize);
-        let mut proposer_tasks = Vec::new();
+        let mut group_tasks = Vec::new();
         let env = GroupEnv {
             store: &store,
             config: &config,
@@ -216,9 +216,9 @@ impl Shards {
             // config must never initialize a second group beside the running one.
             let bootstrap = first_start && !config.join && shard_replicas.first() == Some(&config.node_id);
             match start_group(&env, shard, bootstrap).await {
-                Ok((group, task)) => {
+                Ok((group, tasks)) => {
                     groups.push(Some(group));
-                    proposer_tasks.push(task);
+                    group_tasks.extend(tasks);
                 }
                 Err(error) => {
                     tracing::error!(shard, %error, "shard failed to start; stopping the others");
@@ -249,7 +249,7 @@ impl Shards {
                 transport,
                 groups,
                 cancel,
-                proposer_tasks: Mutex::new(proposer_tasks),
+                group_tasks: Mutex::new(group_tasks),
             }),
         })
     }
@@ -427,14 +427,15 @@ impl Shards {
         Ok(())
     }
 
-    /// Stops the proposers (queued proposals are answered `Unavailable`), then every
-    /// group, then flushes the store. Calling it twice is harmless.
+    /// Stops the proposers (queued proposals are answered `Unavailable`) and the
+    /// snapshot triggers, then every group, then flushes the store. Calling it twice
+    /// is harmless.
     pub async fn shutdown(&self) {
         self.inner.cancel.cancel();
-        let tasks = std::mem::take(&mut *self.inner.proposer_tasks.lock());
+        let tasks = std::mem::take(&mut *self.inner.group_tasks.lock());
         for task in tasks {
             if let Err(error) = task.await {
-                tracing::warn!(%error, "proposer task ended abnormally");
+                tracing::warn!(%error, "shard task ended abnormally");
             }
         }
         for (shard, group) in self.inner.groups.iter().enumerate() {
@@ -479,11 +480,12 @@ impl Shards {
     }
 }
 
-async fn start_group(env: &GroupEnv<'_>, shard: u32, bootstrap: bool) -> Result<(Group, JoinHandle<()>), Error> {
+async fn start_group(env: &GroupEnv<'_>, shard: u32, bootstrap: bool) -> Result<(Group, Vec<JoinHandle<()>>), Error> {
     let config = env.config;
     let machine =
         Arc::new(RwLock::new(ShardMachine::load(env.store.clone(), shard, config.shards)?.with_audit(config.audit)));
     let log_store = LogStore::new(env.store.clone(), shard);
+    let appended_bytes = log_store.appended_bytes();
     let state_machine =
         StateMachine::open(env.store.clone(), machine.clone(), env.observer.clone(), &config.snapshot_dir)?;
     let snapshots = state_machine.snapshots().clone();
@@ -518,7 +520,14 @@ async fn start_group(env: &GroupEnv<'_>, shard: u32, bootstrap: bool) -> Result<
         tracing::debug!(shard, "new replica waits for the shard's first replica to contact it");
     }
     let (proposer, task) = Proposer::spawn(shard, raft.clone(), env.cancel.child_token());
-    Ok((Group { raft, machine, proposer, snapshots }, task))
+    let trigger = crate::snapshot_trigger::spawn(
+        shard,
+        raft.clone(),
+        appended_bytes,
+        snapshots.clone(),
+        env.cancel.child_token(),
+    );
+    Ok((Group { raft, machine, proposer, snapshots }, vec![task, trigger]))
 }
 
 /// Disables elections of `raft` until it hears from another node's leadership, or
