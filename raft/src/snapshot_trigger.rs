@@ -17,7 +17,7 @@ use crate::snapshot_dir::SnapshotDir;
 use crate::types::Raft;
 
 /// Log bytes since the last snapshot below which no size-triggered snapshot is taken.
-pub(crate) const MIN_LOG_BYTES: u64 = 64 << 20;
+pub(crate) const MIN_LOG_BYTES: u64 = 8 << 20;
 /// How often the log size is looked at.
 const CHECK_EVERY: Duration = Duration::from_secs(5);
 
