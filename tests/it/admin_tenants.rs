@@ -4,19 +4,13 @@
 //! every node, `pixstream admin tenants` drives the same calls; bad calls get a
 //! clear error and change nothing.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::harness::*;
 
 async fn put(api: &Api, ispb: &str, body: &Value) -> reqwest::Response {
-    api.client
-        .put(format!("{}{}", api.internal, wire::paths::tenant_path(ispb)))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("answered")
+    api.admin(Method::PUT, &wire::paths::tenant_path(ispb), &body.to_string()).await
 }
 
 async fn show(api: &Api, ispb: &str) -> (StatusCode, Value) {
@@ -161,13 +155,7 @@ async fn a_force_closed_stream_gives_its_batch_to_the_next_reader() {
 }
 
 async fn move_cursor(api: &Api, body: &Value) -> reqwest::Response {
-    api.client
-        .post(format!("{}{}", api.internal, wire::paths::tenant_cursor_path(ISPB)))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("answered")
+    api.admin(Method::POST, &wire::paths::tenant_cursor_path(ISPB), &body.to_string()).await
 }
 
 #[tokio::test]
@@ -207,14 +195,7 @@ async fn the_cursor_moves_back_to_redeliver_and_forward_only_with_a_reason() {
 }
 
 async fn delete(api: &Api, ispb: &str, body: &str) -> reqwest::Response {
-    let url = format!("{}{}", api.internal, wire::paths::tenant_path(ispb));
-    api.client
-        .delete(url)
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("answered")
+    api.admin(Method::DELETE, &wire::paths::tenant_path(ispb), body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -5,19 +5,13 @@
 //! shard serves on without losing a message. Bad calls are refused and change
 //! nothing.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::harness::*;
 
 async fn transfer(api: &Api, shard: u32, body: &str) -> reqwest::Response {
-    api.client
-        .post(format!("{}{}", api.internal, wire::paths::cluster_shard_leader_path(shard)))
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("answered")
+    api.admin(Method::POST, &wire::paths::cluster_shard_leader_path(shard), body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -4,19 +4,13 @@
 //! its own slots outside the live ones, ends with 204 without `PI-Pull-Next`, and
 //! holds the purge of what it has yet to read. Bad calls get a clear error.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::harness::*;
 
 async fn open(api: &Api, ispb: &str, body: &Value) -> reqwest::Response {
-    api.client
-        .post(format!("{}{}", api.internal, wire::paths::tenant_replays_path(ispb)))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("answered")
+    api.admin(Method::POST, &wire::paths::tenant_replays_path(ispb), &body.to_string()).await
 }
 
 async fn opened(response: reqwest::Response) -> Value {

@@ -103,6 +103,12 @@ impl Api {
         request.send().await.expect("request answered")
     }
 
+    /// An admin call: `method` of `path` on the internal listener with a JSON body.
+    pub async fn admin(&self, method: Method, path: &str, body: &str) -> reqwest::Response {
+        let request = self.client.request(method, format!("{}{path}", self.internal));
+        request.header("content-type", "application/json").body(body.to_owned()).send().await.expect("answered")
+    }
+
     /// `GET path` with an optional `Accept`.
     pub async fn get(&self, path: &str, accept: Option<&str>) -> reqwest::Response {
         match accept {
