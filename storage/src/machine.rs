@@ -396,6 +396,14 @@ impl ShardMachine {
         Ok(CommandResult::Purged(true))
     }
 
+    /// The dedupe record under `key`: written by this apply, or stored.
+    fn dedupe_record(&self, key: &[u8], pending: &Pending) -> Result<Option<DedupeRecord>> {
+        if let Some(record) = pending.dedupe.get(key) {
+            return Ok(Some(record.clone()));
+        }
+        self.store.get(columns::DEDUPE, key)?.map(|bytes| decode::<DedupeRecord>(columns::DEDUPE, &bytes)).transpose()
+    }
+
     /// `Command::PurgeDedupe`: each listed key whose record is older than `before_ms`.
     fn purge_dedupe(
         &mut self,
@@ -409,15 +417,7 @@ impl ShardMachine {
         let mut purged = false;
         for name in names {
             let key = keys::dedupe_key(&ispb, name);
-            let record = match pending.dedupe.get(&key) {
-                Some(record) => Some(record.clone()),
-                None => self
-                    .store
-                    .get(columns::DEDUPE, &key)?
-                    .map(|b| decode::<DedupeRecord>(columns::DEDUPE, &b))
-                    .transpose()?,
-            };
-            if record.is_some_and(|r| r.at_ms < before_ms) {
+            if self.dedupe_record(&key, pending)?.is_some_and(|r| r.at_ms < before_ms) {
                 batch.delete_cf(cf, &key);
                 pending.dedupe.remove(&key);
                 purged = true;
@@ -601,15 +601,8 @@ impl ShardMachine {
         let mut known = Vec::with_capacity(messages.len());
         for message in &messages {
             let key = keys::dedupe_key(&ispb, &message.dedupe_key);
-            let record = match pending.dedupe.get(&key) {
-                Some(record) => Some(record.clone()),
-                None => self
-                    .store
-                    .get(columns::DEDUPE, &key)?
-                    .map(|bytes| decode::<DedupeRecord>(columns::DEDUPE, &bytes))
-                    .transpose()?,
-            };
-            known.push(record.filter(|r| now_ms.saturating_sub(r.at_ms) < dedupe_window_ms));
+            known
+                .push(self.dedupe_record(&key, pending)?.filter(|r| now_ms.saturating_sub(r.at_ms) < dedupe_window_ms));
         }
         let Some(tenant) = self.tenant_or_create(ispb, auto_create, pending) else {
             return Ok(CommandResult::Rejected(Rejection::TenantNotFound));
