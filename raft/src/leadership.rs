@@ -95,20 +95,8 @@ impl Shards {
 
     async fn ask_to_campaign(&self, peer_addr: &str, shard: u32, timeout: Duration) -> Result<Option<u64>, Error> {
         let transport = self.peer_transport();
-        let response = transport
-            .client
-            .post(peer_wire::campaign_url(transport.scheme, peer_addr, shard))
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .timeout(timeout + Duration::from_secs(2))
-            .body(peer_wire::encode(&(timeout.as_millis() as u64)))
-            .send()
-            .await
-            .map_err(|e| Error::Unavailable(format!("campaign request to {peer_addr}: {e}")))?;
-        let status = response.status();
-        if status != reqwest::StatusCode::OK {
-            return Err(Error::Unavailable(format!("{peer_addr} answered {status} to a campaign request")));
-        }
-        let body = response.bytes().await.map_err(|e| Error::Unavailable(format!("campaign answer: {e}")))?;
-        peer_wire::decode(&body)
+        let url = peer_wire::campaign_url(transport.scheme, peer_addr, shard);
+        let millis = timeout.as_millis() as u64;
+        transport.call(&url, &millis, timeout + Duration::from_secs(2), "campaign request").await
     }
 }

@@ -262,21 +262,7 @@ impl Shards {
     ) -> Result<MembershipAnswer, Error> {
         let transport = self.peer_transport();
         let url = peer_wire::membership_url(transport.scheme, peer_addr, shard);
-        let response = transport
-            .client
-            .post(&url)
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .timeout(timeout.max(Duration::from_millis(100)))
-            .body(peer_wire::encode(desired))
-            .send()
-            .await
-            .map_err(|e| Error::Unavailable(format!("membership request to {peer_addr}: {e}")))?;
-        let status = response.status();
-        if status != reqwest::StatusCode::OK {
-            return Err(Error::Unavailable(format!("{peer_addr} answered {status} to a membership request")));
-        }
-        let body = response.bytes().await.map_err(|e| Error::Unavailable(format!("membership answer: {e}")))?;
-        peer_wire::decode(&body)
+        transport.call(&url, desired, timeout.max(Duration::from_millis(100)), "membership request").await
     }
 
     /// The membership `shard`'s group has now, as this node knows it.

@@ -29,6 +29,7 @@ use openraft::raft::{
 };
 use openraft::{RaftNetwork, RaftNetworkFactory};
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
@@ -54,6 +55,33 @@ pub struct PeerTransport {
 }
 
 impl PeerTransport {
+    /// Posts the bincode of `body` to `url` (a peer RPC of `peer_wire`) and decodes the
+    /// bincode answer; `what` names the request in errors. A transport failure or a
+    /// status other than 200 is `Unavailable`.
+    pub(crate) async fn call<B: Serialize, R: DeserializeOwned>(
+        &self,
+        url: &str,
+        body: &B,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<R, Error> {
+        let response = self
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .timeout(timeout)
+            .body(peer_wire::encode(body))
+            .send()
+            .await
+            .map_err(|e| Error::Unavailable(format!("{what} to {url}: {e}")))?;
+        let status = response.status();
+        if status != reqwest::StatusCode::OK {
+            return Err(Error::Unavailable(format!("{url} answered {status} to a {what}")));
+        }
+        let answer = response.bytes().await.map_err(|e| Error::Unavailable(format!("{what} answer: {e}")))?;
+        peer_wire::decode(&answer)
+    }
+
     /// Plain HTTP/2, or mutual TLS with `tls` (the node's peer certificate and the
     /// cluster CA).
     pub fn new(tls: Option<Arc<rustls::ClientConfig>>) -> Result<PeerTransport, Error> {
