@@ -205,8 +205,7 @@ async fn a_tenant_is_deleted_only_empty_or_forced_with_a_reason_and_its_audit_ch
         f.limits.long_poll_wait_ms = timing::QUICK_POLL_MS;
     })
     .await;
-    let leader = cluster.leader_of(cluster.shard_of(ISPB)).expect("leader");
-    let via = cluster.api(cluster.running().into_iter().find(|id| *id != leader).expect("a follower"));
+    let via = cluster.api(cluster.follower_of(cluster.shard_of(ISPB)));
     assert_eq!(put(&via, ISPB, &json!({})).await.status(), StatusCode::CREATED);
     via.append(ISPB, &messages(ISPB, 3)).await;
     let held = via.start_stream(ISPB, MULTI).await;
@@ -257,8 +256,7 @@ async fn a_stream_is_force_closed_and_the_cursor_moved_through_a_follower() {
     let cluster =
         TestCluster::start_with(&["sp1", "sp2", "rj1"], 2, |f| f.limits.long_poll_wait_ms = timing::QUICK_POLL_MS)
             .await;
-    let leader = cluster.leader_of(cluster.shard_of(ISPB)).expect("leader");
-    let via = cluster.api(cluster.running().into_iter().find(|id| *id != leader).expect("a follower"));
+    let via = cluster.api(cluster.follower_of(cluster.shard_of(ISPB)));
     retry_until_created(&via, ISPB, &messages(ISPB, 4)).await;
     let held = via.start_stream(ISPB, MULTI).await;
     let (_, shown) = show(&via, ISPB).await;

@@ -41,8 +41,7 @@ async fn a_replay_rereads_delivered_messages_confirms_nothing_and_ends_with_204(
     let cluster =
         TestCluster::start_with(&["sp1", "sp2", "rj1"], 2, |f| f.limits.long_poll_wait_ms = timing::QUICK_POLL_MS)
             .await;
-    let leader = cluster.leader_of(cluster.shard_of(ISPB)).expect("leader");
-    let via = cluster.api(cluster.running().into_iter().find(|id| *id != leader).expect("a follower"));
+    let via = cluster.api(cluster.follower_of(cluster.shard_of(ISPB)));
     retry_until_created(&via, ISPB, &messages(ISPB, 25)).await;
     let (delivered, _, live) = via.drain(ISPB, MULTI).await;
     assert_eq!(delivered.len(), 25);

@@ -168,6 +168,12 @@ impl TestCluster {
         }
     }
 
+    /// A running node that does not lead `shard` (its leader must be known).
+    pub fn follower_of(&self, shard: u32) -> u64 {
+        let leader = self.leader_of(shard).expect("the shard has a leader");
+        self.running().into_iter().find(|id| *id != leader).expect("a running follower")
+    }
+
     /// Stops node `id` (its listeners close; its data stays).
     pub async fn stop(&mut self, id: u64) {
         let member = &mut self.members[(id - 1) as usize];
