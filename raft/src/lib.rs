@@ -14,6 +14,7 @@
 //! - `log_store`        — `LogStore`: one shard's Raft log and vote in RocksDB.
 //! - `snapshot_dir`     — `SnapshotDir`: one shard's snapshot files on disk.
 //! - `snapshot_builder` — `SnapshotBuilder`: dumps a consistent point of a shard.
+//! - `snapshot_install` — installs a received snapshot, fetching the records it lacks.
 //! - `snapshot_trigger` — snapshots once the log outgrows the last snapshot.
 //! - `state_machine`    — `StateMachine`: applies committed entries to a `ShardMachine`.
 //! - `placement`        — `ClusterMap`: nodes, regions, and each shard's replica set.
@@ -21,6 +22,7 @@
 //! - `network`          — `PeerNetwork`: sends Raft RPCs to other nodes over HTTP/2.
 //! - `faults`           — `NetworkFaults`: in-process link cutting and delays (tests).
 //! - `peer_rpc`         — `Shards::handle_peer_rpc`: the receiving side of the RPCs.
+//! - `record_fetch`     — the records a received snapshot names and this node lacks.
 //! - `membership`       — online membership changes: `Shards::reconcile_members` etc.
 //! - `backup`           — `Shards::backup`: an online, consistent copy of this node.
 //! - `leadership`       — `Shards::transfer_leadership`: moving a shard's leader.
@@ -46,9 +48,11 @@ mod peer_rpc;
 pub mod peer_wire;
 pub mod placement;
 pub(crate) mod proposer;
+pub mod record_fetch;
 pub mod shards;
 pub mod snapshot_builder;
 pub mod snapshot_dir;
+mod snapshot_install;
 pub(crate) mod snapshot_trigger;
 pub mod state_machine;
 pub mod types;
@@ -63,6 +67,7 @@ pub use observer::{ApplyObserver, NoopObserver};
 pub use openraft::ServerState;
 pub use peer_wire::{CAMPAIGN_PATH, MEMBERSHIP_PATH, PEER_RAFT_PATH, RpcKind};
 pub use placement::{ClusterMap, MemberNode};
+pub use record_fetch::{PeerRecords, RecordSource};
 pub use shards::{Shards, ShardsConfig};
 pub use snapshot_builder::SnapshotBuilder;
 pub use snapshot_dir::SnapshotDir;

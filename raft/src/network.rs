@@ -132,7 +132,7 @@ pub struct PeerConnection {
     client: reqwest::Client,
     faults: Arc<NetworkFaults>,
     /// The URL of each `RpcKind` (in `RpcKind::ALL` order), or why there is none.
-    urls: [Result<reqwest::Url, String>; 3],
+    urls: [Result<reqwest::Url, String>; RpcKind::ALL.len()],
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {

@@ -8,11 +8,12 @@ use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 
 use crate::error::Error;
 use crate::peer_wire::{self, RpcKind};
+use crate::record_fetch::RecordsRequest;
 use crate::shards::Shards;
 use crate::types::TypeConfig;
 
 impl Shards {
-    /// Handles one Raft RPC for `shard`: `kind` is `append`, `vote` or `snapshot`,
+    /// Handles one Raft RPC for `shard`: `kind` is `append`, `vote`, `snapshot` or `records`,
     /// `body` the bincode request. Returns the bincode of the group's `Result`; an
     /// error raised by Raft travels inside it and is not an `Err` here.
     pub async fn handle_peer_rpc(&self, shard: u32, kind: &str, body: &[u8]) -> Result<Vec<u8>, Error> {
@@ -40,6 +41,10 @@ impl Shards {
             RpcKind::Snapshot => {
                 let request: InstallSnapshotRequest<TypeConfig> = peer_wire::decode(body).map_err(bad)?;
                 peer_wire::encode(&raft.install_snapshot(request).await)
+            }
+            RpcKind::Records => {
+                let request: RecordsRequest = peer_wire::decode(body).map_err(bad)?;
+                peer_wire::encode(&self.records_answer(shard, request).await?)
             }
         };
         Ok(answer)

@@ -5,11 +5,13 @@
 //! `POST /peer/v1/membership/{shard}`.
 //!
 //! One RPC is one HTTP/2 `POST {http|https}://{peer_addr}/peer/v1/raft/{shard}/{kind}` with
-//! `kind` one of `append`, `vote`, `snapshot`. The request body is the bincode of
-//! the openraft request; a 200 response body is the bincode of
+//! `kind` one of `append`, `vote`, `snapshot`, `records`. The request body is the
+//! bincode of the openraft request; a 200 response body is the bincode of
 //! `Result<Response, RaftError<u64, E>>` (`E` = `Infallible` for append and vote,
 //! `InstallSnapshotError` for snapshot), so errors raised by the remote Raft travel
-//! back as data. Anything else (an unknown shard, a body that does not decode) is
+//! back as data. `records` is pixstream's own: the bincode of a
+//! `record_fetch::RecordsRequest` in, of a `RecordsAnswer` out (the messages and
+//! audit records a replica installing a snapshot lacks). Anything else (an unknown shard, a body that does not decode) is
 //! the listener's to answer with a non-200 status.
 //!
 //! bincode 2 with the standard configuration, through serde: openraft's types are
@@ -25,17 +27,19 @@ use crate::error::Error;
 /// Path prefix of every Raft RPC on the peer listener.
 pub const PEER_RAFT_PATH: &str = "/peer/v1/raft";
 
-/// The three Raft RPCs; `kind as usize` is the kind's position in `ALL`.
+/// The RPCs of a shard group; `kind as usize` is the kind's position in `ALL`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RpcKind {
     Append = 0,
     Vote = 1,
     Snapshot = 2,
+    /// Records a snapshot names, for a replica installing it.
+    Records = 3,
 }
 
 impl RpcKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [RpcKind; 3] = [RpcKind::Append, RpcKind::Vote, RpcKind::Snapshot];
+    pub const ALL: [RpcKind; 4] = [RpcKind::Append, RpcKind::Vote, RpcKind::Snapshot, RpcKind::Records];
 
     /// The path segment naming the kind.
     pub fn as_str(self) -> &'static str {
@@ -43,6 +47,7 @@ impl RpcKind {
             RpcKind::Append => "append",
             RpcKind::Vote => "vote",
             RpcKind::Snapshot => "snapshot",
+            RpcKind::Records => "records",
         }
     }
 

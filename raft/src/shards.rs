@@ -31,6 +31,7 @@ use crate::network::{PeerNetwork, PeerTransport};
 use crate::observer::ApplyObserver;
 use crate::placement::{ClusterMap, MemberNode};
 use crate::proposer::Proposer;
+use crate::record_fetch::PeerRecords;
 use crate::state_machine::StateMachine;
 use crate::types::{Metrics, PeerNode, Raft};
 
@@ -486,8 +487,9 @@ async fn start_group(env: &GroupEnv<'_>, shard: u32, bootstrap: bool) -> Result<
         Arc::new(RwLock::new(ShardMachine::load(env.store.clone(), shard, config.shards)?.with_audit(config.audit)));
     let log_store = LogStore::new(env.store.clone(), shard);
     let appended_bytes = log_store.appended_bytes();
+    let records = Arc::new(PeerRecords::new(config.node_id, env.transport.clone()));
     let state_machine =
-        StateMachine::open(env.store.clone(), machine.clone(), env.observer.clone(), &config.snapshot_dir)?;
+        StateMachine::open(env.store.clone(), machine.clone(), env.observer.clone(), &config.snapshot_dir, records)?;
     let snapshots = state_machine.snapshots().clone();
     let network = PeerNetwork::new(shard, config.node_id, env.transport.clone(), config.faults.clone());
     let raft = Raft::new(config.node_id, config.raft_config(shard)?, network, log_store, state_machine)

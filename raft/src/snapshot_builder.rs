@@ -14,6 +14,7 @@ use std::sync::{Arc, mpsc};
 
 use openraft::{RaftSnapshotBuilder, Snapshot, StorageError, StorageIOError};
 use parking_lot::RwLock;
+use storage::snapshot::ExportCount;
 use storage::{Ispb, ShardMachine, Store};
 use tokio::task::JoinHandle;
 
@@ -26,7 +27,7 @@ pub struct SnapshotBuilder {
     shard: u32,
     meta: SnapshotMeta,
     dir: SnapshotDir,
-    dump: Option<JoinHandle<Result<u64, Error>>>,
+    dump: Option<JoinHandle<Result<ExportCount, Error>>>,
 }
 
 impl SnapshotBuilder {
@@ -72,13 +73,13 @@ impl SnapshotBuilder {
 }
 
 /// Writes the dump to `part`, syncs it and renames it to `data`.
-fn dump(store: &Store, ispbs: &[Ispb], taken: impl FnOnce(), part: &Path, data: &Path) -> Result<u64, Error> {
+fn dump(store: &Store, ispbs: &[Ispb], taken: impl FnOnce(), part: &Path, data: &Path) -> Result<ExportCount, Error> {
     let mut out = BufWriter::new(File::create(part)?);
-    let records = storage::snapshot::export_shard(store, ispbs, taken, &mut out)?;
+    let count = storage::snapshot::export_shard(store, ispbs, taken, &mut out)?;
     let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     fs::rename(part, data)?;
-    Ok(records)
+    Ok(count)
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
@@ -86,8 +87,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let Some(dump) = self.dump.take() else {
             return Err(self.error(&Error::Unavailable("snapshot already built by this builder".into())));
         };
-        let records = match dump.await {
-            Ok(Ok(records)) => records,
+        let count = match dump.await {
+            Ok(Ok(count)) => count,
             Ok(Err(e)) => return Err(self.error(&e)),
             Err(e) => return Err(self.error(&Error::Io(io::Error::other(e)))),
         };
@@ -100,7 +101,13 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             Ok(Err(e)) => return Err(self.error(&e)),
             Err(e) => return Err(self.error(&Error::Io(io::Error::other(e)))),
         }
-        tracing::info!(shard = self.shard, snapshot = %self.meta.snapshot_id, records, "snapshot built");
+        tracing::info!(
+            shard = self.shard,
+            snapshot = %self.meta.snapshot_id,
+            records = count.records,
+            ranges = count.ranges,
+            "snapshot built"
+        );
         Ok(Snapshot { meta: self.meta.clone(), snapshot: Box::new(file) })
     }
 }

@@ -7,11 +7,11 @@
 //! never sees in-memory state whose records are not yet in RocksDB. Readers are then
 //! woken through the `ApplyObserver`.
 //!
-//! Snapshots are files managed by `SnapshotDir`; building one is `SnapshotBuilder`.
+//! Snapshots are files managed by `SnapshotDir`; building one is `SnapshotBuilder`,
+//! installing a received one `snapshot_install`.
 
 use std::collections::BTreeSet;
-use std::fs::File;
-use std::io::{self, BufReader, Seek, SeekFrom};
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -24,8 +24,9 @@ use storage::{Ispb, ShardMachine, Store};
 use crate::error::Error;
 use crate::meta;
 use crate::observer::ApplyObserver;
+use crate::record_fetch::RecordSource;
 use crate::snapshot_builder::SnapshotBuilder;
-use crate::snapshot_dir::{SnapshotDir, sync_dir};
+use crate::snapshot_dir::SnapshotDir;
 use crate::types::{LogId, Response, SnapshotMeta, StoredMembership, TypeConfig};
 
 /// One shard's state machine as openraft drives it.
@@ -35,6 +36,8 @@ pub struct StateMachine {
     machine: Arc<RwLock<ShardMachine>>,
     observer: Arc<dyn ApplyObserver>,
     snapshots: SnapshotDir,
+    /// Where a received snapshot's records this node lacks come from.
+    records: Arc<dyn RecordSource>,
     /// Cached copies of what `RAFT_META` holds for the shard.
     applied: Option<LogId>,
     membership: StoredMembership,
@@ -49,13 +52,15 @@ struct Applied {
 }
 
 impl StateMachine {
-    /// The state machine over `machine`, with snapshots under `snapshot_root`. Does
-    /// blocking I/O (metadata, snapshot directory): call it at start-up.
+    /// The state machine over `machine`, with snapshots under `snapshot_root`;
+    /// `records` serves the records a received snapshot names and the store lacks.
+    /// Does blocking I/O (metadata, snapshot directory): call it at start-up.
     pub fn open(
         store: Store,
         machine: Arc<RwLock<ShardMachine>>,
         observer: Arc<dyn ApplyObserver>,
         snapshot_root: &Path,
+        records: Arc<dyn RecordSource>,
     ) -> Result<StateMachine, Error> {
         let shard = machine.read().shard();
         let applied: Option<Option<LogId>> = meta::get(&store, shard, meta::APPLIED)?;
@@ -67,6 +72,7 @@ impl StateMachine {
             machine,
             observer,
             snapshots,
+            records,
             applied: applied.flatten(),
             membership: membership.unwrap_or_default(),
         })
@@ -132,43 +138,6 @@ fn apply_entries(
     Ok(Some(Applied { responses, last, membership, woken }))
 }
 
-/// Copies a received snapshot into place and replaces the shard's state with it.
-/// Returns every ISPB whose state may have changed (before or after).
-fn install(
-    store: &Store,
-    machine: &RwLock<ShardMachine>,
-    dir: &SnapshotDir,
-    meta: &SnapshotMeta,
-    mut received: File,
-) -> Result<BTreeSet<Ispb>, Error> {
-    let data = dir.data_path(&meta.snapshot_id);
-    let part = dir.part_path(&meta.snapshot_id);
-    received.seek(SeekFrom::Start(0))?;
-    let mut copy = File::create(&part)?;
-    io::copy(&mut received, &mut copy)?;
-    copy.sync_all()?;
-    drop((received, copy));
-    std::fs::rename(&part, &data)?;
-    sync_dir(dir.path())?;
-
-    let mut reader = BufReader::new(File::open(&data)?);
-    let mut batch = WriteBatch::default();
-    let mut guard = machine.write();
-    let shard = guard.shard();
-    let mut touched: BTreeSet<Ispb> = guard.records().map(|t| t.ispb).collect();
-    let records = guard.install_snapshot(&mut reader, &mut batch)?;
-    meta::put(store, &mut batch, shard, meta::APPLIED, &meta.last_log_id)?;
-    meta::put(store, &mut batch, shard, meta::MEMBERSHIP, &meta.last_membership)?;
-    store.write_durable(batch)?;
-    guard.reload()?;
-    touched.extend(guard.records().map(|t| t.ispb));
-    guard.drain_woken();
-    drop(guard);
-    dir.commit(meta, true)?;
-    tracing::info!(shard, snapshot = %meta.snapshot_id, records, "snapshot installed");
-    Ok(touched)
-}
-
 fn join_error(e: tokio::task::JoinError) -> storage::Error {
     storage::Error::Io(io::Error::other(e))
 }
@@ -232,16 +201,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError<u64>> {
         let received = snapshot.into_std().await;
-        let (store, machine, dir, owned) =
-            (self.store.clone(), self.machine.clone(), self.snapshots.clone(), meta.clone());
-        let touched = tokio::task::spawn_blocking(move || install(&store, &machine, &dir, &owned, received))
-            .await
-            .map_err(|e| Error::Io(io::Error::other(e)))
-            .and_then(|r| r)
-            .map_err(|e| {
-                tracing::error!(shard = self.shard, snapshot = %meta.snapshot_id, error = %e, "snapshot install failed");
-                StorageIOError::write_snapshot(Some(meta.signature()), &e)
-            })?;
+        let target = crate::snapshot_install::Target {
+            store: &self.store,
+            machine: &self.machine,
+            dir: &self.snapshots,
+            records: self.records.as_ref(),
+        };
+        let touched = crate::snapshot_install::install(target, meta, received).await.map_err(|e| {
+            tracing::error!(shard = self.shard, snapshot = %meta.snapshot_id, error = %e, "snapshot install failed");
+            StorageIOError::write_snapshot(Some(meta.signature()), &e)
+        })?;
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         self.observer.wake(&touched);

@@ -19,7 +19,8 @@
 //! - `audit`    — the hash-chained audit log per ISPB, its checkpoints and verifier.
 //! - `retention` — how far an ISPB's confirmed messages past retention may be purged.
 //! - `replay`   — compliance replay streams: what is kept of them, from-time lookup.
-//! - `snapshot` — dumping and installing one shard's state as a snapshot file.
+//! - `snapshot` — a shard's state as a snapshot file (`ranges`: the records it names
+//!   instead of copying, fetched by the receiver; `install`).
 //! - `wal_sync` — `WalSyncer`: one fsync thread shared by every shard's log appends.
 //!
 //! Invariant: `ShardMachine::apply` never reads the clock or randomness; everything

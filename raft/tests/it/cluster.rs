@@ -208,6 +208,67 @@ async fn lagging_follower_catches_up_by_snapshot_install() {
     cluster.shutdown().await;
 }
 
+/// An append of one message of `bytes` bytes that deflate cannot shrink.
+fn incompressible(target: Ispb, key: &str, bytes: usize) -> Command {
+    let mut command = append(target, key);
+    let mut state = key.bytes().fold(0x9E37_79B9_7F4A_7C15u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3));
+    let body: Vec<u8> = (0..bytes)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    if let Command::Append { messages, .. } = &mut command {
+        messages[0].body = Bytes::from(body);
+    }
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_carries_state_not_messages_and_the_follower_fetches_what_it_missed() {
+    const BODY: usize = 64 << 10;
+    let mut cluster = Cluster::start(3, 4, 3, small_snapshots).await;
+    let shard = 2;
+    let target = ispb_in(shard, 4, 0);
+    let leader = cluster.wait_leader(shard, &[1, 2, 3], WAIT).await;
+    let follower = (1..=3).find(|id| *id != leader).expect("a follower");
+    for n in 1..=40 {
+        assert!(matches!(
+            cluster.propose(incompressible(target, &format!("k{n}"), BODY), WAIT).await,
+            CommandResult::Appended(_)
+        ));
+    }
+    cluster.wait_converged(&[target], WAIT).await;
+    let follower_last = cluster.node(follower).metrics(shard).and_then(|m| m.last_log_index).unwrap_or(0);
+
+    cluster.stop(follower).await;
+    for n in 41..=80 {
+        assert!(matches!(
+            cluster.propose(incompressible(target, &format!("k{n}"), BODY), WAIT).await,
+            CommandResult::Appended(_)
+        ));
+    }
+    let leader_now = cluster.wait_leader(shard, &cluster.running(), WAIT).await;
+    let mut metrics = cluster.node(leader_now).raft(shard).expect("hosted").metrics();
+    tokio::time::timeout(WAIT, metrics.wait_for(|m| m.purged.is_some_and(|p| p.index > follower_last + 1)))
+        .await
+        .expect("the leader purges its log behind a snapshot")
+        .expect("metrics alive");
+    // 80 messages of 64 KiB (5 MiB) are retained; the snapshot holds their range.
+    let held = cluster.snapshot_bytes(leader_now, shard);
+    assert!(held > 0 && held < 32 << 10, "the leader's snapshot is {held} bytes");
+
+    cluster.restart(follower).await;
+    let states = cluster.wait_converged(&[target], WAIT).await;
+    assert_eq!(states[0].1.len(), 80, "every message is on every replica");
+    assert_eq!(cluster.state_on(follower, &target), states[0], "the follower's state and messages equal the leader's");
+    let installed = cluster.node(follower).metrics(shard).and_then(|m| m.snapshot);
+    assert!(installed.is_some_and(|s| s.index > follower_last + 1), "the follower caught up by a snapshot");
+    cluster.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lagging_follower_receives_large_entries_in_several_appends() {
     let mut cluster = Cluster::start(3, 4, 3, same).await;

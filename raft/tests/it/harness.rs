@@ -96,6 +96,18 @@ impl Cluster {
         self.nodes.insert(id, Node { shards, store, server });
     }
 
+    /// Bytes of the snapshot files node `id` holds for `shard`.
+    pub fn snapshot_bytes(&self, id: u64, shard: u32) -> u64 {
+        let dir = self.dirs[&id].path().join("snapshots").join(format!("shard-{shard}"));
+        let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "snap"))
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
     /// The running node `id`.
     pub fn node(&self, id: u64) -> &Shards {
         &self.nodes.get(&id).unwrap_or_else(|| panic!("node {id} is not running")).shards

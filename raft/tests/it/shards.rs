@@ -145,3 +145,39 @@ async fn concurrent_proposals_each_get_their_own_result() {
     );
     shards.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_records_rpc_serves_applied_records_and_refuses_what_it_cannot_vouch_for() {
+    use raft::peer_wire::{decode, encode};
+    use raft::record_fetch::{RecordsAnswer, RecordsRequest};
+    use storage::snapshot::{RecordRange, RecordSet};
+
+    let dir = TempDir::new().expect("temp dir");
+    let store = open_store(dir.path()).await;
+    let shards = start(store, config(dir.path(), 2), Arc::new(raft::NoopObserver)).await;
+    let target = ispb("32074986");
+    let shard = shards.shard_for(&target);
+    for n in 1..=3 {
+        shards.propose(append(target, &format!("k{n}"))).await.expect("append commits");
+    }
+    let applied = shards.metrics(shard).and_then(|m| m.last_applied).map(|l| l.index).expect("applied");
+    let range = RecordRange { set: RecordSet::Messages, ispb: target, first: 2, last: 9 };
+    let ask = |at_least: u64| encode(&RecordsRequest { range, applied_at_least: at_least, max_bytes: 1 << 20 });
+
+    let answer: RecordsAnswer =
+        decode(&shards.handle_peer_rpc(shard, "records", &ask(applied)).await.expect("served")).expect("decodes");
+    let RecordsAnswer::Page(page) = answer else { panic!("a page: {answer:?}") };
+    assert_eq!(page.records.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![2, 3], "what the node holds");
+    assert_eq!(page.next, None);
+
+    let answer: RecordsAnswer =
+        decode(&shards.handle_peer_rpc(shard, "records", &ask(applied + 50)).await.expect("served")).expect("decodes");
+    assert_eq!(answer, RecordsAnswer::Behind { applied }, "a node behind the snapshot does not vouch for it");
+
+    let other = (0..2).find(|s| *s != shard).expect("another shard");
+    let wrong = shards.handle_peer_rpc(other, "records", &ask(0)).await;
+    assert!(matches!(wrong, Err(raft::Error::BadRequest(_))), "an ISPB of another shard: {wrong:?}");
+    let garbage = shards.handle_peer_rpc(shard, "records", &[1, 2, 3]).await;
+    assert!(matches!(garbage, Err(raft::Error::BadRequest(_))), "{garbage:?}");
+    shards.shutdown().await;
+}

@@ -74,13 +74,17 @@ fn normal(index: u64, commands: Vec<storage::Command>) -> Entry<raft::TypeConfig
     }
 }
 
+/// A state machine on a store in `dir`; the records a received snapshot names and
+/// the store lacks come from `records` (its own store when `None`).
 async fn machine_on(
     dir: &std::path::Path,
     observer: Arc<RecordingObserver>,
+    records: Option<Store>,
 ) -> (Store, Arc<RwLock<ShardMachine>>, StateMachine) {
     let store = open_store(dir).await;
     let machine = Arc::new(RwLock::new(ShardMachine::load(store.clone(), 0, 1).expect("machine loads")));
-    let sm = StateMachine::open(store.clone(), machine.clone(), observer, &dir.join("snapshots"))
+    let records = Arc::new(records.unwrap_or_else(|| store.clone()));
+    let sm = StateMachine::open(store.clone(), machine.clone(), observer, &dir.join("snapshots"), records)
         .expect("state machine opens");
     (store, machine, sm)
 }
@@ -90,7 +94,7 @@ async fn installed_snapshot_replaces_the_shard_state() {
     let (leader_dir, follower_dir) = (TempDir::new().expect("temp dir"), TempDir::new().expect("temp dir"));
     let (a, b, gone) = (ispb("00000001"), ispb("00000002"), ispb("0000000X"));
 
-    let (_leader_store, _leader_machine, mut leader) = machine_on(leader_dir.path(), Arc::default()).await;
+    let (leader_store, _leader_machine, mut leader) = machine_on(leader_dir.path(), Arc::default(), None).await;
     let responses = leader
         .apply(vec![
             normal(1, vec![append(a, "a1"), append(a, "a2")]),
@@ -107,7 +111,8 @@ async fn installed_snapshot_replaces_the_shard_state() {
     let snapshot = leader.get_snapshot_builder().await.build_snapshot().await.expect("snapshot builds");
 
     let observer = Arc::new(RecordingObserver::default());
-    let (follower_store, follower_machine, mut follower) = machine_on(follower_dir.path(), observer.clone()).await;
+    let (follower_store, follower_machine, mut follower) =
+        machine_on(follower_dir.path(), observer.clone(), Some(leader_store.clone())).await;
     follower.apply(vec![normal(1, vec![append(gone, "x1")])]).await.expect("follower applies");
     let mut received = follower.begin_receiving_snapshot().await.expect("receiving file");
     let mut source = snapshot.snapshot;
