@@ -65,7 +65,13 @@ fn range_of(query: &str) -> Result<ExportRange, ApiError> {
         match name {
             "from_ms" => range.from_ms = number()?,
             "to_ms" => range.to_ms = number()?,
-            "unsealed" => range.include_unsealed = value == "true",
+            "unsealed" => {
+                range.include_unsealed = match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(ApiError::InvalidBody("unsealed must be true or false".into())),
+                }
+            }
             other => return Err(ApiError::InvalidBody(format!("unknown query parameter {other}"))),
         }
     }
@@ -73,4 +79,20 @@ fn range_of(query: &str) -> Result<ExportRange, ApiError> {
         return Err(ApiError::InvalidBody("from_ms is after to_ms".into()));
     }
     Ok(range)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_takes_epoch_millis_and_a_strict_boolean() {
+        let range = range_of("from_ms=5&to_ms=9&unsealed=true").expect("valid");
+        assert_eq!((range.from_ms, range.to_ms, range.include_unsealed), (5, 9, true));
+        assert!(!range_of("unsealed=false").expect("valid").include_unsealed);
+        for bad in ["unsealed=null", "unsealed=", "unsealed=1", "from_ms=-1", "to_ms=x", "from_ms=9&to_ms=5", "limit=3"]
+        {
+            assert!(matches!(range_of(bad), Err(ApiError::InvalidBody(_))), "{bad}");
+        }
+    }
 }

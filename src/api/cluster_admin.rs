@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use storage::audit::AuditAction;
 
+use crate::api::json_body::json_object;
 use crate::api::{ApiError, audit_refusals};
 use crate::app::{App, AppState};
 use crate::context::RequestContext;
@@ -91,8 +92,7 @@ pub async fn members(State(app): State<AppState>, ctx: RequestContext, body: Byt
 
 /// Parses and carries out a membership call: (status, answer, node ids asked for).
 async fn change(app: &App, body: &[u8]) -> Result<(StatusCode, MembersAnswer, Vec<u64>), ApiError> {
-    let request: MembersRequest =
-        serde_json::from_slice(body).map_err(|e| ApiError::InvalidBody(format!("members request: {e}")))?;
+    let request: MembersRequest = json_object(body, "members request")?;
     let map = raft::ClusterMap {
         nodes: request.nodes,
         shards: app.shards.shard_count(),

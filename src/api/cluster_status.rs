@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use storage::audit::AuditAction;
 
 use crate::api::forward::{FORWARD_HOPS, FORWARD_PREFIX, target_node};
+use crate::api::json_body::json_object;
 use crate::api::path::ShardSegment;
 use crate::api::{ApiError, audit_refusals};
 use crate::app::{App, AppState};
@@ -135,8 +136,7 @@ pub async fn transfer(
 
 async fn transfer_to(app: &App, shard: u32, body: &[u8]) -> Result<(u64, u64), ApiError> {
     existing(app, shard)?;
-    let request: LeaderTransfer =
-        serde_json::from_slice(body).map_err(|e| ApiError::InvalidBody(format!("leader transfer: {e}")))?;
+    let request: LeaderTransfer = json_object(body, "leader transfer")?;
     // The followers' lease, then the target's own election.
     let timeout = Duration::from_millis(2 * app.config.election_timeout_ms.1) + Duration::from_secs(2);
     match app.shards.transfer_leadership(shard, request.to, timeout).await {

@@ -22,6 +22,7 @@
 //! - `error`         — `ApiError`, the problem rendering, the domain-error mapping.
 //! - `negotiate`     — `Accept`, `Accept-Encoding`, strict ICOM headers.
 //! - `path`          — the `{ispb}`/`{token}` segments, with problem answers.
+//! - `json_body`     — admin request bodies: one JSON object.
 //! - `stream`        — the pull handlers.
 //! - `reply`         — 200/204 pull bodies and headers, the DELETE answer.
 //! - `produce`       — the producer handler.
@@ -41,6 +42,7 @@ pub mod cluster_admin;
 pub mod cluster_status;
 mod error;
 pub mod forward;
+mod json_body;
 pub mod negotiate;
 pub mod node_admin;
 mod observe;

@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use storage::audit::AuditAction;
 
+use crate::api::json_body::json_object;
 use crate::api::{ApiError, audit_refusals};
 use crate::app::AppState;
 use crate::backup::{self, Manifest};
@@ -68,8 +69,7 @@ pub async fn backup(
 }
 
 async fn take(app: &AppState, body: &[u8]) -> Result<BackupTaken, ApiError> {
-    let request: BackupRequest =
-        serde_json::from_slice(body).map_err(|e| ApiError::InvalidBody(format!("backup request: {e}")))?;
+    let request: BackupRequest = json_object(body, "backup request")?;
     let app = app.clone();
     let out = request.out.clone();
     let started = std::time::Instant::now();

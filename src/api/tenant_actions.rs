@@ -34,6 +34,7 @@ use storage::{Command, CommandResult};
 use wire::clock::now_ms;
 
 use crate::api::ApiError;
+use crate::api::json_body::json_object;
 use crate::api::path::IspbSegment;
 use crate::app::AppState;
 use crate::context::RequestContext;
@@ -106,8 +107,7 @@ pub async fn move_cursor(
     IspbSegment(ispb): IspbSegment,
     body: Bytes,
 ) -> Result<Json<CursorMoved>, ApiError> {
-    let request: CursorMove =
-        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidBody(format!("cursor move: {e}")))?;
+    let request: CursorMove = json_object(&body, "cursor move")?;
     let command = Command::MoveCursor {
         ispb,
         to: request.to_seq,
@@ -154,7 +154,7 @@ pub async fn delete(
     let request: TenantDelete = if body.iter().all(u8::is_ascii_whitespace) {
         TenantDelete::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidBody(format!("tenant delete: {e}")))?
+        json_object(&body, "tenant delete")?
     };
     let command = Command::DeleteTenant {
         ispb,
@@ -205,8 +205,7 @@ pub async fn open_replay(
     IspbSegment(ispb): IspbSegment,
     body: Bytes,
 ) -> Result<(axum::http::StatusCode, Json<ReplayOpenedView>), ApiError> {
-    let request: ReplayOpen =
-        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidBody(format!("replay: {e}")))?;
+    let request: ReplayOpen = json_object(&body, "replay")?;
     let from = match (request.from_seq, request.from_time) {
         (Some(seq), None) => ReplayFrom::Seq(seq),
         (None, Some(text)) => ReplayFrom::Time(wire::clock::parse_utc_ms(&text).ok_or_else(|| {

@@ -29,6 +29,7 @@ use storage::{Command, CommandResult, Ispb, TenantSettings, TenantState};
 use wire::clock::now_ms;
 
 use crate::api::ApiError;
+use crate::api::json_body::json_object;
 use crate::api::path::IspbSegment;
 use crate::app::{App, AppState};
 use crate::context::RequestContext;
@@ -151,8 +152,7 @@ pub async fn set(
     IspbSegment(ispb): IspbSegment,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let update: TenantUpdate =
-        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidBody(format!("tenant settings: {e}")))?;
+    let update: TenantUpdate = json_object(&body, "tenant settings")?;
     app.pull.shards().catch_up(&ispb).await?;
     let existing = current(&app, &ispb);
     let base = existing.as_ref().map_or_else(|| app.config.tenant_defaults.clone(), |t| t.settings.clone());
