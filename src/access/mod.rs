@@ -6,7 +6,9 @@
 //!   hashes) and client certificates, each with its roles (`producer`, `operator`,
 //!   `auditor`).
 //!
-//! The rules are consulted per request, so a change takes effect on open keep-alive
+//! Beside them, `certificate` (`ClientCertificate`: what rules can name of a verified
+//! client certificate) and `rule` (`CertificateRule`: how a file names one). The
+//! rules are consulted per request, so a change takes effect on open keep-alive
 //! connections too. `AccessError` names the file and the entry, never a secret.
 
 mod certificate;

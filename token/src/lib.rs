@@ -16,6 +16,7 @@
 //! - `error`   — `KeyError`, a key directory or file that cannot be used.
 //! - `fuzzing` — the property the `token_decode` fuzz target checks (and its corpus
 //!   replay).
+//! - `testing` — helpers of the unit tests: claims to issue, key files to write.
 //!
 //! The path a token travels in is built by `wire::paths::pull_next_path`.
 
