@@ -170,6 +170,18 @@ async fn restarted_node_catches_up_from_the_log() {
     cluster.shutdown().await;
 }
 
+/// Waits until the leader of `shard` purged its log past `index` (behind a
+/// snapshot), so that a follower that stopped there needs the snapshot; returns it.
+async fn wait_log_purged_past(cluster: &Cluster, shard: u32, index: u64) -> u64 {
+    let leader = cluster.wait_leader(shard, &cluster.running(), WAIT).await;
+    let mut metrics = cluster.node(leader).raft(shard).expect("hosted").metrics();
+    tokio::time::timeout(WAIT, metrics.wait_for(|m| m.purged.is_some_and(|p| p.index > index)))
+        .await
+        .expect("the leader purges its log behind a snapshot")
+        .expect("metrics alive");
+    leader
+}
+
 fn small_snapshots(config: ShardsConfig) -> ShardsConfig {
     ShardsConfig { snapshot_logs_since_last: 20, logs_to_keep: 5, ..config }
 }
@@ -188,12 +200,7 @@ async fn lagging_follower_catches_up_by_snapshot_install() {
     cluster.stop(follower).await;
     append_all(&cluster, target, (4..=80).map(|n| format!("k{n}"))).await;
     // Wait until the leader purged entries the follower never received.
-    let leader_now = cluster.wait_leader(shard, &cluster.running(), WAIT).await;
-    let mut metrics = cluster.node(leader_now).raft(shard).expect("hosted").metrics();
-    tokio::time::timeout(WAIT, metrics.wait_for(|m| m.purged.is_some_and(|p| p.index > follower_last + 1)))
-        .await
-        .expect("the leader purges its log behind a snapshot")
-        .expect("metrics alive");
+    wait_log_purged_past(&cluster, shard, follower_last + 1).await;
 
     cluster.restart(follower).await;
     let states = cluster.wait_converged(&[target], WAIT).await;
@@ -250,12 +257,7 @@ async fn a_snapshot_carries_state_not_messages_and_the_follower_fetches_what_it_
             CommandResult::Appended(_)
         ));
     }
-    let leader_now = cluster.wait_leader(shard, &cluster.running(), WAIT).await;
-    let mut metrics = cluster.node(leader_now).raft(shard).expect("hosted").metrics();
-    tokio::time::timeout(WAIT, metrics.wait_for(|m| m.purged.is_some_and(|p| p.index > follower_last + 1)))
-        .await
-        .expect("the leader purges its log behind a snapshot")
-        .expect("metrics alive");
+    let leader_now = wait_log_purged_past(&cluster, shard, follower_last + 1).await;
     // 80 messages of 64 KiB (5 MiB) are retained; the snapshot holds their range.
     let held = cluster.snapshot_bytes(leader_now, shard);
     assert!(held > 0 && held < 32 << 10, "the leader's snapshot is {held} bytes");
