@@ -10,7 +10,8 @@
 //! independent multipart reader), `problems` (RFC 7807), `secure` (a dev CA, certificates, access files, HTTPS
 //! clients), `prometheus` (a real Prometheus evaluating the shipped alerts), `process`
 //! (the real binary as a child process), `timing` (named presets
-//! and wait budgets), `selftest` (the checks shown broken inputs).
+//! and wait budgets), `traffic` (a producer and pullers running through failures),
+//! `selftest` (the checks shown broken inputs).
 
 #![allow(dead_code)]
 
@@ -26,6 +27,7 @@ mod prometheus;
 mod secure;
 mod selftest;
 pub mod timing;
+mod traffic;
 
 pub use answers::*;
 pub use client::*;
@@ -37,3 +39,4 @@ pub use problems::*;
 pub use process::{ServeProcess, free_port, run_cli};
 pub use prometheus::Prometheus;
 pub use secure::*;
+pub use traffic::*;
