@@ -5,6 +5,7 @@
 //! what is stored, 503 otherwise), and the node or cluster recovers. The playbook
 //! of each (detect, mitigate, recover) is in docs/failure-domains.md.
 
+mod corruption;
 mod node_loss;
 mod partitioned_leader;
 mod region_loss;
