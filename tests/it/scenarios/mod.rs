@@ -6,6 +6,7 @@
 //! of each (detect, mitigate, recover) is in docs/failure-domains.md.
 
 mod corruption;
+mod disk_full;
 mod node_loss;
 mod partitioned_leader;
 mod region_loss;
