@@ -10,6 +10,7 @@ mod disk_full;
 mod node_loss;
 mod partitioned_leader;
 mod region_loss;
+mod slow_disk;
 
 use crate::harness::{Appended, TestCluster};
 
