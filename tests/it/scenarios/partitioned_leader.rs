@@ -20,7 +20,11 @@ const ATTEMPT: Duration = Duration::from_secs(3);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cut_off_leader_answers_no_false_success_and_rejoins() {
-    let cluster = TestCluster::start(&["r1", "r2", "r3"], 4).await;
+    // Streams outlive the partition: their pulls wait out the election (and requests
+    // forwarded to the cut-off leader their timeouts) without being expired.
+    let cluster =
+        TestCluster::start_with(&["r1", "r2", "r3"], 4, |f| f.limits.stream_idle_timeout_ms = timing::LONG_IDLE_MS)
+            .await;
     let shard = cluster.shard_of(ISPB);
     let leader = cluster.leader_of(shard).expect("the shard has a leader");
     let majority: Vec<u64> = cluster.running().into_iter().filter(|n| *n != leader).collect();
