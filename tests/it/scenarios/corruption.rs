@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::assert_node_stores;
 use crate::harness::{ISPB, MULTI, TestNode, free_port, messages, run_cli, timing};
 
 /// A refused start ends within this (RocksDB reads the MANIFEST and opens every
@@ -78,10 +79,7 @@ async fn refused_then_restored(corrupt: fn(&Path)) {
     let (ok, text) = run_cli(&["restore", "--from", backup_arg, "--data-dir", data_arg]).await;
     assert!(ok && text.contains("restored node 1"), "{text}");
     node.restart().await;
-    let seqs: Vec<u64> = acknowledged.iter().map(|a| a.seq).collect();
-    let stored: Vec<String> = node.stored(ISPB, &seqs).into_iter().map(|m| m.resource_id).collect();
-    let expected: Vec<String> = acknowledged.iter().map(|a| a.resource_id.clone()).collect();
-    assert_eq!(stored, expected, "the restored node holds every message of the backup");
+    assert_node_stores(&node, &acknowledged);
     let second = node.follow(&first.next, MULTI).await;
     assert_eq!(second.seqs(), (11..=20).collect::<Vec<_>>(), "the PSP's stream goes on where it was");
     node.stop().await;

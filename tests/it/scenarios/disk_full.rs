@@ -14,10 +14,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use super::{assert_every_replica_stores, last_seq};
+use super::{assert_node_stores, settle};
 use crate::harness::{
-    Api, ISPB, MULTI, TestCluster, TestNode, Traffic, appended, assert_delivered_once_in_order, assert_problem,
-    messages, retry_after, timing,
+    Api, ISPB, MULTI, TestCluster, TestNode, Traffic, appended, assert_problem, messages, retry_after, timing,
 };
 
 /// A tmpfs mounted on a fresh directory, unmounted when dropped (lazily, so also
@@ -139,10 +138,7 @@ async fn a_full_disk_answers_503_loses_nothing_and_serves_after_a_restart() {
 
     node.restart().await;
     assert_eq!(readyz(&node.api).await.status(), StatusCode::OK, "ready again after the restart");
-    let seqs: Vec<u64> = acknowledged.iter().map(|a| a.seq).collect();
-    let stored: Vec<String> = node.stored(ISPB, &seqs).into_iter().map(|m| m.resource_id).collect();
-    let expected: Vec<String> = acknowledged.iter().map(|a| a.resource_id.clone()).collect();
-    assert_eq!(stored, expected, "every acknowledged message survived the full disk");
+    assert_node_stores(&node, &acknowledged);
     let second = node.follow(&first.next, MULTI).await;
     assert_eq!(second.seqs(), (11..=20).collect::<Vec<_>>(), "the stream goes on where it was");
     let more = node.append(ISPB, &messages(ISPB, 3)).await;
@@ -203,11 +199,5 @@ async fn a_leader_with_a_full_disk_gives_way_and_catches_up_after_a_restart() {
     free(filler);
     cluster.restart(leader).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (mut acknowledged, streams) = traffic.stop().await;
-    acknowledged.extend(through_full);
-    assert_delivered_once_in_order(&acknowledged, &streams);
-    let state = cluster.wait_converged(ISPB, timing::CONVERGE).await;
-    assert!(state.next_seq > last_seq(&acknowledged), "every acknowledged message is stored");
-    assert_every_replica_stores(&cluster, ISPB, &acknowledged);
-    cluster.shutdown().await;
+    settle(cluster, traffic, through_full).await;
 }

@@ -12,7 +12,7 @@ mod partitioned_leader;
 mod region_loss;
 mod slow_disk;
 
-use crate::harness::{Appended, TestCluster};
+use crate::harness::{Appended, ISPB, TestCluster, TestNode, Traffic, assert_delivered_once_in_order, timing};
 
 /// Every running replica of `ispb`'s shard stores every acknowledged message, with
 /// its resource id: a node that was stopped caught up.
@@ -34,4 +34,28 @@ pub fn assert_every_replica_stores(cluster: &TestCluster, ispb: &str, acknowledg
 /// The highest seq among `acknowledged` (0 if none).
 pub fn last_seq(acknowledged: &[Appended]) -> u64 {
     acknowledged.iter().map(|a| a.seq).max().unwrap_or(0)
+}
+
+/// A single node stores every message of `ISPB` in `acknowledged`, with its
+/// resource id.
+pub fn assert_node_stores(node: &TestNode, acknowledged: &[Appended]) {
+    let seqs: Vec<u64> = acknowledged.iter().map(|a| a.seq).collect();
+    let stored: Vec<String> = node.stored(ISPB, &seqs).into_iter().map(|m| m.resource_id).collect();
+    let expected: Vec<String> = acknowledged.iter().map(|a| a.resource_id.clone()).collect();
+    assert_eq!(stored, expected, "the node stores every acknowledged message");
+}
+
+/// The end of a scenario on `ISPB` once the failure is over: stops `traffic` (which
+/// must have been acknowledged writes), checks that everything acknowledged — by it
+/// and the test's own `acknowledged` — was delivered once in order, waits for the
+/// replicas to converge, checks every replica stores it all, and stops the cluster.
+pub async fn settle(cluster: TestCluster, traffic: Traffic, mut acknowledged: Vec<Appended>) {
+    let (produced, streams) = traffic.stop().await;
+    assert!(!produced.is_empty(), "the producer's writes were acknowledged");
+    acknowledged.extend(produced);
+    assert_delivered_once_in_order(&acknowledged, &streams);
+    let state = cluster.wait_converged(ISPB, timing::CONVERGE).await;
+    assert!(state.next_seq > last_seq(&acknowledged), "every acknowledged message is stored");
+    assert_every_replica_stores(&cluster, ISPB, &acknowledged);
+    cluster.shutdown().await;
 }

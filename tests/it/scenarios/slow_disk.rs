@@ -9,10 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::{assert_every_replica_stores, last_seq};
-use crate::harness::{
-    Api, Appended, ISPB, TestCluster, Traffic, assert_delivered_once_in_order, retry_until_created, samples, timing,
-};
+use super::settle;
+use crate::harness::{Api, Appended, ISPB, TestCluster, Traffic, retry_until_created, samples, timing};
 
 /// What each slow fsync waits: ten times a commit's usual latency on the test
 /// machine, far below the election timeout (a slow node still answers heartbeats).
@@ -69,12 +67,5 @@ async fn a_slow_leader_disk_slows_its_shard_until_the_node_stops_and_loses_nothi
     // The disk is replaced (the delay lifted) and the node starts again: it catches up.
     cluster.restart(leader).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (produced, streams) = traffic.stop().await;
-    assert!(!produced.is_empty(), "the producer kept going");
-    acknowledged.extend(produced);
-    assert_delivered_once_in_order(&acknowledged, &streams);
-    let state = cluster.wait_converged(ISPB, timing::CONVERGE).await;
-    assert!(state.next_seq > last_seq(&acknowledged), "every acknowledged message is stored");
-    assert_every_replica_stores(&cluster, ISPB, &acknowledged);
-    cluster.shutdown().await;
+    settle(cluster, traffic, acknowledged).await;
 }
