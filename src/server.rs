@@ -100,7 +100,10 @@ pub async fn start_on(
 ) -> Result<RunningNode, Error> {
     let startup = |what: &'static str, e: &dyn std::fmt::Display| Error::Start { what, reason: e.to_string() };
     std::fs::create_dir_all(&config.data_dir).map_err(|e| startup("create data dir", &e))?;
-    let store = open_store(&config).await.map_err(|e| startup("open storage", &e))?;
+    // The store's path leads the reason: RocksDB names only the file it choked on.
+    let store = open_store(&config)
+        .await
+        .map_err(|e| Error::Start { what: "open storage", reason: format!("{}: {e}", config.db_dir().display()) })?;
     let keys = if config.active_key.is_empty() {
         KeyRing::load_or_generate_dev(&config.key_dir)?
     } else {

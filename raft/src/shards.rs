@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{CheckIsLeaderError, InitializeError, RaftError};
+use openraft::error::{CheckIsLeaderError, Fatal, InitializeError, RaftError};
 use openraft::{ServerState, SnapshotPolicy};
 use parking_lot::{Mutex, RwLock};
 use storage::{Command, CommandResult, Ispb, ShardMachine, Store, TenantState, shard_of};
@@ -405,6 +405,19 @@ impl Shards {
         self.hosted_shards()
             .filter(|shard| {
                 self.metrics(*shard).is_some_and(|m| m.current_leader.is_none() && self.expects_leader(*shard, &m))
+            })
+            .collect()
+    }
+
+    /// The shards whose Raft group stopped on its own: a write to the log or the
+    /// state machine failed (a full or failing disk), which openraft treats as
+    /// fatal. Such a group serves nothing until the node restarts and reloads it
+    /// from disk; a group stopped by shutdown is not counted.
+    pub fn stopped_shards(&self) -> Vec<u32> {
+        self.hosted_shards()
+            .filter(|shard| {
+                self.metrics(*shard)
+                    .is_some_and(|m| matches!(m.running_state, Err(ref e) if !matches!(e, Fatal::Stopped)))
             })
             .collect()
     }

@@ -157,14 +157,20 @@ async fn metrics(State(app): State<AppState>) -> Response {
     ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response()
 }
 
-/// `/readyz`: storage is open and every shard this node is a member of has a leader.
+/// `/readyz`: storage is open, no shard group stopped after a storage failure, and
+/// every shard this node is a member of has a leader.
 async fn ready(State(app): State<AppState>) -> Result<&'static str, ApiError> {
-    if app.shards.shards_without_leader().is_empty() {
+    if !app.shards.stopped_shards().is_empty() {
+        Err(ApiError::Unavailable { reason: SHARDS_STOPPED, retry_after_secs: 5 })
+    } else if app.shards.shards_without_leader().is_empty() {
         Ok("ready")
     } else {
         Err(ApiError::Unavailable { reason: "some shards have no leader yet", retry_after_secs: 1 })
     }
 }
+
+/// The `detail` of `/readyz` while a shard group is stopped.
+const SHARDS_STOPPED: &str = "a shard stopped after a storage failure (disk full?); restart the node once it is fixed";
 
 async fn not_found() -> ApiError {
     ApiError::NotFound

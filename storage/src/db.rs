@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Env, Options, WriteBatch, WriteOptions};
 
@@ -129,6 +130,15 @@ impl Store {
             done(Ok(()));
         }
         Ok(())
+    }
+
+    /// Fault injection (a slow disk): from now on every shared fsync of the
+    /// write-ahead log (`write_then_sync`, the Raft log's appends) first waits
+    /// `delay`; `Duration::ZERO`, the default, turns it off. Nothing is lost or
+    /// reordered, writes only become durable later. For failure-domain tests and
+    /// drills; no effect when fsync is off.
+    pub fn inject_sync_delay(&self, delay: Duration) {
+        self.syncer.set_delay(delay);
     }
 
     /// Reads messages of one ISPB by seq, in the order asked. A seq that is not

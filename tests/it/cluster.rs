@@ -3,14 +3,15 @@
 //! acknowledged message and keeps streams and their order, a cut-off leader never
 //! acknowledges a write, and replicas converge after healing.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::harness::{Api, ISPB, MULTI, OTHER_ISPB, TestCluster, pulled, retry_until_created, samples, timing};
+use crate::harness::{
+    Api, ISPB, MULTI, OTHER_ISPB, TestCluster, Traffic, delivered, pulled, retry_until_created, retry_until_ok,
+    samples, timing,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn any_node_answers_and_tokens_work_on_every_node() {
@@ -122,92 +123,18 @@ async fn producers_and_six_pullers_lose_nothing_when_the_leader_dies() {
     let survivors: Vec<u64> = cluster.running().into_iter().filter(|n| *n != leader).collect();
     let apis: Vec<Api> = survivors.iter().map(|id| cluster.api(*id)).collect();
 
-    let producing = Arc::new(AtomicBool::new(true));
-    let producer = {
-        let (api, producing) = (apis[0].clone(), producing.clone());
-        tokio::spawn(async move {
-            let mut acknowledged = Vec::new();
-            while producing.load(Ordering::Relaxed) {
-                acknowledged.extend(retry_until_created(&api, ISPB, &samples(ISPB, 5)).await);
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            acknowledged
-        })
-    };
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut pullers = Vec::new();
-    for i in 0..6 {
-        let api = apis[i % apis.len()].clone();
-        let producing = producing.clone();
-        pullers.push(tokio::spawn(async move { pull_until_dry(api, producing, deadline).await }));
-    }
+    let pullers: Vec<Api> = (0..6).map(|i| apis[i % apis.len()].clone()).collect();
+    let traffic = Traffic::start(ISPB, apis[0].clone(), &pullers, deadline);
     tokio::time::sleep(Duration::from_secs(2)).await;
     cluster.stop(leader).await;
     tokio::time::sleep(Duration::from_secs(6)).await;
-    producing.store(false, Ordering::Relaxed);
-    let acknowledged = producer.await.expect("producer");
-    let mut delivered: BTreeMap<u64, String> = BTreeMap::new();
-    for puller in pullers {
-        for (seq, id) in puller.await.expect("puller") {
-            if let Some(previous) = delivered.insert(seq, id.clone()) {
-                assert_eq!(previous, id, "seq {seq} always carries the same resource id");
-            }
-        }
-    }
-    let delivered_ids: BTreeSet<&String> = delivered.values().collect();
+    let (acknowledged, streams) = traffic.stop().await;
+    let delivered_ids: BTreeSet<String> = delivered(&streams).into_values().collect();
     let lost: Vec<_> = acknowledged.iter().filter(|a| !delivered_ids.contains(&a.resource_id)).collect();
     assert!(lost.is_empty(), "{} acknowledged messages never delivered: {lost:?}", lost.len());
     assert!(acknowledged.len() > 20, "the producer made progress: {}", acknowledged.len());
     cluster.shutdown().await;
-}
-
-/// One PSP stream: follows its cursor (retrying transient failures with the same
-/// token) until the producer stopped and a long poll came back empty; returns
-/// every (seq, id) it received (batches are checked ascending by `pulled`).
-async fn pull_until_dry(api: Api, producing: Arc<AtomicBool>, deadline: Instant) -> Vec<(u64, String)> {
-    let mut received = Vec::new();
-    let start = loop {
-        let response = api.get(&crate::harness::start_path(ISPB), MULTI).await;
-        if response.status().is_success() {
-            break pulled(response).await;
-        }
-        assert!(Instant::now() < deadline, "no stream could be opened");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let mut page = start;
-    let mut seen: BTreeSet<u64> = BTreeSet::new();
-    loop {
-        for m in &page.messages {
-            if seen.insert(m.seq) {
-                received.push((m.seq, m.resource_id.clone()));
-            }
-        }
-        if page.status == StatusCode::NO_CONTENT && !producing.load(Ordering::Relaxed) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "stream did not run dry in time");
-        let next = page.next.clone();
-        page = pulled(retry_until_ok(|| api.follow_raw(&next)).await).await;
-    }
-    let _ = api.delete(&page.next).await;
-    received
-}
-
-/// Retries a request while the cluster answers 503 or cannot connect.
-async fn retry_until_ok<F, Fut>(mut send: F) -> reqwest::Response
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<reqwest::Response, reqwest::Error>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match send().await {
-            Ok(response) if response.status() != StatusCode::SERVICE_UNAVAILABLE => return response,
-            _ => {}
-        }
-        assert!(Instant::now() < deadline, "the cluster stayed unavailable for 30 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

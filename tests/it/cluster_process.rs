@@ -3,81 +3,17 @@
 //! still delivered, in order, through the survivors; the killed node restarts on
 //! its data and serves again.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::harness::{Api, MULTI, client, free_port, pulled, samples, start_path, timing};
-
-/// Kills every child on drop, so a failing test leaves no process behind.
-struct Nodes {
-    children: Vec<Option<Child>>,
-}
-
-impl Drop for Nodes {
-    fn drop(&mut self) {
-        for child in self.children.iter_mut().flatten() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn spawn(config: &Path, id: u64, log_dir: &Path) -> Child {
-    let log = std::fs::File::create(log_dir.join(format!("node-{id}.log"))).expect("log file");
-    Command::new(env!("CARGO_BIN_EXE_pixstream"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .args(["--node-id", &id.to_string()])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn pixstream")
-}
-
-async fn wait_ready(api: &Api) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(response) = api.client.get(format!("{}{}", api.internal, wire::paths::READYZ)).send().await
-            && response.status() == StatusCode::OK
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "node at {} never became ready", api.internal);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+use crate::harness::{MULTI, NodeAddrs, ProcessCluster, pulled, samples, start_path, timing};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_a_shard_leader_loses_no_acknowledged_message() {
-    let dir = tempfile::tempdir().expect("dir");
-    let t = &timing::PROCESS_MEMBER;
-    let mut text = format!(
-        "[cluster]\nshards = 4\nheartbeat_ms = {}\nelection_timeout_ms = [{}, {}]\n[storage]\ndata_dir = {:?}\n\
-         [limits]\nlong_poll_wait_ms = {}\nstream_idle_timeout_ms = {}\n",
-        t.heartbeat_ms,
-        t.election_timeout_ms[0],
-        t.election_timeout_ms[1],
-        dir.path().join("data"),
-        t.long_poll_wait_ms,
-        t.stream_idle_timeout_ms,
-    );
-    let mut apis = Vec::new();
-    for id in 1..=3u64 {
-        let (public, internal, peer) = (free_port(), free_port(), free_port());
-        text.push_str(&format!(
-            "[[nodes]]\nid = {id}\nregion = \"r{id}\"\npublic_addr = \"127.0.0.1:{public}\"\ninternal_addr = \"127.0.0.1:{internal}\"\npeer_addr = \"127.0.0.1:{peer}\"\n"
-        ));
-        apis.push(Api {
-            client: client(),
-            public: format!("http://127.0.0.1:{public}"),
-            internal: format!("http://127.0.0.1:{internal}"),
-        });
-    }
-    let config_path = dir.path().join("cluster.toml");
-    std::fs::write(&config_path, &text).expect("write config");
+    let addrs = [NodeAddrs::loopback(), NodeAddrs::loopback(), NodeAddrs::loopback()];
+    let mut nodes = ProcessCluster::new(&addrs, vec![], timing::PROCESS_MEMBER.stream_idle_timeout_ms);
+    let (apis, text) = (nodes.apis.clone(), nodes.text.clone());
 
     // An ISPB whose shard node 1 bootstraps, so node 1 leads it at first.
     let map = pixstream::config::Config::parse(&text, 1, pixstream::config::StartMode::Bootstrap)
@@ -88,19 +24,18 @@ async fn kill_9_of_a_shard_leader_loses_no_acknowledged_message() {
         .find(|i| map.replicas(storage::shard_of(&storage::Ispb::parse(i).expect("valid"), 4))[0] == 1)
         .expect("one of these ISPBs is bootstrapped by node 1");
 
-    let mut nodes = Nodes { children: (1..=3).map(|id| Some(spawn(&config_path, id, dir.path()))).collect() };
-    for api in &apis {
-        wait_ready(api).await;
+    for id in 1..=3 {
+        nodes.spawn(id);
+    }
+    for id in 1..=3 {
+        nodes.wait_ready(id).await;
     }
     let mut acknowledged = Vec::new();
     for _ in 0..10 {
         acknowledged.extend(apis[0].append(ispb, &samples(ispb, 10)).await);
     }
 
-    if let Some(mut leader) = nodes.children[0].take() {
-        leader.kill().expect("kill -9");
-        leader.wait().expect("reaped");
-    }
+    nodes.kill_9(1);
 
     // Through a survivor: retry 503s while the shard elects, then drain in order.
     let survivor = &apis[1];
@@ -123,8 +58,8 @@ async fn kill_9_of_a_shard_leader_loses_no_acknowledged_message() {
     assert_eq!(received, expected, "every acknowledged message, in order, after kill -9 of the leader");
 
     // The killed node comes back on its data and serves (forwarding if needed).
-    nodes.children[0] = Some(spawn(&config_path, 1, dir.path()));
-    wait_ready(&apis[0]).await;
+    nodes.spawn(1);
+    nodes.wait_ready(1).await;
     let more = loop {
         let response = apis[0].post_xml(ispb, samples(ispb, 1).remove(0), None).await;
         if response.status() == StatusCode::CREATED {

@@ -30,6 +30,7 @@ mod replay;
 mod restart;
 mod retention;
 mod retry;
+mod scenarios;
 mod tls;
 mod tokens;
 mod top;

@@ -103,3 +103,139 @@ impl ServeProcess {
         self.child.wait().expect("reaped");
     }
 }
+
+/// Where one node of a `ProcessCluster` listens: one host address, three ports.
+#[derive(Clone, Debug)]
+pub struct NodeAddrs {
+    pub host: String,
+    pub public: u16,
+    pub internal: u16,
+    pub peer: u16,
+}
+
+impl NodeAddrs {
+    /// Three free loopback ports.
+    pub fn loopback() -> NodeAddrs {
+        NodeAddrs { host: "127.0.0.1".into(), public: free_port(), internal: free_port(), peer: free_port() }
+    }
+}
+
+/// Real `pixstream serve --config … --node-id N` processes sharing one cluster file
+/// (4 shards, `timing::PROCESS_MEMBER` but for the streams' idle timeout, data
+/// under the temp dir), each run through
+/// its launcher (`[]`, or e.g. `["ip", "netns", "exec", "ns1"]`), its stderr in
+/// `node-N.log`; every child is SIGKILLed on drop, so a failing test leaves none
+/// behind.
+pub struct ProcessCluster {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    /// The cluster file's text (to compute placements from).
+    pub text: String,
+    pub apis: Vec<Api>,
+    launchers: Vec<Vec<String>>,
+    children: Vec<Option<Child>>,
+}
+
+impl ProcessCluster {
+    /// Writes the cluster file for `nodes` (node i+1 in region `r{i+1}`) with
+    /// `stream_idle_timeout_ms`, and starts nothing yet.
+    pub fn new(nodes: &[NodeAddrs], launchers: Vec<Vec<String>>, stream_idle_timeout_ms: u64) -> ProcessCluster {
+        let dir = tempfile::tempdir().expect("dir");
+        let t = &super::timing::PROCESS_MEMBER;
+        let mut text = format!(
+            "[cluster]\nshards = 4\nheartbeat_ms = {}\nelection_timeout_ms = [{}, {}]\n[storage]\ndata_dir = {:?}\n\
+             [limits]\nlong_poll_wait_ms = {}\nstream_idle_timeout_ms = {}\n",
+            t.heartbeat_ms,
+            t.election_timeout_ms[0],
+            t.election_timeout_ms[1],
+            dir.path().join("data"),
+            t.long_poll_wait_ms,
+            stream_idle_timeout_ms,
+        );
+        if nodes.iter().any(|n| n.host != "127.0.0.1") {
+            // Namespaces of the test's own: their addresses are reachable from this
+            // host only.
+            text.push_str("[internal_auth]\nallow_anonymous = true\n");
+        }
+        let mut apis = Vec::new();
+        for (i, n) in nodes.iter().enumerate() {
+            let (id, host) = (i + 1, &n.host);
+            text.push_str(&format!(
+                "[[nodes]]\nid = {id}\nregion = \"r{id}\"\npublic_addr = \"{host}:{}\"\ninternal_addr = \"{host}:{}\"\npeer_addr = \"{host}:{}\"\n",
+                n.public, n.internal, n.peer
+            ));
+            apis.push(Api {
+                client: client(),
+                public: format!("http://{host}:{}", n.public),
+                internal: format!("http://{host}:{}", n.internal),
+            });
+        }
+        let config = dir.path().join("cluster.toml");
+        std::fs::write(&config, &text).expect("write config");
+        let children = nodes.iter().map(|_| None).collect();
+        ProcessCluster { dir, config, text, apis, launchers, children }
+    }
+
+    /// Starts node `id` (again).
+    pub fn spawn(&mut self, id: u64) {
+        let log = std::fs::File::create(self.dir.path().join(format!("node-{id}.log"))).expect("log file");
+        let launcher = self.launchers.get((id - 1) as usize).cloned().unwrap_or_default();
+        let binary = env!("CARGO_BIN_EXE_pixstream").to_owned();
+        let (program, pre) = match launcher.split_first() {
+            Some((program, pre)) => (program.clone(), [pre, &[binary]].concat()),
+            None => (binary, Vec::new()),
+        };
+        let child = Command::new(program)
+            .args(pre)
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .args(["--node-id", &id.to_string()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn pixstream");
+        self.children[(id - 1) as usize] = Some(child);
+    }
+
+    /// SIGKILLs node `id` and reaps it.
+    pub fn kill_9(&mut self, id: u64) {
+        if let Some(mut child) = self.children[(id - 1) as usize].take() {
+            child.kill().expect("kill -9");
+            child.wait().expect("reaped");
+        }
+    }
+
+    /// Waits until node `id` answers `/readyz` with 200.
+    pub async fn wait_ready(&self, id: u64) {
+        let api = &self.apis[(id - 1) as usize];
+        let deadline = Instant::now() + super::timing::START;
+        loop {
+            if let Ok(response) = api.client.get(format!("{}{}", api.internal, wire::paths::READYZ)).send().await
+                && response.status() == reqwest::StatusCode::OK
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {id} at {} never became ready: {}",
+                api.internal,
+                self.log_text(id)
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// What node `id` logged so far.
+    pub fn log_text(&self, id: u64) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("node-{id}.log"))).unwrap_or_default()
+    }
+}
+
+impl Drop for ProcessCluster {
+    fn drop(&mut self) {
+        for child in self.children.iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
