@@ -133,7 +133,16 @@ async fn an_expired_stream_is_counted_and_its_batch_shows_as_pending_redelivery(
     assert_eq!(pulled(node.get(&start_path(ISPB), MULTI).await).await.messages.len(), 2);
     node.wait_until(std::time::Duration::from_secs(10), "the abandoned stream expires", |n| n.open_streams(ISPB) == 0)
         .await;
-    let samples = parse(&scrape(&node).await);
+    // The sweeper counts the expiry once its command is applied, which is when the
+    // stream is seen closed or a moment later.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let samples = loop {
+        let samples = parse(&scrape(&node).await);
+        if samples.get("pixstream_stream_expiries_total") == Some(&1.0) || tokio::time::Instant::now() > deadline {
+            break samples;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert_eq!(samples.get("pixstream_stream_expiries_total"), Some(&1.0));
     assert_eq!(samples.get("pixstream_redeliveries_total"), Some(&2.0), "the expired batch goes out again");
     assert_eq!(samples.get(&format!(r#"pixstream_ispb_redelivery_pending{{ispb="{ISPB}"}}"#)), Some(&2.0));
