@@ -151,7 +151,7 @@ pub async fn start_on(
         .pool_idle_timeout(config.listener_limits.header_read_timeout / 2)
         .build()
         .map_err(|e| startup("peer http client", &e))?;
-    let load = Load::new(config.listener_limits.max_in_flight, config.listener_limits.shed_latency);
+    let load = Load::new(config.listener_limits.max_in_flight);
     let config = Arc::new(config);
     let shard_client = ShardClient::new(shards.clone());
     let pull = Arc::new(PullService::new(

@@ -1,7 +1,6 @@
 //! `shed`: the middleware that admits a request into the node's in-flight count
 //! (`load::Load`) or answers 503 `unavailable` with `Retry-After: 1` when the node
-//! already works on `listeners.max_in_flight` requests, or serves its new work
-//! late (`listeners.shed_latency_ms`). Only new work is shed —
+//! already works on `listeners.max_in_flight` requests. Only new work is shed —
 //! appends, stream opens, admin and audit calls; the read and the close of an open
 //! stream are counted but always served, so a saturated node still drains and
 //! confirms what it handed out. Health routes are never shed.
@@ -21,8 +20,8 @@ pub async fn shed(State(app): State<AppState>, request: Request, next: Next) -> 
         let _working = app.load.enter();
         return next.run(request).await;
     }
-    let Some(working) = app.load.admit() else {
+    let Some(_working) = app.load.admit() else {
         return ApiError::Unavailable { reason: error::OVERLOADED, retry_after_secs: 1 }.into_response();
     };
-    working.scope(next.run(request)).await
+    next.run(request).await
 }

@@ -102,10 +102,6 @@ pub struct ListenersSection {
     /// Requests the node works on at once (long polls that only wait do not
     /// count); more are answered 503 with `Retry-After` instead of queueing.
     pub max_in_flight: usize,
-    /// Latency target of new work (appends, stream opens, admin calls), in ms: while
-    /// even the fastest of them takes longer, the node admits fewer at once and
-    /// answers the rest 503 (0: off).
-    pub shed_latency_ms: u64,
 }
 
 impl Default for ListenersSection {
@@ -118,7 +114,6 @@ impl Default for ListenersSection {
             max_header_bytes: 16 << 10,
             request_timeout_ms: 60_000,
             max_in_flight: 4_096,
-            shed_latency_ms: 100,
         }
     }
 }
@@ -174,8 +169,6 @@ pub struct ListenerLimits {
     pub max_header_bytes: usize,
     pub request_timeout: Duration,
     pub max_in_flight: usize,
-    /// Zero: new work is admitted by `max_in_flight` alone.
-    pub shed_latency: Duration,
 }
 
 impl Default for ListenerLimits {
@@ -207,13 +200,9 @@ pub(super) fn validate_limits(
         max_header_bytes,
         request_timeout_ms,
         max_in_flight,
-        shed_latency_ms,
     } = section;
     if max_in_flight == 0 {
         return Err(bad("listeners.max_in_flight", "must be at least 1"));
-    }
-    if shed_latency_ms > 60_000 {
-        return Err(bad("listeners.shed_latency_ms", format!("{shed_latency_ms} is not in 0..=60000")));
     }
     if max_connections == 0 {
         return Err(bad("listeners.max_connections", "must be at least 1"));
@@ -251,7 +240,6 @@ pub(super) fn validate_limits(
         max_header_bytes,
         request_timeout,
         max_in_flight,
-        shed_latency: Duration::from_millis(shed_latency_ms),
     })
 }
 

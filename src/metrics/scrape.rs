@@ -23,13 +23,8 @@ pub fn register_state(app: &App, registry: &mut Registry) {
     );
     registry.register(
         "shed_requests",
-        "Requests refused with 503 because the node was at max_in_flight or its new work was served late",
+        "Requests refused with 503 because the node was at max_in_flight",
         ConstCounter::new(app.load.shed()),
-    );
-    registry.register(
-        "admission_limit",
-        "New-work requests (appends, stream opens, admin calls) the node admits at once now",
-        gauge(app.load.admission_limit() as i64),
     );
     disk::register(&app.store, &app.config.data_dir, registry);
     if let Some((cpu, rss)) = process::cpu_and_rss() {
