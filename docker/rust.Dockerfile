@@ -5,9 +5,10 @@
 ARG BASE=debian:bookworm-slim
 FROM ${BASE}
 ARG RUST_VERSION=1.95.0
+# docker/base-images passes a shorter list for scripts/fresh-machine-check's image.
+ARG PACKAGES="build-essential ca-certificates pkg-config git"
 RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        build-essential ca-certificates pkg-config git \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${PACKAGES} \
     && rm -rf /var/lib/apt/lists/*
 ENV RUSTUP_HOME=/usr/local/rustup \
     CARGO_HOME=/usr/local/cargo \
@@ -21,5 +22,5 @@ RUN set -eu; cd /usr/local/cargo/bin; \
     printf 'version = "12"\ndefault_toolchain = "%s-x86_64-unknown-linux-gnu"\nprofile = "minimal"\nauto_self_update = "disable"\n\n[overrides]\n' \
         "$RUST_VERSION" > /usr/local/rustup/settings.toml; \
     ln -s ${RUST_VERSION}-x86_64-unknown-linux-gnu /usr/local/rustup/toolchains/stable-x86_64-unknown-linux-gnu; \
-    chmod -R a+w /usr/local/rustup /usr/local/cargo; \
+    chmod a+w /usr/local/rustup /usr/local/cargo /usr/local/cargo/bin; \
     rustup --version; cargo --version; rustc --version
