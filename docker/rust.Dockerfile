@@ -5,11 +5,15 @@
 ARG BASE=debian:bookworm-slim
 FROM ${BASE}
 ARG RUST_VERSION=1.95.0
+# The machine's own extra CAs (/usr/local/share/ca-certificates: a TLS-inspecting proxy
+# in front of crates.io, say), so that cargo trusts what the host trusts.
+COPY local-ca/ /usr/local/share/ca-certificates/
 # docker/base-images passes a shorter list for scripts/fresh-machine-check's image.
 ARG PACKAGES="build-essential ca-certificates pkg-config git"
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${PACKAGES} \
-    && rm -rf /var/lib/apt/lists/*
+    && rm -rf /var/lib/apt/lists/* \
+    && if command -v update-ca-certificates >/dev/null; then update-ca-certificates; fi
 ENV RUSTUP_HOME=/usr/local/rustup \
     CARGO_HOME=/usr/local/cargo \
     PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
