@@ -21,14 +21,15 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends curl ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /data pixstream \
-    && mkdir -p /data /etc/pixstream \
-    && chown pixstream /data
+    && mkdir -p /data /keys /etc/pixstream \
+    && chown pixstream /data /keys
 COPY --from=build /usr/local/bin/pixstream /usr/local/bin/pixstream
 COPY docker/healthcheck /usr/local/bin/pixstream-healthcheck
 USER pixstream
 WORKDIR /data
 # 8080 public (PSP pulls), 8081 internal (producer, admin), 8082 peer (Raft)
 EXPOSE 8080 8081 8082
+# /keys: a token key folder several nodes can share (compose.yaml: tokens.key_dir).
 VOLUME ["/data"]
 # /readyz of the internal listener: storage open and every shard of the node has a
 # leader. Set PIXSTREAM_HEALTH_URL when the internal listener is elsewhere (a cluster
