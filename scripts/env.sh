@@ -18,11 +18,19 @@ have_libclang() {
     return 1
 }
 
-if ! have_libclang; then
-    echo "installing libclang-dev (needed by the RocksDB bindings)" >&2
+# What the scripts run beside cargo, by the Debian package that brings it: the C++
+# compiler RocksDB's build needs, curl (readiness waits), python3 (JSON checks, free
+# ports, the schemathesis venv). A bare Debian with only the Rust toolchain has none.
+missing=()
+have_libclang || missing+=(libclang-dev)
+command -v c++ >/dev/null || missing+=(g++)
+command -v curl >/dev/null || missing+=(curl)
+command -v python3 >/dev/null || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]} (needed by the RocksDB build and the project scripts)" >&2
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libclang-dev >/dev/null
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null
     have_libclang || { echo "libclang-dev installed but no libclang.so found" >&2; exit 1; }
 fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pixstream/target}"

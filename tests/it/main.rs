@@ -11,6 +11,7 @@ mod cluster;
 mod cluster_admin;
 mod cluster_process;
 mod concurrency;
+mod documents;
 mod errors;
 mod expiry;
 mod harness;
