@@ -5,6 +5,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{Api, client};
@@ -34,9 +35,22 @@ pub async fn run_cli(args: &[&str]) -> (bool, String) {
     )
 }
 
-/// A loopback port nobody listens on right now.
+/// A loopback port for a child process to bind: nobody listens on it now, and it lies
+/// below the kernel's ephemeral range (32768–60999 by default), so that none of the
+/// many client sockets the tests open meanwhile can take it as its source port.
+/// Ports are handed out in turn from an offset drawn from the pid, so concurrent
+/// test processes start apart.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = (std::process::id() % 600) * 20;
+    loop {
+        let port = (FIRST + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl ServeProcess {
