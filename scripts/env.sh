@@ -20,12 +20,14 @@ have_libclang() {
 
 # What the scripts run beside cargo, by the Debian package that brings it: the C++
 # compiler RocksDB's build needs, curl (readiness waits), python3 (JSON checks, free
-# ports, the schemathesis venv). A bare Debian with only the Rust toolchain has none.
+# ports, the schemathesis venv), ip (the network namespaces of the partition tests). A
+# bare Debian with only the Rust toolchain has none.
 missing=()
 have_libclang || missing+=(libclang-dev)
 command -v c++ >/dev/null || missing+=(g++)
 command -v curl >/dev/null || missing+=(curl)
 command -v python3 >/dev/null || missing+=(python3)
+command -v ip >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]} (needed by the RocksDB build and the project scripts)" >&2
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
