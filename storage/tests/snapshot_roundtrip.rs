@@ -41,6 +41,13 @@ fn append(ispb: Ispb, count: usize, tag: &str) -> Command {
     }
 }
 
+/// Applies `command` to the source and to the replica alike (both then hold the
+/// same prefix of the shard's history).
+fn apply_to_both(source: (&Store, &mut ShardMachine), replica: (&Store, &mut ShardMachine), command: Command) {
+    apply(source.0, source.1, command.clone());
+    apply(replica.0, replica.1, command);
+}
+
 /// Fetches what `target` lacks of `file`'s ranges from `source`, page by page (as
 /// a replica does from its peers), and returns those parts.
 fn fetch_missing(source: &Store, target: &Store, file: &[u8], page_bytes: usize) -> Vec<RecordRange> {
@@ -133,9 +140,7 @@ fn a_replica_holding_a_prefix_fetches_only_the_rest_and_the_file_does_not_grow_w
     let (target, mut replica) = open(&replica_dir);
     // Both applied the first 300 appends; only the source applied the next 20.
     for n in 0..30 {
-        let command = append(a, 10, &format!("p{n}"));
-        apply(&source, &mut machine, command.clone());
-        apply(&target, &mut replica, command);
+        apply_to_both((&source, &mut machine), (&target, &mut replica), append(a, 10, &format!("p{n}")));
     }
     let small = {
         let mut file = Vec::new();
@@ -169,8 +174,7 @@ fn purged_messages_are_outside_the_range_and_deleted_on_install() {
     let opened =
         Command::OpenStream { ispb: a, now_ms: 9, max_batch: 10, auto_create: None, origin: Default::default() };
     for command in [append(a, 10, "m"), opened] {
-        apply(&source, &mut machine, command.clone());
-        apply(&target, &mut replica, command);
+        apply_to_both((&source, &mut machine), (&target, &mut replica), command);
     }
     // The source confirms the batch and purges it; the replica has not applied either.
     let (stream, generation) = {
