@@ -1,4 +1,5 @@
-//! The process's own CPU time and resident memory, read from `/proc/self` (Linux).
+//! The process's own CPU time, resident memory, context switches and I/O system
+//! calls, read from `/proc/self` (Linux).
 
 /// (CPU seconds, user + system; resident bytes), when `/proc` can be read.
 pub fn cpu_and_rss() -> Option<(f64, u64)> {
@@ -12,8 +13,43 @@ pub fn cpu_and_rss() -> Option<(f64, u64)> {
     Some((ticks as f64 / 100.0, rss_pages * 4096))
 }
 
+/// Context switches of every thread so far: (voluntary, involuntary). A voluntary
+/// one is a thread going to sleep — each wake-up of a parked worker costs one.
+pub fn context_switches() -> Option<(u64, u64)> {
+    let mut voluntary = 0;
+    let mut involuntary = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else { continue };
+        voluntary += field(&status, "voluntary_ctxt_switches:").unwrap_or(0);
+        involuntary += field(&status, "nonvoluntary_ctxt_switches:").unwrap_or(0);
+    }
+    Some((voluntary, involuntary))
+}
+
+/// Read-like and write-like system calls so far (`syscr`, `syscw` of
+/// `/proc/self/io`: sockets, files, eventfds).
+pub fn io_syscalls() -> Option<(u64, u64)> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    Some((field(&io, "syscr:")?, field(&io, "syscw:")?))
+}
+
+fn field(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|line| line.strip_prefix(name)).and_then(|rest| rest.trim().parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_process_counts_its_context_switches_and_system_calls() {
+        let (voluntary, _) = super::context_switches().expect("/proc/self/task");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let (after, _) = super::context_switches().expect("/proc/self/task");
+        assert!(after > voluntary, "a sleep is a voluntary switch: {voluntary} then {after}");
+        let (reads, writes) = super::io_syscalls().expect("/proc/self/io");
+        let _ = std::fs::read("/proc/self/stat").expect("read");
+        assert!(super::io_syscalls().expect("again").0 > reads, "reads counted, writes {writes}");
+    }
+
     #[test]
     fn the_process_reads_its_own_cpu_and_memory() {
         let (cpu, rss) = super::cpu_and_rss().expect("/proc/self/stat");

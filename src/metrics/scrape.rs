@@ -2,7 +2,9 @@
 //! each scrape: per-ISPB delivery state (`tenants`), the Raft groups (`shards`),
 //! RocksDB and its disk (`disk`), the load and the process.
 
-use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
@@ -31,6 +33,55 @@ pub fn register_state(app: &App, registry: &mut Registry) {
         registry.register("process_cpu_seconds", "CPU time of the process, user and system", ConstCounter::new(cpu));
         registry.register("process_resident_memory_bytes", "Resident memory of the process", gauge(rss as i64));
     }
+    if let Some((voluntary, involuntary)) = process::context_switches() {
+        registry.register(
+            "process_context_switches",
+            "Context switches of the process's threads, by kind (voluntary: a thread went to sleep)",
+            by_kind([("voluntary", voluntary), ("involuntary", involuntary)]),
+        );
+    }
+    if let Some((reads, writes)) = process::io_syscalls() {
+        registry.register(
+            "process_io_syscalls",
+            "Read-like and write-like system calls of the process (sockets, files, eventfds)",
+            by_kind([("read", reads), ("write", writes)]),
+        );
+    }
+    let wakes = app.pull.wake_counts();
+    registry.register(
+        "long_poll_wakes",
+        "Wake-ups of an ISPB's waiting long polls (an append, a batch returned, a stream closed)",
+        ConstCounter::new(wakes.wakes),
+    );
+    registry.register(
+        "long_poll_wake_receivers",
+        "Subscribed long polls those wake-ups reached",
+        ConstCounter::new(wakes.polls_reached),
+    );
+    let store = app.store.counts();
+    for (name, help, value) in [
+        ("storage_writes", "Write batches handed to RocksDB (one write-ahead-log record each)", store.writes),
+        ("storage_written_keys", "Puts and deletes in those write batches", store.written_keys),
+        ("storage_written_bytes", "Bytes of those write batches", store.written_bytes),
+        ("storage_syncs", "fsyncs of the write-ahead log", store.syncs),
+        ("storage_message_reads", "Stored messages read back (hand-outs, audit resource ids, ages)", store.message_reads),
+    ] {
+        registry.register(name, help, ConstCounter::new(value));
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+/// A counter family with one series per `(kind, value)`.
+fn by_kind<const N: usize>(values: [(&'static str, u64); N]) -> Family<KindLabels, Counter> {
+    let family = Family::<KindLabels, Counter>::default();
+    for (kind, value) in values {
+        family.get_or_create(&KindLabels { kind }).inc_by(value);
+    }
+    family
 }
 
 /// A gauge holding `value`.

@@ -21,7 +21,7 @@ mod replay;
 mod service;
 pub mod sweeper;
 
-pub use notify::Notifier;
+pub use notify::{Notifier, WakeCounts};
 pub use read::{Read, ReadSize, Slots, StreamPosition};
 pub use replay::{ReplayFrom, ReplayOpened};
 pub use service::PullService;

@@ -72,6 +72,11 @@ impl PullService {
         }
     }
 
+    /// The wake-ups of waiting long polls so far.
+    pub fn wake_counts(&self) -> super::WakeCounts {
+        self.notifier.counts()
+    }
+
     /// The cursor-churn counters this service feeds.
     pub fn churn(&self) -> &Churn {
         &self.churn

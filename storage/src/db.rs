@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Env, Options, WriteBatch, WriteOptions};
 
+use crate::counters::{StoreCounters, StoreCounts};
 use crate::error::{Error, Result};
 use crate::message::MessageRecord;
 use crate::wal_sync::{Completion, WalSyncer};
@@ -44,6 +45,7 @@ pub struct Store {
     db: Arc<DB>,
     options: StoreOptions,
     syncer: Arc<WalSyncer>,
+    counters: Arc<StoreCounters>,
 }
 
 impl Store {
@@ -79,8 +81,9 @@ impl Store {
         });
         let db = DB::open_cf_descriptors(&db_options, path, families)?;
         let db = Arc::new(db);
-        let syncer = Arc::new(WalSyncer::start(db.clone())?);
-        Ok(Store { db, options, syncer })
+        let counters = Arc::new(StoreCounters::default());
+        let syncer = Arc::new(WalSyncer::start(db.clone(), counters.clone())?);
+        Ok(Store { db, options, syncer, counters })
     }
 
     /// The raw database, for the Raft log store.
@@ -104,19 +107,35 @@ impl Store {
 
     /// Writes a batch durably (fsync when the store is configured for it).
     pub fn write_durable(&self, batch: WriteBatch) -> Result<()> {
-        let mut options = WriteOptions::default();
-        options.set_sync(self.options.fsync);
-        self.db.write_opt(batch, &options)?;
-        Ok(())
+        self.write(batch, self.options.fsync)
     }
 
     /// Writes a batch without waiting for fsync: for state that the durable Raft log
     /// can rebuild (the state machine is re-applied from the log after a crash).
     pub fn write_relaxed(&self, batch: WriteBatch) -> Result<()> {
+        self.write(batch, false)
+    }
+
+    fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
+        self.counters.wrote(batch.len(), batch.size_in_bytes());
         let mut options = WriteOptions::default();
-        options.set_sync(false);
+        options.set_sync(sync);
         self.db.write_opt(batch, &options)?;
+        if sync {
+            self.counters.synced();
+        }
         Ok(())
+    }
+
+    /// What the store has written, synced and read since it opened.
+    pub fn counts(&self) -> StoreCounts {
+        self.counters.counts()
+    }
+
+    /// Counts `count` stored messages read outside `read_messages` (the state
+    /// machine's audit resource ids).
+    pub(crate) fn count_message_reads(&self, count: usize) {
+        self.counters.read_messages(count);
     }
 
     /// Writes a batch at once and runs `done` when it is durable: after the node's
@@ -146,6 +165,7 @@ impl Store {
     pub fn read_messages(&self, ispb: &Ispb, seqs: &[Seq]) -> Result<Vec<StoredMessage>> {
         let cf = self.cf(columns::MESSAGES)?;
         let keys: Vec<_> = seqs.iter().map(|seq| (cf, keys::message_key(ispb, *seq))).collect();
+        self.counters.read_messages(keys.len());
         let mut out = Vec::with_capacity(seqs.len());
         for (seq, value) in seqs.iter().zip(self.db.multi_get_cf(keys)) {
             if let Some(bytes) = value? {

@@ -11,6 +11,7 @@
 //! - `columns`  — the column family names, in one place.
 //! - `keys`     — big-endian fixed-width key encodings (byte order = seq order).
 //! - `db`       — `Store`: opening RocksDB, synced writes, message reads.
+//! - `counters` — `StoreCounts`: writes, keys, bytes, fsyncs and message reads so far.
 //! - `message`  — messages as appended and as stored.
 //! - `tenant`   — per-ISPB settings and delivery state (watermark, redelivery set).
 //! - `stream`   — one reader stream and its outstanding batch.
@@ -30,6 +31,7 @@
 pub mod audit;
 pub mod columns;
 pub mod command;
+pub mod counters;
 pub mod db;
 pub mod error;
 pub mod ispb;
@@ -44,6 +46,7 @@ pub mod tenant;
 pub mod wal_sync;
 
 pub use command::{AppendOutcome, Command, CommandResult, Handout, Rejection};
+pub use counters::StoreCounts;
 pub use db::{DEFAULT_BACKGROUND_WRITE_BYTES_PER_SEC, Store, StoreOptions};
 pub use error::Error;
 pub use ispb::{Ispb, shard_of};

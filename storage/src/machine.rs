@@ -303,6 +303,7 @@ impl ShardMachine {
                 if let Some(id) = pending.appended.get(&(*ispb, *seq)) {
                     return Ok(id.clone());
                 }
+                self.store.count_message_reads(1);
                 match self.store.db().get_pinned_cf(cf, keys::message_key(ispb, *seq))? {
                     Some(bytes) => Ok(crate::message::resource_id_of(&bytes)?),
                     None => Ok(String::new()),

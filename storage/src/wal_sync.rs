@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use rocksdb::DB;
 
+use crate::counters::StoreCounters;
+
 /// Runs once the writes issued before it are durable (or the sync failed).
 pub type Completion = Box<dyn FnOnce(io::Result<()>) + Send>;
 
@@ -33,11 +35,11 @@ pub(crate) struct WalSyncer {
 
 impl WalSyncer {
     /// Starts the thread syncing `db`'s write-ahead log.
-    pub(crate) fn start(db: Arc<DB>) -> io::Result<WalSyncer> {
+    pub(crate) fn start(db: Arc<DB>, counters: Arc<StoreCounters>) -> io::Result<WalSyncer> {
         let (tx, rx) = channel();
         let delay_micros = Arc::new(AtomicU64::new(0));
         let delay = delay_micros.clone();
-        let thread = std::thread::Builder::new().name("wal-sync".into()).spawn(move || sync_loop(&db, &rx, &delay))?;
+        let thread = std::thread::Builder::new().name("wal-sync".into()).spawn(move || sync_loop(&db, &rx, &delay, &counters))?;
         Ok(WalSyncer { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), delay_micros })
     }
 
@@ -71,7 +73,7 @@ impl Drop for WalSyncer {
 /// Waits for a completion, takes every other one queued meanwhile, syncs once (after
 /// the injected `delay`, if any), and answers them all; ends when every sender is
 /// gone.
-fn sync_loop(db: &DB, rx: &Receiver<Completion>, delay: &AtomicU64) {
+fn sync_loop(db: &DB, rx: &Receiver<Completion>, delay: &AtomicU64, counters: &StoreCounters) {
     while let Ok(first) = rx.recv() {
         let mut waiting = vec![first];
         waiting.extend(rx.try_iter());
@@ -80,6 +82,7 @@ fn sync_loop(db: &DB, rx: &Receiver<Completion>, delay: &AtomicU64) {
             std::thread::sleep(Duration::from_micros(micros));
         }
         let outcome = db.flush_wal(true).map_err(|e| e.to_string());
+        counters.synced();
         if let Err(reason) = &outcome {
             tracing::error!(%reason, waiting = waiting.len(), "write-ahead log sync failed");
         }

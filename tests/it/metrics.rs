@@ -54,7 +54,11 @@ async fn scrape(node: &TestNode) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_problems_backlog_and_shards_are_exposed() {
-    let node = TestNode::start(|f| f.limits.long_poll_wait_ms = 100).await;
+    let node = TestNode::start(|f| {
+        f.limits.long_poll_wait_ms = 100;
+        f.storage.fsync = true;
+    })
+    .await;
     node.append(ISPB, &samples(ISPB, 3)).await;
     let first = pulled(node.get(&start_path(ISPB), MULTI).await).await;
     assert_eq!(first.messages.len(), 3);
@@ -84,6 +88,14 @@ async fn requests_problems_backlog_and_shards_are_exposed() {
     assert_eq!(value(&format!(r#"pixstream_ispb_pulls_total{{ispb="{ISPB}"}}"#)), 1.0, "the answered pull");
     assert!(value("pixstream_process_resident_memory_bytes") > 0.0);
     assert!(value("pixstream_process_cpu_seconds_total") > 0.0);
+    assert!(value(r#"pixstream_process_context_switches_total{kind="voluntary"}"#) > 0.0);
+    assert!(value(r#"pixstream_process_io_syscalls_total{kind="read"}"#) > 0.0, "sockets were read");
+    let writes = value("pixstream_storage_writes_total");
+    assert!(writes >= 4.0, "two Raft log appends and two applies at least: {writes}");
+    assert!(value("pixstream_storage_written_keys_total") >= writes);
+    assert!(value("pixstream_storage_written_bytes_total") > 3.0 * 100.0, "three message bodies");
+    assert!(value("pixstream_storage_syncs_total") >= 1.0, "fsync is on");
+    assert!(value("pixstream_storage_message_reads_total") >= 3.0, "the three handed out");
     assert!(samples.keys().any(|k| k.starts_with("pixstream_storage_sst_bytes")), "RocksDB sizes");
     assert!(value("pixstream_storage_stall_seconds_total") >= 0.0);
     let (free, capacity) = (value("pixstream_storage_free_bytes"), value("pixstream_storage_capacity_bytes"));
@@ -93,9 +105,17 @@ async fn requests_problems_backlog_and_shards_are_exposed() {
     // Confirming the batch empties the backlog.
     let next = pulled(node.get(&first.next, MULTI).await).await;
     assert_eq!(next.status, StatusCode::NO_CONTENT);
+    // A message for an ISPB whose polls subscribed wakes it, and is counted.
+    node.append(ISPB, &crate::harness::samples(ISPB, 1)).await;
+    let woken = pulled(node.get(&next.next, MULTI).await).await;
+    assert_eq!(woken.messages.len(), 1);
+    let after = parse(&scrape(&node).await);
+    assert!(after.get("pixstream_long_poll_wakes_total").is_some_and(|n| *n >= 1.0), "{after:#?}");
+    let next = pulled(node.get(&woken.next, MULTI).await).await;
+    assert_eq!(next.status, StatusCode::NO_CONTENT);
     let samples = parse(&scrape(&node).await);
     assert_eq!(samples.get(&format!(r#"pixstream_ispb_backlog{{ispb="{ISPB}"}}"#)), Some(&0.0));
-    assert_eq!(samples.get(&format!(r#"pixstream_ispb_pulls_total{{ispb="{ISPB}"}}"#)), Some(&2.0), "200 and 204");
+    assert_eq!(samples.get(&format!(r#"pixstream_ispb_pulls_total{{ispb="{ISPB}"}}"#)), Some(&4.0), "200, 204, 200, 204");
     node.stop().await;
 }
 
