@@ -83,6 +83,14 @@ pub struct BenchArgs {
     /// Flood requests per second, sent on schedule whatever the answers (open loop).
     #[arg(long, requires = "flood_ispb")]
     pub flood_rate: Option<u64>,
+    /// Before the run, measure the HTTP floor for this many seconds: `GET /healthz`
+    /// on the internal listener as fast as `--floor-connections` loops go, with the
+    /// server's and this tool's CPU per request (0 = skip).
+    #[arg(long, default_value_t = 0)]
+    pub http_floor: u64,
+    /// Keep-alive connections of the floor measurement.
+    #[arg(long, default_value_t = 64)]
+    pub floor_connections: usize,
 }
 
 impl BenchArgs {
@@ -134,6 +142,9 @@ impl BenchArgs {
             if ispbs.contains(flood) {
                 return bad(format!("--flood-ispb {flood} is one of the measured ISPBs; pick another"));
             }
+        }
+        if self.http_floor > 0 && self.floor_connections == 0 {
+            return bad("--floor-connections must be at least 1".into());
         }
         if self.flood_rate == Some(0) {
             return bad("--flood-rate must be at least 1".into());

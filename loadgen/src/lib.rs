@@ -14,6 +14,12 @@
 //! (503 / all requests) and error counts, and the run fails when the verdict is not
 //! clean.
 //!
+//! Cost: the report ends with what the window cost — the server's CPU per pull and
+//! per delivered message (from the node's own `/metrics`), this tool's, and the
+//! server's operations per delivered message (Raft proposals and entries, RocksDB
+//! writes and fsyncs, message reads, wake-ups, context switches, system calls);
+//! `--http-floor SECS` measures `GET /healthz` first, the floor to compare with.
+//!
 //! Isolation: `--flood-ispb ISPB --flood-rate N` also hammers one more ISPB with
 //! `stream/start` at N requests per second, open loop, and reports its answers apart;
 //! its requests never enter the ledger, the latencies or the answers of the others.
@@ -38,11 +44,13 @@
 //! - `puller`   — one stream's loop and the zero-copy response scanner.
 //! - `ledger`   — the correctness checker.
 //! - `metrics`  — sharded latency histograms and counters.
+//! - `cost`     — the node's counters and the tool's CPU around the window; the floor.
 //! - `report`   — the final report, its text form and the verdict.
 //! - `sample`   — generator of realistic SPI envelopes for tests, CLI and benchmarks.
 
 pub mod answers;
 pub mod args;
+pub mod cost;
 pub mod flood;
 pub mod ledger;
 pub mod metrics;

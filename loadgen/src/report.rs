@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::answers::{AnswerSummary, RATE_LIMITED};
+use crate::cost::{Cost, Floor, Reading};
 use crate::flood::FloodReport;
 use crate::ledger::LedgerReport;
 use crate::metrics::{Recorder, Summary};
@@ -34,6 +35,10 @@ pub struct Report {
     pub errors: BTreeMap<String, u64>,
     pub drain: Option<Drain>,
     pub ledger: LedgerReport,
+    /// What the window cost (absent when the node's `/metrics` could not be read).
+    pub cost: Option<Cost>,
+    /// `--http-floor`: `GET /healthz` measured before the run.
+    pub floor: Option<Floor>,
     /// Things the reader should know that do not affect the verdict.
     pub notes: Vec<String>,
     pub verdict: Verdict,
@@ -139,6 +144,8 @@ impl Report {
         measured: Duration,
         drain: Option<Drain>,
         flood: Option<FloodReport>,
+        readings: Option<(Reading, Reading)>,
+        floor: Option<Floor>,
     ) -> Report {
         let args = &shared.args;
         let totals: Recorder = shared.metrics.totals();
@@ -198,6 +205,11 @@ impl Report {
             (false, true) => "duration+drain",
             (false, false) => "duration",
         };
+        let pulls = with_messages + empty;
+        let cost = readings.map(|(opened, closed)| Cost::between(&opened, &closed, secs, pulls, totals.delivered));
+        if cost.as_ref().is_some_and(|c| c.server_cpu_seconds.is_none()) {
+            notes.push("the node's /metrics gave no process CPU: server cost not reported".to_owned());
+        }
         Report {
             mode,
             setup: Setup {
@@ -253,6 +265,8 @@ impl Report {
             notes,
             verdict: Verdict { clean: problems.is_empty(), problems },
             ledger,
+            cost,
+            floor,
         }
     }
 }
@@ -407,6 +421,12 @@ impl fmt::Display for Report {
                 None => writeln!(f, "  drain      NOT emptied in time{preload}")?,
             }
         }
+        if let Some(floor) = &self.floor {
+            writeln!(f, "{}", floor_line(floor))?;
+        }
+        if let Some(cost) = &self.cost {
+            write_cost(f, cost, self.floor.as_ref())?;
+        }
         for note in &self.notes {
             writeln!(f, "  note       {note}")?;
         }
@@ -416,6 +436,76 @@ impl fmt::Display for Report {
             write!(f, "  verdict    NOT CLEAN: {}", self.verdict.problems.join("; "))
         }
     }
+}
+
+/// The floor measurement in one line.
+pub(crate) fn floor_line(floor: &Floor) -> String {
+    format!(
+        "  floor      GET /healthz x {} over {} connections in {:.1} s ({}/s): server {} per request, tool {:.1} µs",
+        thousands(floor.requests as f64),
+        floor.connections,
+        floor.secs,
+        thousands(floor.per_sec),
+        micros(floor.server_us_per_request),
+        floor.tool_us_per_request
+    )
+}
+
+fn micros(value: Option<f64>) -> String {
+    value.map_or_else(|| "n/a".to_owned(), |us| format!("{us:.1} µs"))
+}
+
+/// The cost lines: CPU per pull and per message, then the server's operations per
+/// delivered message.
+fn write_cost(f: &mut fmt::Formatter<'_>, cost: &Cost, floor: Option<&Floor>) -> fmt::Result {
+    let of_floor = match (cost.server_us_per_pull, floor.and_then(|fl| fl.server_us_per_request)) {
+        (Some(pull), Some(floor)) if floor > 0.0 => format!(" = {:.2}x the floor", pull / floor),
+        _ => String::new(),
+    };
+    writeln!(
+        f,
+        "  cost       CPU per pull: server {}{of_floor}, tool {:.1} µs; per delivered message: server {}, tool {:.1} µs",
+        micros(cost.server_us_per_pull),
+        cost.tool_us_per_pull,
+        micros(cost.server_us_per_message),
+        cost.tool_us_per_message
+    )?;
+    writeln!(
+        f,
+        "             server {} of a core ({} s), tool {:.2} of a core ({:.1} s), over {} pulls and {} messages",
+        cost.server_cores.map_or_else(|| "n/a".to_owned(), |c| format!("{c:.2}")),
+        cost.server_cpu_seconds.map_or_else(|| "n/a".to_owned(), |c| format!("{c:.1}")),
+        cost.tool_cores,
+        cost.tool_cpu_seconds,
+        thousands(cost.pulls as f64),
+        thousands(cost.messages as f64)
+    )?;
+    let get = |key: &str| cost.per_message.get(key).copied();
+    let mut ops = Vec::new();
+    for (key, label) in [
+        ("proposals", "proposals"),
+        ("raft_entries", "Raft entries"),
+        ("write_batches", "write batches"),
+        ("written_keys", "keys written"),
+        ("fsyncs", "fsyncs"),
+        ("message_reads", "message reads"),
+        ("wakes", "wake-ups"),
+        ("wake_receivers", "polls reached"),
+        ("voluntary_switches", "context switches"),
+        ("read_syscalls", "read syscalls"),
+        ("write_syscalls", "write syscalls"),
+    ] {
+        if let Some(value) = get(key) {
+            ops.push(format!("{value:.2} {label}"));
+        }
+    }
+    if let Some(bytes) = get("written_bytes") {
+        ops.push(format!("{} B written", thousands(bytes)));
+    }
+    if !ops.is_empty() {
+        writeln!(f, "             per delivered message: {}", ops.join(", "))?;
+    }
+    Ok(())
 }
 
 /// One progress line: the last interval's rates and p99s, errors and backlog.

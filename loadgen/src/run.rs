@@ -1,6 +1,7 @@
 //! One run of the load tool: arguments checked, both listeners probed, pullers and
 //! producers (and the flood, if asked for) started, the window measured (or the drain
-//! awaited), every task joined, and the report built from the ledger and the metrics.
+//! awaited), every task joined, and the report built from the ledger, the metrics and
+//! the node's counters read as the window opened and closed (`cost`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use wire::paths::HEALTHZ;
 
 use crate::args::{BenchArgs, ispb_names};
+use crate::cost;
 use crate::flood::Flood;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
@@ -58,6 +60,14 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Report> {
         args,
     });
     preflight(&shared, &producer_client).await?;
+    let floor = match shared.args.http_floor {
+        0 => None,
+        secs => {
+            let floor = cost::measure_floor(&producer_client, &shared.internal_base, secs, shared.args.floor_connections).await;
+            eprintln!("{}", report::floor_line(&floor));
+            Some(floor)
+        }
+    };
     let flood = Flood::new(&shared)?.map(Arc::new);
     let templates = Arc::new(producer::Templates::new(&shared.ispbs, shared.args.message_bytes));
     if shared.args.drain_mode() {
@@ -68,6 +78,7 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Report> {
     let mut drain_started = None;
     let mut drained_after = None;
     let mut preload_secs = None;
+    let window_closed;
     if shared.args.drain_mode() {
         let started = Instant::now();
         producer::preload(&shared, &producer_client, &templates).await;
@@ -108,6 +119,15 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Report> {
         tokio::spawn(flood.run(shared.clone(), pulling_from, pulling_from + run_for))
     });
     let progress = (shared.args.progress > 0).then(|| tokio::spawn(progress_lines(shared.clone())));
+    // The node's counters and the tool's CPU as the window opens (after warmup).
+    let window_opened = {
+        let (client, base) = (producer_client.clone(), shared.internal_base.clone());
+        let at = pulling_from + Duration::from_micros(warmup_us);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            cost::read(&client, &base).await
+        })
+    };
 
     if shared.args.drain_mode() {
         let limit = pulling_from + Duration::from_secs(shared.args.duration);
@@ -116,10 +136,12 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Report> {
             drained_after = Some(pulling_from.elapsed());
         }
         shared.measure_until_us.store(shared.now_us(), Ordering::Relaxed);
+        window_closed = cost::read(&producer_client, &shared.internal_base).await;
     } else {
         let window_end = pulling_from + Duration::from_micros(warmup_us) + Duration::from_secs(shared.args.duration);
         tokio::time::sleep_until(window_end.into()).await;
         shared.measure_until_us.store(shared.now_us(), Ordering::Relaxed);
+        window_closed = cost::read(&producer_client, &shared.internal_base).await;
         shared.stop_producing.cancel();
         if shared.args.drain {
             // Producers finish what is in flight; then pull until everything arrived.
@@ -152,7 +174,8 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Report> {
         preload_secs,
     });
     let flood = flood.map(|flood| flood.report(measured.as_secs_f64()));
-    Ok(Report::build(&shared, measured, drain, flood))
+    let readings = window_opened.await.ok().map(|opened| (opened, window_closed));
+    Ok(Report::build(&shared, measured, drain, flood, readings, floor))
 }
 
 /// Waits until every message produced so far was received and no producer request is

@@ -26,8 +26,8 @@ pub fn context_switches() -> Option<(u64, u64)> {
     Some((voluntary, involuntary))
 }
 
-/// Read-like and write-like system calls so far (`syscr`, `syscw` of
-/// `/proc/self/io`: sockets, files, eventfds).
+/// Read- and write-family system calls so far that passed the file layer (`syscr`,
+/// `syscw` of `/proc/self/io`: files, eventfds, socket `writev`; not `recv`/`send`).
 pub fn io_syscalls() -> Option<(u64, u64)> {
     let io = std::fs::read_to_string("/proc/self/io").ok()?;
     Some((field(&io, "syscr:")?, field(&io, "syscw:")?))

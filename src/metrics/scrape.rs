@@ -43,7 +43,7 @@ pub fn register_state(app: &App, registry: &mut Registry) {
     if let Some((reads, writes)) = process::io_syscalls() {
         registry.register(
             "process_io_syscalls",
-            "Read-like and write-like system calls of the process (sockets, files, eventfds)",
+            "read- and write-family system calls through the file layer (files, eventfds, socket writev; recv and send are not counted)",
             by_kind([("read", reads), ("write", writes)]),
         );
     }
