@@ -68,6 +68,12 @@ impl Load {
         self.admitted.load(Ordering::Acquire).saturating_sub(waiting)
     }
 
+    /// Requests waiting now (long polls parked until a message or their deadline,
+    /// forwarded requests waiting for the leader's answer).
+    pub fn waiting_now(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+
     /// Requests refused so far.
     pub fn shed(&self) -> u64 {
         self.shed.load(Ordering::Relaxed)

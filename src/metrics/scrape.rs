@@ -24,6 +24,11 @@ pub fn register_state(app: &App, registry: &mut Registry) {
         gauge(app.load.in_flight() as i64),
     );
     registry.register(
+        "waiting_requests",
+        "Requests waiting without working: parked long polls, forwards awaiting the leader",
+        gauge(app.load.waiting_now() as i64),
+    );
+    registry.register(
         "shed_requests",
         "Requests refused with 503 because the node was at max_in_flight",
         ConstCounter::new(app.load.shed()),

@@ -134,6 +134,11 @@ impl TestNode {
         self.tenant(ispb).map_or(1, |t| t.watermark)
     }
 
+    /// Requests parked in a long poll (or waiting for a forward) now.
+    pub fn waiting_requests(&self) -> usize {
+        self.app().load.waiting_now()
+    }
+
     /// Open streams of a tenant.
     pub fn open_streams(&self, ispb: &str) -> usize {
         self.tenant(ispb).map_or(0, |t| t.streams.len())
