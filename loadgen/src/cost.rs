@@ -214,7 +214,8 @@ pixstream_storage_writes_total 90
     #[test]
     fn the_cost_divides_the_window_by_pulls_and_messages() {
         let start = Reading { server: sum_counters(EXPOSITION), tool_cpu_seconds: 1.0 };
-        let later = EXPOSITION.replace("2.5", "4.5").replace("} 30", "} 130").replace("writes_total 90", "writes_total 290");
+        let later =
+            EXPOSITION.replace("2.5", "4.5").replace("} 30", "} 130").replace("writes_total 90", "writes_total 290");
         let end = Reading { server: sum_counters(&later), tool_cpu_seconds: 2.0 };
         let cost = Cost::between(&start, &end, 10.0, 20_000, 100);
         assert_eq!(cost.server_us_per_pull, Some(100.0), "2 s of server CPU over 20,000 pulls");

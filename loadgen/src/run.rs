@@ -63,7 +63,8 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Report> {
     let floor = match shared.args.http_floor {
         0 => None,
         secs => {
-            let floor = cost::measure_floor(&producer_client, &shared.internal_base, secs, shared.args.floor_connections).await;
+            let floor =
+                cost::measure_floor(&producer_client, &shared.internal_base, secs, shared.args.floor_connections).await;
             eprintln!("{}", report::floor_line(&floor));
             Some(floor)
         }

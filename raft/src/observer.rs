@@ -1,15 +1,15 @@
 //! `ApplyObserver`: how the server learns that applied commands made messages
-//! available to an ISPB's readers (an append, or a batch returned for redelivery),
-//! so it can wake the long polls waiting there.
+//! available to an ISPB's readers (an append, or a batch returned for redelivery) or
+//! changed its streams, so it can wake the long polls waiting there.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
-use storage::Ispb;
+use storage::{Ispb, Wake};
 
-/// Told, after each applied write is in RocksDB, which ISPBs to wake. Called from
-/// the state machine's task: it must be quick and must not block.
+/// Told, after each applied write is in RocksDB, which ISPBs to wake and why. Called
+/// from the state machine's task: it must be quick and must not block.
 pub trait ApplyObserver: Send + Sync + 'static {
-    fn wake(&self, ispbs: &BTreeSet<Ispb>);
+    fn wake(&self, wakes: &BTreeMap<Ispb, Wake>);
 }
 
 /// An observer that ignores every wake (tests, tools).
@@ -17,5 +17,5 @@ pub trait ApplyObserver: Send + Sync + 'static {
 pub struct NoopObserver;
 
 impl ApplyObserver for NoopObserver {
-    fn wake(&self, _ispbs: &BTreeSet<Ispb>) {}
+    fn wake(&self, _wakes: &BTreeMap<Ispb, Wake>) {}
 }

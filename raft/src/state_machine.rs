@@ -11,7 +11,7 @@
 //! Snapshots are files managed by `SnapshotDir`; building one is `SnapshotBuilder`,
 //! installing a received one `snapshot_install`.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use openraft::storage::RaftStateMachine;
 use openraft::{Entry, EntryPayload, OptionalSend, Snapshot, StorageError, StorageIOError};
 use parking_lot::RwLock;
 use rocksdb::WriteBatch;
-use storage::{Ispb, ShardMachine, Store};
+use storage::{Ispb, ShardMachine, Store, Wake};
 
 use crate::error::Error;
 use crate::meta;
@@ -49,7 +49,7 @@ struct Applied {
     responses: Vec<Response>,
     last: LogId,
     membership: StoredMembership,
-    woken: BTreeSet<Ispb>,
+    woken: BTreeMap<Ispb, Wake>,
 }
 
 impl StateMachine {
@@ -208,7 +208,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         })?;
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
-        self.observer.wake(&touched);
+        // Every stream of a touched ISPB may have changed under its readers.
+        self.observer.wake(&touched.into_iter().map(|ispb| (ispb, Wake::Streams)).collect());
         Ok(())
     }
 

@@ -69,7 +69,11 @@ pub fn register_state(app: &App, registry: &mut Registry) {
         ("storage_written_keys", "Puts and deletes in those write batches", store.written_keys),
         ("storage_written_bytes", "Bytes of those write batches", store.written_bytes),
         ("storage_syncs", "fsyncs of the write-ahead log", store.syncs),
-        ("storage_message_reads", "Stored messages read back (hand-outs, audit resource ids, ages)", store.message_reads),
+        (
+            "storage_message_reads",
+            "Stored messages read back (hand-outs, audit resource ids, ages)",
+            store.message_reads,
+        ),
     ] {
         registry.register(name, help, ConstCounter::new(value));
     }

@@ -1,13 +1,15 @@
 //! `ReadClaims`: leader-local bookkeeping that keeps an append from sending every
 //! waiting stream of its ISPB into Raft.
 //!
-//! An append wakes all long polls of its ISPB. Without claims each would propose a
-//! `Pull`, one would get the messages and the others would commit reads that hand out
-//! nothing. Instead a woken stream claims part of what is available and not yet
-//! claimed by reads in flight; a stream that finds everything claimed goes back to
-//! waiting. When a claimed read hands out less than it claimed (another stream took
-//! the messages first, or the read failed or was abandoned), releasing the claim wakes
-//! the ISPB again, so nothing available is left without a reader.
+//! An append wakes one long poll of its ISPB, and any request on its streams may
+//! arrive meanwhile. Without claims each would propose a `Pull`, one would get the
+//! messages and the others would commit reads that hand out nothing. Instead a read
+//! claims part of what is available and not yet claimed by reads in flight; a read
+//! that finds everything claimed goes back to waiting. A claim that leaves messages
+//! unclaimed wakes the next waiting poll for them, and when a claimed read hands out
+//! less than it claimed (another stream took the messages first, or the read failed
+//! or was abandoned), releasing the claim wakes the next one, so nothing available
+//! is left without a reader.
 //!
 //! Claims are only a hint for this node's handlers: the state machine alone decides
 //! what a read hands out, so a lost or stale claim can cost a wake-up, never a message.
@@ -50,6 +52,11 @@ impl ReadClaims {
             return None;
         }
         *claimed.entry(ispb).or_insert(0) += amount;
+        drop(claimed);
+        if available > already + amount {
+            // More than this read takes: the next waiting poll takes the rest.
+            self.notifier.wake_one(&ispb);
+        }
         Some(Claim { claims: self, ispb, amount, handed: None })
     }
 
@@ -108,24 +115,39 @@ mod tests {
         assert_eq!(claims.claimed(&ispb()), 0);
     }
 
+    async fn is_woken(subscription: &mut super::super::notify::Subscription) -> bool {
+        tokio::time::timeout(std::time::Duration::from_millis(50), subscription.woken()).await.is_ok()
+    }
+
     #[tokio::test]
-    async fn a_read_that_hands_out_less_than_it_claimed_wakes_the_ispb() {
+    async fn a_read_that_hands_out_less_than_it_claimed_wakes_the_next_poll() {
         let notifier = Arc::new(Notifier::default());
         let claims = ReadClaims::new(notifier.clone());
-        let mut wake = notifier.subscribe(&ispb());
 
+        let mut wake = notifier.subscribe(&ispb());
         let mut full = claims.claim(ispb(), 2, 10).expect("claims");
         full.handed(2);
         drop(full);
-        assert!(!wake.has_changed().expect("sender alive"), "a read that took its claim wakes nobody");
+        assert!(!is_woken(&mut wake).await, "a read that took its claim wakes nobody");
 
         let mut short = claims.claim(ispb(), 2, 10).expect("claims");
         short.handed(0);
         drop(short);
-        assert!(wake.has_changed().expect("sender alive"), "unread messages need another reader");
-        wake.mark_unchanged();
+        assert!(is_woken(&mut wake).await, "unread messages need another reader");
 
+        let mut wake = notifier.subscribe(&ispb());
         drop(claims.claim(ispb(), 1, 10).expect("claims"));
-        assert!(wake.has_changed().expect("sender alive"), "an abandoned read wakes the ISPB too");
+        assert!(is_woken(&mut wake).await, "an abandoned read wakes the next poll too");
+    }
+
+    #[tokio::test]
+    async fn a_claim_that_leaves_messages_unclaimed_wakes_the_next_poll() {
+        let notifier = Arc::new(Notifier::default());
+        let claims = ReadClaims::new(notifier.clone());
+        let mut wake = notifier.subscribe(&ispb());
+        let _all = claims.claim(ispb(), 10, 10).expect("claims");
+        assert!(!is_woken(&mut wake).await, "nothing left for another read");
+        let _part = claims.claim(ispb(), 25, 10).expect("claims ten of fifteen unclaimed");
+        assert!(is_woken(&mut wake).await, "the other five need a reader");
     }
 }

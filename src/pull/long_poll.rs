@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use super::notify::Subscription;
 
 /// Why a wait ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,12 +42,12 @@ impl<'a> LongPoll<'a> {
         self.deadline
     }
 
-    /// Waits for a wake of `wake` (subscribed before the state was last read, so no
-    /// wake in between is missed), the deadline or shutdown.
-    pub async fn wait(&self, wake: &mut watch::Receiver<u64>) -> WaitEnd {
+    /// Waits for a wake-up of `wake` (subscribed before the state was last read, so
+    /// no wake in between is missed), the deadline or shutdown.
+    pub async fn wait(&self, wake: &mut Subscription) -> WaitEnd {
         tokio::select! {
-            changed = wake.changed() => {
-                if changed.is_err() || Instant::now() >= self.deadline { WaitEnd::Deadline } else { WaitEnd::Woken }
+            () = wake.woken() => {
+                if Instant::now() >= self.deadline { WaitEnd::Deadline } else { WaitEnd::Woken }
             }
             () = tokio::time::sleep_until(self.deadline) => WaitEnd::Deadline,
             () = self.shutdown.cancelled() => WaitEnd::Shutdown,
@@ -56,6 +57,9 @@ impl<'a> LongPoll<'a> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use super::super::notify::Notifier;
     use super::*;
 
     const WAIT: Duration = Duration::from_secs(5);
@@ -70,13 +74,18 @@ mod tests {
         assert!(spread > WAIT / 20, "deadlines are spread, not equal: {spread:?}");
     }
 
+    fn ispb() -> storage::Ispb {
+        storage::Ispb::parse("32074986").expect("valid")
+    }
+
     #[tokio::test(start_paused = true)]
     async fn with_nothing_happening_the_wait_ends_at_the_deadline() {
         let shutdown = CancellationToken::new();
-        let (_tx, mut rx) = watch::channel(0u64);
+        let notifier = Notifier::default();
+        let mut wake = notifier.subscribe(&ispb());
         let poll = LongPoll::new(WAIT, &shutdown);
         let start = Instant::now();
-        assert_eq!(poll.wait(&mut rx).await, WaitEnd::Deadline);
+        assert_eq!(poll.wait(&mut wake).await, WaitEnd::Deadline);
         let late = Instant::now() - poll.deadline();
         assert!(late < Duration::from_millis(2), "not earlier, and late only by the timer's 1 ms tick: {late:?}");
         assert!(Instant::now() - start >= WAIT.mul_f64(0.9));
@@ -85,33 +94,38 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_wake_ends_the_wait_at_once() {
         let shutdown = CancellationToken::new();
-        let (tx, mut rx) = watch::channel(0u64);
+        let notifier = Arc::new(Notifier::default());
+        let mut wake = notifier.subscribe(&ispb());
         let poll = LongPoll::new(WAIT, &shutdown);
         let start = Instant::now();
-        let waker = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(700)).await;
-            tx.send_modify(|v| *v += 1);
-            tx
-        });
-        assert_eq!(poll.wait(&mut rx).await, WaitEnd::Woken);
+        let waker = {
+            let notifier = notifier.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                notifier.wake_one(&ispb());
+            })
+        };
+        assert_eq!(poll.wait(&mut wake).await, WaitEnd::Woken);
         assert_eq!(Instant::now() - start, Duration::from_millis(700));
-        let _tx = waker.await.expect("waker");
+        waker.await.expect("waker");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_wake_that_came_before_waiting_is_not_missed() {
         let shutdown = CancellationToken::new();
-        let (tx, mut rx) = watch::channel(0u64);
-        tx.send_modify(|v| *v += 1);
+        let notifier = Notifier::default();
+        let mut wake = notifier.subscribe(&ispb());
+        notifier.wake_one(&ispb());
         let start = Instant::now();
-        assert_eq!(LongPoll::new(WAIT, &shutdown).wait(&mut rx).await, WaitEnd::Woken);
+        assert_eq!(LongPoll::new(WAIT, &shutdown).wait(&mut wake).await, WaitEnd::Woken);
         assert_eq!(Instant::now(), start, "no time passed");
     }
 
     #[tokio::test(start_paused = true)]
     async fn shutdown_ends_every_wait_at_once() {
         let shutdown = CancellationToken::new();
-        let (_tx, mut rx) = watch::channel(0u64);
+        let notifier = Notifier::default();
+        let mut wake = notifier.subscribe(&ispb());
         let poll = LongPoll::new(WAIT, &shutdown);
         let start = Instant::now();
         let cancel = shutdown.clone();
@@ -119,15 +133,7 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(1)).await;
             cancel.cancel();
         });
-        assert_eq!(poll.wait(&mut rx).await, WaitEnd::Shutdown);
+        assert_eq!(poll.wait(&mut wake).await, WaitEnd::Shutdown);
         assert_eq!(Instant::now() - start, Duration::from_secs(1));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_closed_channel_ends_the_poll_instead_of_spinning() {
-        let shutdown = CancellationToken::new();
-        let (tx, mut rx) = watch::channel(0u64);
-        drop(tx);
-        assert_eq!(LongPoll::new(WAIT, &shutdown).wait(&mut rx).await, WaitEnd::Deadline);
     }
 }

@@ -22,6 +22,7 @@
 //! - `replay`   — compliance replay streams: what is kept of them, from-time lookup.
 //! - `snapshot` — a shard's state as a snapshot file (`ranges`: the records it names
 //!   instead of copying, fetched by the receiver; `install`).
+//! - `wake`     — `Wake`: whether an apply made messages available or changed streams.
 //! - `wal_sync` — `WalSyncer`: one fsync thread shared by every shard's log appends.
 //!
 //! Invariant: `ShardMachine::apply` never reads the clock or randomness; everything
@@ -43,6 +44,7 @@ pub mod retention;
 pub mod snapshot;
 pub mod stream;
 pub mod tenant;
+pub mod wake;
 pub mod wal_sync;
 
 pub use command::{AppendOutcome, Command, CommandResult, Handout, Rejection};
@@ -55,6 +57,7 @@ pub use message::{NewMessage, StoredMessage};
 pub use replay::ReplayState;
 pub use stream::StreamState;
 pub use tenant::{TenantSettings, TenantState};
+pub use wake::Wake;
 
 /// Position of a message in its ISPB's log: starts at 1, contiguous, never reused.
 pub type Seq = u64;

@@ -16,6 +16,7 @@ use crate::command::{AppendOutcome, Command, CommandResult, Handout, Rejection};
 use crate::db::{decode, encode};
 use crate::error::Result;
 use crate::message::{DedupeRecord, MessageRecord, NewMessage};
+use crate::wake::Wake;
 use crate::{Ispb, Seq, Store, StreamId, StreamState, TenantSettings, TenantState, columns, keys, retention, shard_of};
 
 /// The state of one shard: its tenants, with their streams, in memory; RocksDB holds
@@ -25,9 +26,9 @@ pub struct ShardMachine {
     shards: u32,
     store: Store,
     tenants: BTreeMap<Ispb, TenantState>,
-    /// ISPBs whose waiting readers should look again (messages became available, or
-    /// a stream closed).
-    woken: BTreeSet<Ispb>,
+    /// ISPBs whose waiting readers should look again, and why (messages became
+    /// available, or their streams changed).
+    woken: BTreeMap<Ispb, Wake>,
     /// Whether commands leave audit records (`Audit*` commands apply regardless).
     audit: bool,
 }
@@ -50,7 +51,7 @@ impl ShardMachine {
     /// Loads the state of `shard` (of `shards`) from the store.
     pub fn load(store: Store, shard: u32, shards: u32) -> Result<ShardMachine> {
         let mut machine =
-            ShardMachine { shard, shards, store, tenants: BTreeMap::new(), woken: BTreeSet::new(), audit: true };
+            ShardMachine { shard, shards, store, tenants: BTreeMap::new(), woken: BTreeMap::new(), audit: true };
         machine.reload()?;
         Ok(machine)
     }
@@ -122,7 +123,7 @@ impl ShardMachine {
     }
 
     /// Takes the ISPBs whose readers should be woken since the last call.
-    pub fn drain_woken(&mut self) -> BTreeSet<Ispb> {
+    pub fn drain_woken(&mut self) -> BTreeMap<Ispb, Wake> {
         std::mem::take(&mut self.woken)
     }
 
@@ -460,7 +461,7 @@ impl ShardMachine {
         tenant.watermark = to;
         tenant.next_hand = to;
         pending.tenants.insert(ispb);
-        self.woken.insert(ispb);
+        wake(&mut self.woken, ispb, Wake::Streams);
         let direction = if to < from { "back" } else { "forward" };
         event.outcome = format!("watermark {from} {direction} to {to}, {} streams closed: {reason}", closed.len());
         Ok(CommandResult::CursorMoved { from, to, closed_streams: closed.len() })
@@ -511,7 +512,7 @@ impl ShardMachine {
         batch.delete_range_cf(self.store.cf(columns::DEDUPE)?, prefix.as_slice(), keys::prefix_end(prefix).as_slice());
         pending.dedupe.retain(|key, _| !key.starts_with(prefix));
         pending.tenants.insert(ispb);
-        self.woken.insert(ispb);
+        wake(&mut self.woken, ispb, Wake::Streams);
         let why = if reason.trim().is_empty() { String::new() } else { format!(": {reason}") };
         event.outcome =
             format!("deleted, {backlog} unconfirmed messages discarded, {} streams closed{why}", closed.len());
@@ -643,7 +644,7 @@ impl ShardMachine {
         }
         if new_count > 0 {
             pending.tenants.insert(ispb);
-            self.woken.insert(ispb);
+            wake(&mut self.woken, ispb, Wake::Available);
         }
         Ok(CommandResult::Appended(outcomes))
     }
@@ -777,8 +778,8 @@ impl ShardMachine {
         let stream = tenant.streams.remove(&id).expect("stream looked up above");
         pending.tenants.insert(ispb);
         pending.streams.insert((ispb, id));
-        // Wake the ISPB either way: a long poll waiting on this stream answers now.
-        self.woken.insert(ispb);
+        // Wake every reader either way: a long poll waiting on this stream answers now.
+        wake(&mut self.woken, ispb, Wake::Streams);
         let (confirmed, redelivered) = if generation == current {
             tenant.confirm(&stream.batch);
             event.confirmed.clone_from(&stream.batch);
@@ -809,7 +810,7 @@ impl ShardMachine {
         pending.tenants.insert(ispb);
         pending.streams.insert((ispb, id));
         if !stream.batch.is_empty() {
-            self.woken.insert(ispb);
+            wake(&mut self.woken, ispb, Wake::Available);
         }
         Some(stream.batch)
     }
@@ -846,6 +847,12 @@ impl ShardMachine {
             _ => ReadOutlook::MUST_PROPOSE,
         }
     }
+}
+
+/// Records that `ispb`'s readers should look again, for `why` or a wider reason.
+fn wake(woken: &mut BTreeMap<Ispb, Wake>, ispb: Ispb, why: Wake) {
+    let entry = woken.entry(ispb).or_insert(why);
+    *entry = entry.and(why);
 }
 
 /// Completes the audit event of a command from what applying it produced.

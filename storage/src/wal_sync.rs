@@ -39,7 +39,9 @@ impl WalSyncer {
         let (tx, rx) = channel();
         let delay_micros = Arc::new(AtomicU64::new(0));
         let delay = delay_micros.clone();
-        let thread = std::thread::Builder::new().name("wal-sync".into()).spawn(move || sync_loop(&db, &rx, &delay, &counters))?;
+        let thread = std::thread::Builder::new()
+            .name("wal-sync".into())
+            .spawn(move || sync_loop(&db, &rx, &delay, &counters))?;
         Ok(WalSyncer { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), delay_micros })
     }
 

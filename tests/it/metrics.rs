@@ -115,7 +115,11 @@ async fn requests_problems_backlog_and_shards_are_exposed() {
     assert_eq!(next.status, StatusCode::NO_CONTENT);
     let samples = parse(&scrape(&node).await);
     assert_eq!(samples.get(&format!(r#"pixstream_ispb_backlog{{ispb="{ISPB}"}}"#)), Some(&0.0));
-    assert_eq!(samples.get(&format!(r#"pixstream_ispb_pulls_total{{ispb="{ISPB}"}}"#)), Some(&4.0), "200, 204, 200, 204");
+    assert_eq!(
+        samples.get(&format!(r#"pixstream_ispb_pulls_total{{ispb="{ISPB}"}}"#)),
+        Some(&4.0),
+        "200, 204, 200, 204"
+    );
     node.stop().await;
 }
 

@@ -11,7 +11,7 @@ mod shards;
 mod snapshot;
 mod suite;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use raft::{ApplyObserver, Shards, ShardsConfig};
-use storage::{Command, Ispb, NewMessage, Store, StoreOptions, TenantSettings};
+use storage::{Command, Ispb, NewMessage, Store, StoreOptions, TenantSettings, Wake};
 
 /// Parses a literal ISPB.
 pub fn ispb(text: &str) -> Ispb {
@@ -76,14 +76,20 @@ pub fn append(ispb: Ispb, key: &str) -> Command {
     }
 }
 
-/// Records every ISPB it is told to wake.
+/// Records every ISPB it is told to wake, and the widest reason given.
 #[derive(Default)]
 pub struct RecordingObserver {
     pub woken: Mutex<BTreeSet<Ispb>>,
+    pub reasons: Mutex<BTreeMap<Ispb, Wake>>,
 }
 
 impl ApplyObserver for RecordingObserver {
-    fn wake(&self, ispbs: &BTreeSet<Ispb>) {
-        self.woken.lock().extend(ispbs.iter().copied());
+    fn wake(&self, wakes: &BTreeMap<Ispb, Wake>) {
+        self.woken.lock().extend(wakes.keys().copied());
+        let mut reasons = self.reasons.lock();
+        for (ispb, why) in wakes {
+            let entry = reasons.entry(*ispb).or_insert(*why);
+            *entry = entry.and(*why);
+        }
     }
 }

@@ -36,6 +36,7 @@ async fn appends_streams_and_pulls_are_applied_in_their_shards() {
         );
     }
     assert_eq!(*observer.woken.lock(), BTreeSet::from(ispbs), "every appended ISPB was woken");
+    assert!(observer.reasons.lock().values().all(|why| *why == storage::Wake::Available), "for one reader each");
 
     let target = ispbs[1];
     let open = Command::OpenStream {

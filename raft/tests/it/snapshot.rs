@@ -128,6 +128,7 @@ async fn installed_snapshot_replaces_the_shard_state() {
     assert_eq!(follower_store.read_messages(&a, &[1, 2]).expect("messages").len(), 2);
     assert!(follower_store.read_messages(&gone, &[1]).expect("messages").is_empty());
     assert!(observer.woken.lock().is_superset(&[a, b, gone].into()), "every touched ISPB is woken");
+    assert_eq!(observer.reasons.lock().get(&gone), Some(&storage::Wake::Streams), "all its readers look again");
     let (applied, _) = follower.applied_state().await.expect("applied state");
     assert_eq!(applied, snapshot.meta.last_log_id);
     let current = follower.get_current_snapshot().await.expect("current snapshot").expect("one exists");
