@@ -1,12 +1,10 @@
 //! `PullService`: the stream protocol of SPEC.md §2.2–2.5 — open, continue and close
 //! a stream — with no HTTP in it.
 //!
-//! A read that can hand something out is proposed as a Raft command
-//! (`OpenStream`/`Pull`); a read that cannot (nothing available, or everything
-//! available claimed by other streams' reads in flight, see `claims`) waits on the
-//! ISPB's notification instead of proposing, until the deadline or shutdown
-//! (`long_poll`). The confirm of the outstanding batch travels in the read that
-//! hands out the next one, or is proposed alone when the poll ends without one.
+//! A read that can progress is proposed as a Raft command (`OpenStream`/`Pull`); a
+//! read that cannot (nothing outstanding, nothing available, or everything available
+//! claimed by other streams' reads in flight, see `claims`) waits on the ISPB's
+//! notification instead of proposing, until the deadline or shutdown (`long_poll`).
 //! A retry with the previous token is answered from the applied state without a
 //! proposal. Replay tokens are served by `replay`.
 
@@ -209,16 +207,8 @@ impl PullService {
         }
     }
 
-    /// Hands out `seqs` if any; otherwise proposes a read whenever one can hand
-    /// something out and waits for the ISPB's notification in between, up to the
-    /// long-poll deadline.
-    ///
-    /// Confirming the outstanding batch does not get a proposal of its own: it rides
-    /// on the read that hands out the next batch, one Raft command instead of two per
-    /// batch in a live stream. A poll that ends without a next batch proposes the
-    /// confirm before it answers, so what the client confirmed is confirmed by the time
-    /// it hears back; a poll that never answers (the node died) confirmed nothing, and
-    /// the client's retry with the same token confirms.
+    /// Hands out `seqs` if any; otherwise proposes reads whenever one can progress
+    /// and waits for the ISPB's notification in between, up to the long-poll deadline.
     async fn deliver_or_wait(
         &self,
         mut position: StreamPosition,
@@ -240,10 +230,17 @@ impl PullService {
                 .shards
                 .read(&ispb, |m| m.read_outlook(&ispb, position.stream, position.generation))
                 .unwrap_or(ReadOutlook::MUST_PROPOSE);
-            let mut confirm_pending = outlook.confirms;
             let claim = self.claims.claim(ispb, outlook.available, u64::from(limit));
             if outlook.must_propose || claim.is_some() {
-                let handout = self.propose_read(&position, limit, &origin).await?;
+                let command = Command::Pull {
+                    ispb,
+                    stream: position.stream,
+                    generation: position.generation,
+                    max_batch: limit,
+                    now_ms: now_ms(),
+                    origin: origin.clone(),
+                };
+                let handout = expect_handout(self.shards.propose(command).await?)?;
                 if let Some(mut claim) = claim {
                     claim.handed(handout.seqs.len());
                 }
@@ -252,39 +249,16 @@ impl PullService {
                     let messages = self.read_messages(&ispb, &handout.seqs)?;
                     return Ok(self.read(&position, messages));
                 }
-                confirm_pending = false;
             }
             // Waiting for messages is not work: it does not count towards shedding.
             let waiting = self.load.waiting();
             let end = poll.wait(&mut wake).await;
             drop(waiting);
-            if end == WaitEnd::Woken {
-                continue;
+            if end != WaitEnd::Woken {
+                break;
             }
-            if confirm_pending {
-                let handout = self.propose_read(&position, limit, &origin).await?;
-                position = self.position_of(ispb, &handout);
-                if !handout.seqs.is_empty() {
-                    let messages = self.read_messages(&ispb, &handout.seqs)?;
-                    return Ok(self.read(&position, messages));
-                }
-            }
-            return Ok(self.read(&position, Vec::new()));
         }
-    }
-
-    /// Proposes the read that continues the stream from `position`: it confirms the
-    /// outstanding batch and hands out up to `limit` messages.
-    async fn propose_read(&self, position: &StreamPosition, limit: u32, origin: &Origin) -> Result<Handout, Error> {
-        let command = Command::Pull {
-            ispb: position.ispb,
-            stream: position.stream,
-            generation: position.generation,
-            max_batch: limit,
-            now_ms: now_ms(),
-            origin: origin.clone(),
-        };
-        expect_handout(self.shards.propose(command).await?)
+        Ok(self.read(&position, Vec::new()))
     }
 
     /// The stream's state, caught up with the shard when the local state looks behind

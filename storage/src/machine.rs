@@ -842,7 +842,7 @@ impl ShardMachine {
         };
         match tenant.streams.get(&stream) {
             Some(s) if s.generation == generation => {
-                ReadOutlook { must_propose: false, confirms: !s.batch.is_empty(), available: tenant.available_count() }
+                ReadOutlook { must_propose: !s.batch.is_empty(), available: tenant.available_count() }
             }
             _ => ReadOutlook::MUST_PROPOSE,
         }
@@ -886,12 +886,9 @@ fn describe(result: &CommandResult, event: &mut AuditEvent) {
 /// What a read would do, judged from the applied state (`ShardMachine::read_outlook`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReadOutlook {
-    /// The read's answer (a rejection, an unknown stream or generation) must come
-    /// from the log.
+    /// The read changes state whatever is available: it confirms an outstanding batch,
+    /// or its answer (a rejection, an unknown stream) must come from the log.
     pub must_propose: bool,
-    /// The stream holds an outstanding batch that the read confirms: a change of
-    /// state, but one that can ride on the read that hands out the next batch.
-    pub confirms: bool,
     /// Messages a read could hand out now (redeliveries and new ones), across the
     /// ISPB's streams.
     pub available: u64,
@@ -899,5 +896,5 @@ pub struct ReadOutlook {
 
 impl ReadOutlook {
     /// A read whose outcome only a proposal can tell.
-    pub const MUST_PROPOSE: ReadOutlook = ReadOutlook { must_propose: true, confirms: false, available: 0 };
+    pub const MUST_PROPOSE: ReadOutlook = ReadOutlook { must_propose: true, available: 0 };
 }

@@ -131,7 +131,7 @@ async fn the_same_token_twice_at_once_never_advances_twice() {
             tokio::spawn(async move { api.get(&path, MULTI).await })
         })
         .collect();
-    node.wait_until(timing::STEP, "the winner waits in its long poll", |n| n.waiting_requests() == 1).await;
+    node.wait_until(timing::STEP, "batch 1 confirmed by the winner", |n| n.watermark(ISPB) == 2).await;
     let appended = node.append(ISPB, &messages(ISPB, 3)).await;
 
     let mut batches = Vec::new();
@@ -180,7 +180,7 @@ async fn a_long_poll_on_a_deleted_stream_hands_out_nothing() {
     let api = node.api.clone();
     let path = a1.next.clone();
     let pending = tokio::spawn(async move { api.get(&path, MULTI).await });
-    node.wait_until(timing::STEP, "the pending GET waits in its long poll", |n| n.waiting_requests() == 1).await;
+    node.wait_until(timing::STEP, "the pending GET confirmed batch 1", |n| n.watermark(ISPB) == 2).await;
     assert_eq!(node.delete(&a1.next).await.status(), StatusCode::OK);
     assert_eq!(node.open_streams(ISPB), 0);
     let appended = node.append(ISPB, &messages(ISPB, 2)).await;
