@@ -111,7 +111,7 @@ impl PullService {
         let guard = self.activity.begin_advance(ispb, handout.stream)?;
         tracing::debug!(request_id = %ctx.request_id, %ispb, stream = handout.stream, seqs = handout.seqs.len(), "stream opened");
         let position = self.position_of(ispb, &handout);
-        self.deliver_or_wait(position, handout.seqs, limit, ctx.origin(), guard).await
+        self.deliver_or_wait(position, handout, limit, ctx.origin(), guard).await
     }
 
     /// `stream/{token}`: confirms the outstanding batch and reads the next one; with
@@ -144,7 +144,7 @@ impl PullService {
         }
         let guard = self.activity.begin_advance(ispb, claims.stream)?;
         position.generation = claims.generation;
-        self.deliver_or_wait(position, Vec::new(), limit, ctx.origin(), guard).await
+        self.deliver_or_wait(position, Handout::default(), limit, ctx.origin(), guard).await
     }
 
     /// DELETE `stream/{token}`: closes the stream; the current token confirms its
@@ -207,18 +207,19 @@ impl PullService {
         }
     }
 
-    /// Hands out `seqs` if any; otherwise proposes reads whenever one can progress
-    /// and waits for the ISPB's notification in between, up to the long-poll deadline.
+    /// Answers with what `opened` (a stream's opening read) handed out, if anything;
+    /// otherwise proposes reads whenever one can progress and waits for the ISPB's
+    /// notification in between, up to the long-poll deadline.
     async fn deliver_or_wait(
         &self,
         mut position: StreamPosition,
-        seqs: Vec<Seq>,
+        opened: Handout,
         limit: u32,
         origin: Origin,
         _guard: AdvanceGuard,
     ) -> Result<Read, Error> {
-        if !seqs.is_empty() {
-            let messages = self.read_messages(&position.ispb, &seqs)?;
+        if !opened.seqs.is_empty() {
+            let messages = handed_messages(opened)?;
             return Ok(self.read(&position, messages));
         }
         let poll = LongPoll::new(self.config.long_poll_wait, &self.shutdown);
@@ -246,8 +247,7 @@ impl PullService {
                 }
                 position = self.position_of(ispb, &handout);
                 if !handout.seqs.is_empty() {
-                    let messages = self.read_messages(&ispb, &handout.seqs)?;
-                    return Ok(self.read(&position, messages));
+                    return Ok(self.read(&position, handed_messages(handout)?));
                 }
             }
             // Waiting for messages is not work: it does not count towards shedding.
@@ -324,14 +324,7 @@ impl PullService {
     fn read_messages(&self, ispb: &Ispb, seqs: &[Seq]) -> Result<Vec<StoredMessage>, Error> {
         let messages =
             self.store.read_messages(ispb, seqs).map_err(|e| Error::Internal(format!("read messages: {e}")))?;
-        if messages.len() != seqs.len() {
-            return Err(Error::Internal(format!(
-                "{} of {} handed-out messages missing",
-                seqs.len() - messages.len(),
-                seqs.len()
-            )));
-        }
-        Ok(messages)
+        every_message(seqs.len(), messages)
     }
 }
 
@@ -339,6 +332,20 @@ impl PullService {
 struct StreamSnapshot {
     position: StreamPosition,
     batch: Vec<Seq>,
+}
+
+/// The messages of a hand-out, as the state machine read them when it applied.
+fn handed_messages(handout: Handout) -> Result<Vec<StoredMessage>, Error> {
+    every_message(handout.seqs.len(), handout.messages)
+}
+
+/// `messages` when all `handed` of them are there: a handed-out message is never
+/// purged, so one missing is the node's fault.
+fn every_message(handed: usize, messages: Vec<StoredMessage>) -> Result<Vec<StoredMessage>, Error> {
+    if messages.len() != handed {
+        return Err(Error::Internal(format!("{} of {handed} handed-out messages missing", handed - messages.len())));
+    }
+    Ok(messages)
 }
 
 fn expect_handout(result: CommandResult) -> Result<Handout, Error> {

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditAction, Checkpoint, Origin};
-use crate::{Ispb, NewMessage, ReplayState, Seq, StreamId, TenantSettings};
+use crate::{Ispb, NewMessage, ReplayState, Seq, StoredMessage, StreamId, TenantSettings};
 
 /// A state change of one ISPB. Times and ids come from the leader that proposed it;
 /// `origin` names who asked, for the audit record the change leaves.
@@ -141,7 +141,7 @@ pub enum CommandResult {
 }
 
 /// The batch a read handed to a stream.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Handout {
     pub stream: StreamId,
     /// Generation the next token continues from.
@@ -150,6 +150,10 @@ pub struct Handout {
     pub handed_at_ms: u64,
     /// The outstanding batch, ascending; empty when nothing was available.
     pub seqs: Vec<Seq>,
+    /// The messages at `seqs`, in the same order, read once when the command applied
+    /// (its audit record names their ids), so the reader does not read them again. A
+    /// seq whose message is no longer stored is missing here.
+    pub messages: Vec<StoredMessage>,
     /// `true` when the batch was cut by this command, `false` for a repeat of the
     /// outstanding batch (retry with the previous token).
     pub fresh: bool,

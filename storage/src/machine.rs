@@ -17,7 +17,10 @@ use crate::db::{decode, encode};
 use crate::error::Result;
 use crate::message::{DedupeRecord, MessageRecord, NewMessage};
 use crate::wake::Wake;
-use crate::{Ispb, Seq, Store, StreamId, StreamState, TenantSettings, TenantState, columns, keys, retention, shard_of};
+use crate::{
+    Ispb, Seq, Store, StoredMessage, StreamId, StreamState, TenantSettings, TenantState, columns, keys, retention,
+    shard_of,
+};
 
 /// The state of one shard: its tenants, with their streams, in memory; RocksDB holds
 /// the durable copy and the message bodies.
@@ -39,8 +42,8 @@ struct Pending {
     tenants: BTreeSet<Ispb>,
     streams: BTreeSet<(Ispb, StreamId)>,
     dedupe: HashMap<Vec<u8>, DedupeRecord>,
-    /// Resource ids of messages appended by this apply (not yet readable from disk).
-    appended: HashMap<(Ispb, Seq), String>,
+    /// Messages appended by this apply (not yet readable from disk).
+    appended: HashMap<(Ispb, Seq), StoredMessage>,
     /// Hashes of the audit records this apply wrote.
     audited: HashMap<(Ispb, u64), Digest>,
     /// The first audit seq this apply wrote per chain (a purge stops before it).
@@ -267,6 +270,12 @@ impl ShardMachine {
                 unreachable!("answered above")
             }
         };
+        let mut result = result;
+        if let CommandResult::Handout(handout) = &mut result
+            && !handout.seqs.is_empty()
+        {
+            handout.messages = self.messages_at(&ispb, &handout.seqs, pending)?;
+        }
         describe(&result, &mut event);
         self.audit(ispb, event, batch, pending)?;
         Ok(result)
@@ -283,7 +292,9 @@ impl ShardMachine {
         if !self.tenants.contains_key(&ispb) || !(self.audit || event.action.always_recorded()) {
             return Ok(());
         }
-        event.resource_ids = self.resource_ids(&ispb, &event.seqs, pending)?;
+        if event.resource_ids.len() != event.seqs.len() {
+            event.resource_ids = self.resource_ids(&ispb, &event.seqs, pending)?;
+        }
         let Some(tenant) = self.tenants.get_mut(&ispb) else { return Ok(()) };
         let head = &mut tenant.audit;
         let record = AuditRecord::chained(ispb, head.next, head.last, event);
@@ -296,13 +307,30 @@ impl ShardMachine {
         Ok(())
     }
 
+    /// The messages at `seqs`, in order (appended by this apply, or stored; one read
+    /// for all the stored ones); a seq no longer stored is left out.
+    fn messages_at(&self, ispb: &Ispb, seqs: &[Seq], pending: &Pending) -> Result<Vec<StoredMessage>> {
+        let stored: Vec<Seq> =
+            seqs.iter().copied().filter(|seq| !pending.appended.contains_key(&(*ispb, *seq))).collect();
+        let mut read = self.store.read_messages(ispb, &stored)?.into_iter().peekable();
+        let mut out = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            if let Some(message) = pending.appended.get(&(*ispb, *seq)) {
+                out.push(message.clone());
+            } else if let Some(message) = read.next_if(|m| m.seq == *seq) {
+                out.push(message);
+            }
+        }
+        Ok(out)
+    }
+
     /// The `PI-ResourceId`s of `seqs` (appended by this apply, or stored).
     fn resource_ids(&self, ispb: &Ispb, seqs: &[Seq], pending: &Pending) -> Result<Vec<String>> {
         let cf = self.store.cf(columns::MESSAGES)?;
         seqs.iter()
             .map(|seq| {
-                if let Some(id) = pending.appended.get(&(*ispb, *seq)) {
-                    return Ok(id.clone());
+                if let Some(message) = pending.appended.get(&(*ispb, *seq)) {
+                    return Ok(message.resource_id.clone());
                 }
                 self.store.count_message_reads(1);
                 match self.store.db().get_pinned_cf(cf, keys::message_key(ispb, *seq))? {
@@ -629,6 +657,13 @@ impl ShardMachine {
             }
             let seq = tenant.next_seq;
             tenant.next_seq += 1;
+            let stored = StoredMessage {
+                seq,
+                resource_id: message.resource_id.clone(),
+                msg_type: message.msg_type.clone(),
+                enqueued_at_ms: now_ms,
+                body: message.body.clone(),
+            };
             let record = MessageRecord {
                 resource_id: message.resource_id.clone(),
                 msg_type: message.msg_type,
@@ -639,7 +674,7 @@ impl ShardMachine {
             let dedupe = DedupeRecord { seq, resource_id: message.resource_id.clone(), at_ms: now_ms };
             batch.put_cf(dedupe_cf, &dedupe_key, encode(&dedupe));
             pending.dedupe.insert(dedupe_key, dedupe);
-            pending.appended.insert((ispb, seq), message.resource_id.clone());
+            pending.appended.insert((ispb, seq), stored);
             outcomes.push(AppendOutcome { seq, resource_id: message.resource_id, duplicate: false });
         }
         if new_count > 0 {
@@ -680,6 +715,7 @@ impl ShardMachine {
             generation,
             handed_at_ms: now_ms,
             seqs,
+            messages: Vec::new(),
             fresh: true,
             open_streams: tenant.open_streams(),
             max_streams: limit,
@@ -714,6 +750,7 @@ impl ShardMachine {
                 generation: current,
                 handed_at_ms: stream.handed_at_ms,
                 seqs: stream.batch.clone(),
+                messages: Vec::new(),
                 fresh: false,
                 open_streams,
                 max_streams,
@@ -748,6 +785,7 @@ impl ShardMachine {
             generation: stream.generation,
             handed_at_ms: stream.handed_at_ms,
             seqs,
+            messages: Vec::new(),
             fresh: true,
             open_streams,
             max_streams,
@@ -868,6 +906,9 @@ fn describe(result: &CommandResult, event: &mut AuditEvent) {
         CommandResult::Handout(handout) => {
             event.stream = Some(handout.stream);
             event.seqs.clone_from(&handout.seqs);
+            if handout.messages.len() == handout.seqs.len() {
+                event.resource_ids = handout.messages.iter().map(|m| m.resource_id.clone()).collect();
+            }
             if !handout.fresh {
                 event.action = AuditAction::StreamRepeat;
             }
