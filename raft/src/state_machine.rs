@@ -1,7 +1,8 @@
 //! `StateMachine`: openraft's view of one shard's `storage::ShardMachine`.
 //!
 //! `apply` turns a run of committed entries into ONE RocksDB `WriteBatch`: the
-//! commands of every normal entry, then the last applied log id and membership. The
+//! commands of every normal entry, then the last applied log id and, when a
+//! membership entry was among them, the membership. The
 //! batch is written without fsync — the fsynced Raft log shares the write-ahead log
 //! and replays anything lost — on the state machine's task (a memtable insert, no
 //! thread hand-off), while the machine's write lock is held, so a reader
@@ -107,6 +108,7 @@ fn apply_entries(
     // commands see the unwritten records (e.g. dedupe keys) of earlier entries.
     let mut commands = Vec::new();
     let mut counts = Vec::with_capacity(entries.len());
+    let mut membership_changed = false;
     for entry in entries {
         match entry.payload {
             EntryPayload::Normal(request) => {
@@ -116,6 +118,7 @@ fn apply_entries(
             EntryPayload::Blank => counts.push(0),
             EntryPayload::Membership(m) => {
                 membership = StoredMembership::new(Some(entry.log_id), m);
+                membership_changed = true;
                 counts.push(0);
             }
         }
@@ -128,7 +131,11 @@ fn apply_entries(
         shard = guard.shard();
         let results = if commands.is_empty() { Vec::new() } else { guard.apply(commands, &mut batch)? };
         meta::put(store, &mut batch, shard, meta::APPLIED, &Some(last))?;
-        meta::put(store, &mut batch, shard, meta::MEMBERSHIP, &membership)?;
+        // The stored membership changes only with a membership entry; rewriting it on
+        // every apply would cost a key per entry for nothing.
+        if membership_changed {
+            meta::put(store, &mut batch, shard, meta::MEMBERSHIP, &membership)?;
+        }
         store.write_relaxed(batch)?;
         woken = guard.drain_woken();
         results

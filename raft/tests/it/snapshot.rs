@@ -134,3 +134,32 @@ async fn installed_snapshot_replaces_the_shard_state() {
     let current = follower.get_current_snapshot().await.expect("current snapshot").expect("one exists");
     assert_eq!(current.meta, snapshot.meta);
 }
+
+/// The membership is stored when a membership entry applies, not rewritten with every
+/// entry, and a state machine opened again on the store reports it with the last
+/// applied log id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_applied_membership_survives_reopening_though_later_applies_skip_it() {
+    let dir = TempDir::new().expect("temp dir");
+    let target = ispb("32074986");
+    let nodes = std::collections::BTreeMap::from([(
+        1u64,
+        raft::PeerNode { peer_addr: "127.0.0.1:1".into(), region: "r1".into() },
+    )]);
+    let membership = openraft::Membership::new(vec![std::collections::BTreeSet::from([1u64])], nodes);
+    let member_entry = Entry {
+        log_id: LogId::new(CommittedLeaderId::new(1, 1), 1),
+        payload: EntryPayload::Membership(membership.clone()),
+    };
+    {
+        let (_store, _machine, mut sm) = machine_on(dir.path(), Arc::new(RecordingObserver::default()), None).await;
+        sm.apply(vec![member_entry, normal(2, vec![append(target, "a")])]).await.expect("applies");
+        sm.apply(vec![normal(3, vec![append(target, "b")])]).await.expect("applies");
+    }
+    let (_store, machine, mut sm) = machine_on(dir.path(), Arc::new(RecordingObserver::default()), None).await;
+    let (applied, stored) = sm.applied_state().await.expect("applied state");
+    assert_eq!(applied.map(|id| id.index), Some(3));
+    assert_eq!(stored.log_id().map(|id| id.index), Some(1), "the membership entry's id");
+    assert_eq!(stored.membership(), &membership);
+    assert_eq!(machine.read().tenant(&target).map(|t| t.next_seq), Some(3));
+}
