@@ -111,7 +111,7 @@ impl PullService {
         let guard = self.activity.begin_advance(ispb, handout.stream)?;
         tracing::debug!(request_id = %ctx.request_id, %ispb, stream = handout.stream, seqs = handout.seqs.len(), "stream opened");
         let position = self.position_of(ispb, &handout);
-        self.deliver_or_wait(position, handout, limit, ctx.origin(), guard).await
+        self.deliver_or_wait(position, handed_messages(handout)?, limit, ctx.origin(), guard).await
     }
 
     /// `stream/{token}`: confirms the outstanding batch and reads the next one; with
@@ -144,7 +144,7 @@ impl PullService {
         }
         let guard = self.activity.begin_advance(ispb, claims.stream)?;
         position.generation = claims.generation;
-        self.deliver_or_wait(position, Handout::default(), limit, ctx.origin(), guard).await
+        self.deliver_or_wait(position, Vec::new(), limit, ctx.origin(), guard).await
     }
 
     /// DELETE `stream/{token}`: closes the stream; the current token confirms its
@@ -207,20 +207,19 @@ impl PullService {
         }
     }
 
-    /// Answers with what `opened` (a stream's opening read) handed out, if anything;
+    /// Answers with `handed` (what a stream's opening read handed out) if anything;
     /// otherwise proposes reads whenever one can progress and waits for the ISPB's
     /// notification in between, up to the long-poll deadline.
     async fn deliver_or_wait(
         &self,
         mut position: StreamPosition,
-        opened: Handout,
+        handed: Vec<StoredMessage>,
         limit: u32,
         origin: Origin,
         _guard: AdvanceGuard,
     ) -> Result<Read, Error> {
-        if !opened.seqs.is_empty() {
-            let messages = handed_messages(opened)?;
-            return Ok(self.read(&position, messages));
+        if !handed.is_empty() {
+            return Ok(self.read(&position, handed));
         }
         let poll = LongPoll::new(self.config.long_poll_wait, &self.shutdown);
         let ispb = position.ispb;

@@ -141,7 +141,7 @@ pub enum CommandResult {
 }
 
 /// The batch a read handed to a stream.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Handout {
     pub stream: StreamId,
     /// Generation the next token continues from.

@@ -198,7 +198,7 @@ impl ShardMachine {
             resource_ids: Vec::new(),
             outcome: "ok".to_owned(),
         };
-        let result = match command {
+        let mut result = match command {
             Command::UpsertTenant { ispb, settings, .. } => {
                 event.outcome = format!("settings {settings:?}");
                 match self.tenants.get_mut(&ispb) {
@@ -270,7 +270,6 @@ impl ShardMachine {
                 unreachable!("answered above")
             }
         };
-        let mut result = result;
         if let CommandResult::Handout(handout) = &mut result
             && !handout.seqs.is_empty()
         {
