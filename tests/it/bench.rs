@@ -81,12 +81,34 @@ async fn bench_with_drain_receives_everything_it_produced() {
     let node = TestNode::start(|_| {}).await;
     let report = run_bench(args(
         &node,
-        &["--ispbs", "4", "--streams", "3", "--duration", "1", "--rate", "200", "--batch", "10", "--drain"],
+        &[
+            "--ispbs",
+            "4",
+            "--streams",
+            "3",
+            "--duration",
+            "1",
+            "--rate",
+            "200",
+            "--batch",
+            "10",
+            "--drain",
+            "--http-floor",
+            "1",
+        ],
     ))
     .await
     .expect("bench runs");
     assert_clean(&report);
     assert_eq!(report.mode, "duration+drain");
+    // The cost of the window, read from the node's own /metrics around it.
+    let cost = report.cost.as_ref().expect("cost section");
+    assert!(cost.server_us_per_pull.is_some_and(|us| us > 0.0), "{report}");
+    assert!(cost.pulls > 0 && cost.messages > 0, "{report}");
+    assert!(cost.per_message.get("proposals").is_some_and(|n| *n > 0.0), "appends and pulls were proposed: {report}");
+    assert!(cost.per_message.get("write_batches").is_some_and(|n| *n > 0.0), "{report}");
+    let floor = report.floor.as_ref().expect("floor section");
+    assert!(floor.requests > 0 && floor.server_us_per_request.is_some(), "{report}");
     let drain = report.drain.as_ref().expect("drain section");
     assert!(drain.drained, "{report}");
     assert!(report.ledger.loss_checked && report.ledger.undelivered == 0 && report.ledger.seq_gaps == 0, "{report}");
@@ -253,6 +275,9 @@ async fn bench_refuses_bad_arguments_and_unreachable_nodes() {
     let error = run_bench(measured_flood).await.expect_err("the flood must not hit a measured ISPB");
     assert!(error.to_string().contains("--flood-ispb"), "{error}");
     assert!(BenchArgs::from_args(["--flood-ispb", "99999999"]).is_err(), "a flood needs a rate");
+    let no_floor_connections = BenchArgs::from_args(["--http-floor", "2", "--floor-connections", "0"]).expect("parses");
+    let error = run_bench(no_floor_connections).await.expect_err("a floor needs connections");
+    assert!(error.to_string().contains("--floor-connections"), "refused before anything is sent: {error}");
     let nowhere =
         BenchArgs::from_args(["--url", "http://127.0.0.1:9", "--internal-url", "http://127.0.0.1:9"]).expect("parses");
     let error = run_bench(nowhere).await.expect_err("unreachable");
