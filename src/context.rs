@@ -76,6 +76,30 @@ impl Route {
         matches!(self, Route::StreamStart | Route::StreamNext | Route::StreamClose)
     }
 
+    /// Routes that act on one ISPB's or one shard's state: they are served by the
+    /// shard's leader (forwarded there from any other node) and are new work a
+    /// loaded node may shed. The node's own routes (health, metrics, status,
+    /// membership, backup, the tenant list) are neither.
+    pub fn serves_a_shard(self) -> bool {
+        matches!(
+            self,
+            Route::StreamStart
+                | Route::StreamNext
+                | Route::StreamClose
+                | Route::Append
+                | Route::AuditExport
+                | Route::AuditSeal
+                | Route::TenantShow
+                | Route::TenantSet
+                | Route::TenantDelete
+                | Route::TenantStreamClose
+                | Route::TenantCursor
+                | Route::TenantReplay
+                | Route::ClusterShard
+                | Route::ShardLeader
+        )
+    }
+
     /// The roles an internal route admits (any one of them will do); `None` for open
     /// routes (health) and for the public ones.
     pub fn allowed_roles(self) -> Option<&'static [Role]> {

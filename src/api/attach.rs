@@ -1,8 +1,8 @@
-//! `attach`: the middleware that builds each request's `RequestContext` — request id
+//! `attach`: builds each request's `RequestContext` — request id
 //! (the client's `X-Request-Id`, the forwarding node's, or a new one), route, identity
-//! and ISPB — runs the rest of the request inside a `request` span carrying them,
-//! the node and the ISPB's shard (the pull service records the stream), and echoes
-//! the request id in the answer's `X-Request-Id`; and the extractor that hands the
+//! and ISPB — and the `request` span the rest of the request runs in, carrying them,
+//! the node and the ISPB's shard (the pull service records the stream); echoes the
+//! request id in the answer's `X-Request-Id`; and the extractor that hands the
 //! context to a handler.
 //!
 //! Identity: on the public listener, the verified client certificate and the name
@@ -10,18 +10,17 @@
 //! token (`Authorization: Bearer …`) or of the client certificate; on a request
 //! forwarded by another node, the caller as that node named it.
 
-use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use storage::Ispb;
-use tracing::Instrument;
+use tracing::Span;
 
 use crate::api::ApiError;
 use crate::api::forward::ForwardHops;
 use crate::api::path::ispb_of;
-use crate::app::{App, AppState};
+use crate::app::App;
 use crate::context::{Identity, RequestContext, Route, next_request_id};
 use crate::listener::ConnectionInfo;
 
@@ -40,30 +39,20 @@ pub struct ForwardedActor(pub String);
 
 /// Which listener a request arrived on: it decides how the caller is recognised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Side {
+pub enum Side {
     Public,
     Internal,
 }
 
-/// Middleware of the public router.
-pub async fn attach_public(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    attach(&app, Side::Public, request, next).await
-}
-
-/// Middleware of the internal router.
-pub async fn attach_internal(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    attach(&app, Side::Internal, request, next).await
-}
-
-/// Builds the request's context and runs the rest inside its span.
-async fn attach(app: &App, side: Side, mut request: Request, next: Next) -> Response {
+/// The request's context, and the `request` span the rest of it runs in.
+pub fn context(app: &App, side: Side, request: &Request) -> (RequestContext, Span) {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or(Route::Other, |matched| Route::of(request.method(), matched.as_str()));
-    let request_id = client_request_id(&request).unwrap_or_else(|| next_request_id(app.config.node_id));
+    let request_id = client_request_id(request).unwrap_or_else(|| next_request_id(app.config.node_id));
     let ispb = ispb_of(request.uri().path()).ok();
-    let identity = identity_of(app, side, &request);
+    let identity = identity_of(app, side, request);
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -74,13 +63,14 @@ async fn attach(app: &App, side: Side, mut request: Request, next: Next) -> Resp
         actor = %identity.actor(),
         node = app.config.node_id,
     );
-    let echoed = HeaderValue::from_str(&request_id).ok();
-    request.extensions_mut().insert(RequestContext { request_id, route, identity, ispb });
-    let mut response = next.run(request).instrument(span).await;
-    if let Some(id) = echoed {
+    (RequestContext { request_id, route, identity, ispb }, span)
+}
+
+/// Echoes the request id in the answer's `X-Request-Id`.
+pub fn echo_request_id(ctx: &RequestContext, response: &mut Response) {
+    if let Ok(id) = HeaderValue::from_str(&ctx.request_id) {
         response.headers_mut().insert(X_REQUEST_ID, id);
     }
-    response
 }
 
 /// Who sent `request` (see the module docs).

@@ -1,4 +1,4 @@
-//! `audit_refusals`: the middleware that turns refused requests of an ISPB into
+//! `audit_refusals`: turns refused requests of an ISPB into
 //! access events of its audit chain — 403 `forbidden` (`access.forbidden`), 401
 //! (`access.unauthenticated`), an invalid `PI-Pull-Next` (`access.invalid_token`) —
 //! rate-bounded by `audit::AccessEvents`. It runs on the node that produced the
@@ -9,8 +9,6 @@
 //! ISPB has no tenant the leader moves the event to the cluster chain
 //! (`AccessEvents::onto_cluster_chain`). `record_cluster_action` serves the cluster admin calls.
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
 use axum::response::Response;
 use storage::audit::AuditAction;
 use storage::{Command, CommandResult};
@@ -22,14 +20,10 @@ use crate::context::RequestContext;
 /// Peer route taking one `Audit` command (JSON) for a shard this node leads.
 pub const AUDIT_RELAY_PATH: &str = "/peer/v1/audit";
 
-/// Middleware: records the refusal in the answer, if it is an access event.
-pub async fn audit_refusals(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let ctx = request.extensions().get::<RequestContext>().cloned();
-    let response = next.run(request).await;
-    let (Some(ctx), Some(RenderedProblem(error))) = (ctx, response.extensions().get::<RenderedProblem>()) else {
-        return response;
-    };
-    let Some(ispb) = ctx.ispb else { return response };
+/// Records the refusal in `response`, if it is an access event.
+pub fn record(app: &AppState, ctx: &RequestContext, response: &Response) {
+    let Some(RenderedProblem(error)) = response.extensions().get::<RenderedProblem>() else { return };
+    let Some(ispb) = ctx.ispb else { return };
     let event = match error {
         ApiError::Forbidden(why) => Some((AuditAction::Forbidden, why.clone())),
         ApiError::Unauthorized(why) => Some((AuditAction::Unauthenticated, (*why).to_owned())),
@@ -37,7 +31,7 @@ pub async fn audit_refusals(State(app): State<AppState>, request: Request, next:
         _ => None,
     };
     if let Some((action, outcome)) = event
-        && let Some(command) = app.access_events.admit(&ctx, ispb, action, &outcome)
+        && let Some(command) = app.access_events.admit(ctx, ispb, action, &outcome)
     {
         let app = app.clone();
         tokio::spawn(async move {
@@ -46,7 +40,6 @@ pub async fn audit_refusals(State(app): State<AppState>, request: Request, next:
             }
         });
     }
-    response
 }
 
 /// Records an operator's cluster-wide action (membership, backup, leader transfer)

@@ -1,4 +1,4 @@
-//! `authorize`: the middleware that decides, from the request's context, whether the
+//! `authorize`: decides, from the request's context, whether the
 //! caller may use the route — before the request is served or forwarded, so the
 //! node a client reached is the one that checks it (a forwarded request was checked
 //! there and is not checked again).
@@ -8,33 +8,21 @@
 //!   (`Route::allowed_roles`, any one of them), else 401 `unauthorized` (no or unknown credentials)
 //!   or 403 `forbidden` (known caller without the role). Health routes stay open.
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
 use crate::api::ApiError;
-use crate::app::{App, AppState};
+use crate::app::App;
 use crate::context::{Identity, RequestContext};
 
-/// Middleware: refuses a request its caller may not make.
-pub async fn authorize(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let verdict = match request.extensions().get::<RequestContext>() {
-        Some(ctx) => check(&app, ctx),
-        None => Err(ApiError::Internal("authorization without a request context".into())),
-    };
-    match verdict {
-        Ok(()) => next.run(request).await,
-        Err(refusal) => {
-            if let (ApiError::Forbidden(why), Some(ctx)) = (&refusal, request.extensions().get::<RequestContext>()) {
-                tracing::warn!(actor = %ctx.identity.actor(), route = ctx.route.name(), why, "request forbidden");
-            }
-            refusal.into_response()
-        }
+/// Refuses a request its caller may not make (a 403 is logged).
+pub fn check(app: &App, ctx: &RequestContext) -> Result<(), ApiError> {
+    let verdict = may_make(app, ctx);
+    if let Err(ApiError::Forbidden(why)) = &verdict {
+        tracing::warn!(actor = %ctx.identity.actor(), route = ctx.route.name(), why, "request forbidden");
     }
+    verdict
 }
 
 /// Whether the caller of `ctx` may make the request.
-fn check(app: &App, ctx: &RequestContext) -> Result<(), ApiError> {
+fn may_make(app: &App, ctx: &RequestContext) -> Result<(), ApiError> {
     if let Identity::Forwarded { .. } = ctx.identity {
         return Ok(());
     }

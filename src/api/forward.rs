@@ -6,14 +6,13 @@
 //! is relayed unchanged. A hop counter stops loops: after two hops the answer is 503.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::api::ApiError;
 use crate::api::path::{ispb_of, shard_of};
-use crate::app::{App, AppState};
+use crate::app::App;
 use crate::context::RequestContext;
 use crate::log_throttle::LogThrottle;
 use wire::clock::now_ms;
@@ -39,26 +38,35 @@ pub struct Relayed;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ForwardHops(pub u32);
 
-/// Middleware: serve locally when this node leads the shard of the request's ISPB
-/// (or the shard a shard admin path names), else forward.
-pub async fn to_leader(State(app): State<AppState>, request: Request, next: Next) -> Response {
+/// Where a request is served.
+pub enum Served {
+    /// This node serves it: the request, unchanged.
+    Here(Request),
+    /// Another node's answer, relayed (or the 503 of a shard with no leader to ask).
+    Elsewhere(Response),
+}
+
+/// Serve locally when this node leads the shard of the request's ISPB (or the shard
+/// a shard admin path names), else forward.
+pub async fn to_leader(app: &App, request: Request) -> Served {
     if app.shards.cluster().nodes.len() <= 1 {
-        return next.run(request).await;
+        return Served::Here(request);
     }
     let path = request.uri().path();
     let shard = match (ispb_of(path), shard_of(path)) {
         (Ok(ispb), _) => app.shards.shard_for(&ispb),
         (Err(_), Some(shard)) if shard < app.shards.shard_count() => shard,
-        _ => return next.run(request).await,
+        _ => return Served::Here(request),
     };
     if app.shards.is_leader(shard) {
-        return next.run(request).await;
+        return Served::Here(request);
     }
     let hops = request.extensions().get::<ForwardHops>().copied().unwrap_or_default().0;
-    match target_node(&app, shard, hops) {
-        Ok(peer_addr) => forward(&app, &peer_addr, hops + 1, request).await.unwrap_or_else(IntoResponse::into_response),
+    let answer = match target_node(app, shard, hops) {
+        Ok(peer_addr) => forward(app, &peer_addr, hops + 1, request).await.unwrap_or_else(IntoResponse::into_response),
         Err(error) => error.into_response(),
-    }
+    };
+    Served::Elsewhere(answer)
 }
 
 /// The peer address to send a request for `shard` to. The leader's address comes

@@ -3,15 +3,18 @@
 //! extract → `service.call(&ctx, …).await` → render; the protocol itself lives in
 //! the domain services (`pull`, `produce`).
 //!
-//! Every public and internal request runs under the request timeout; every route
-//! then runs, in order: `attach` (the request's context and span), `observe`
-//! (metrics), `audit_refusals` (refusals of an ISPB into its audit chain), `authorize`
-//! (may the caller make it), `shed` (public routes and appends: admitted into the
-//! in-flight count or 503), `forward::to_leader` (serve here or relay to the
-//! shard leader), `rate_limit` (public routes: the ISPB's token bucket, on the
-//! node that serves), the handler. Route templates come from `wire::paths`, peer routes from `raft`.
+//! Every public and internal request runs under the request timeout (and, on the
+//! public listener, the strict-header check); every route then runs `pipeline`, one
+//! middleware for the per-request policy: `attach` (the request's context and span),
+//! `authorize` (may the caller make it), and on the routes that serve a shard `shed`
+//! (admitted into the in-flight count or 503), `forward::to_leader` (serve here or
+//! relay to the shard leader) and, on public routes, `rate_limit` (the ISPB's token
+//! bucket, on the node that serves); then the handler; on the way out `audit_refusals`
+//! (refusals of an ISPB into its audit chain) and `observe` (metrics). Route templates
+//! come from `wire::paths`, peer routes from `raft`.
 //!
 //! Layout:
+//! - `pipeline`      — the per-request policy: its stages, in order, as one middleware.
 //! - `attach`        — builds each request's `RequestContext` and span.
 //! - `authorize`     — client mapping (public) and roles (internal).
 //! - `audit_refusals` — forbidden, unauthenticated and invalid-token events → audit.
@@ -48,6 +51,7 @@ pub mod node_admin;
 mod observe;
 pub mod path;
 pub mod peer;
+mod pipeline;
 mod produce;
 mod rate_limit;
 mod reply;
@@ -64,7 +68,7 @@ use axum::routing::{get, post};
 pub use error::{ApiError, RenderedProblem};
 use wire::paths;
 
-use crate::app::AppState;
+use crate::app::{App, AppState};
 use crate::config::DEFAULT_PROBLEM_BASE;
 
 /// The PSP-facing router (`/api/v1/out/...`).
@@ -74,15 +78,8 @@ pub fn public_router(app: AppState) -> Router {
         .route(paths::STREAM_NEXT, get(stream::next).delete(stream::close))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn_with_state(app.clone(), rate_limit::rate_limit))
-        .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))
-        .route_layer(middleware::from_fn_with_state(app.clone(), shed::shed))
-        .route_layer(middleware::from_fn_with_state(app.clone(), authorize::authorize))
-        .route_layer(middleware::from_fn_with_state(app.clone(), audit_refusals::audit_refusals))
-        .route_layer(middleware::from_fn_with_state(app.clone(), observe::observe))
-        .route_layer(middleware::from_fn_with_state(app.clone(), attach::attach_public))
+        .route_layer(middleware::from_fn_with_state(app.clone(), pipeline::public))
         .layer(middleware::from_fn_with_state(app.clone(), public_guard))
-        .layer(middleware::from_fn_with_state(app.clone(), request_timeout))
         .with_state(app)
 }
 
@@ -100,8 +97,6 @@ pub fn internal_router(app: AppState) -> Router {
         .route(paths::TENANT_REPLAYS, post(tenant_actions::open_replay))
         .route(paths::CLUSTER_SHARD, get(cluster_status::shard))
         .route(paths::CLUSTER_SHARD_LEADER, post(cluster_status::transfer))
-        .route_layer(middleware::from_fn_with_state(app.clone(), forward::to_leader))
-        .route_layer(middleware::from_fn_with_state(app.clone(), shed::shed))
         .route(paths::CLUSTER_MEMBERS, post(cluster_admin::members))
         .route(paths::NODE_BACKUP, post(node_admin::backup))
         .route(paths::CLUSTER_STATUS, get(cluster_status::status))
@@ -111,37 +106,41 @@ pub fn internal_router(app: AppState) -> Router {
         .route(paths::METRICS, get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn_with_state(app.clone(), authorize::authorize))
-        .route_layer(middleware::from_fn_with_state(app.clone(), audit_refusals::audit_refusals))
-        .route_layer(middleware::from_fn_with_state(app.clone(), observe::observe))
-        .route_layer(middleware::from_fn_with_state(app.clone(), attach::attach_internal))
-        .layer(middleware::from_fn_with_state(app.clone(), problem_base))
-        .layer(middleware::from_fn_with_state(app.clone(), request_timeout))
+        .route_layer(middleware::from_fn_with_state(app.clone(), pipeline::internal))
+        .layer(middleware::from_fn_with_state(app.clone(), internal_guard))
         .with_state(app)
 }
 
-/// Strict-header check, then the problem base for every error answer.
+/// The public listener's outer layer: the request timeout, the strict-header check,
+/// the problem base.
 async fn public_guard(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    if app.config.strict_headers
-        && let Err(e) = negotiate::check_allowed_headers(request.headers())
-    {
-        return e.into_problem_response(&app.config.problem_base);
-    }
-    problem_base(State(app), request, next).await
+    within_timeout(&app, async {
+        if app.config.strict_headers
+            && let Err(e) = negotiate::check_allowed_headers(request.headers())
+        {
+            return e.into_problem_response(&app.config.problem_base);
+        }
+        with_problem_base(&app, next.run(request).await)
+    })
+    .await
+}
+
+/// The internal listener's outer layer: the request timeout, the problem base.
+async fn internal_guard(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    within_timeout(&app, async { with_problem_base(&app, next.run(request).await) }).await
 }
 
 /// Answers 408 when a request (its body upload included) takes longer than
 /// `listeners.request_timeout_ms`, which validation keeps above the long-poll wait.
-async fn request_timeout(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(app.config.listener_limits.request_timeout, next.run(request)).await {
+async fn within_timeout(app: &App, handled: impl Future<Output = Response>) -> Response {
+    match tokio::time::timeout(app.config.listener_limits.request_timeout, handled).await {
         Ok(response) => response,
         Err(_) => ApiError::RequestTimeout.into_problem_response(&app.config.problem_base),
     }
 }
 
-/// Renders error answers with the configured problem base.
-async fn problem_base(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+/// Renders an error answer with the configured problem base.
+fn with_problem_base(app: &App, response: Response) -> Response {
     if app.config.problem_base == DEFAULT_PROBLEM_BASE {
         return response;
     }

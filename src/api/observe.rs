@@ -1,28 +1,23 @@
-//! `observe`: the middleware that counts every routed request by route and status,
+//! `observe`: counts every routed request by route and status,
 //! times it by route and outcome (`messages`, `empty` for a 204, `error`, `ok`),
 //! counts error answers by problem code and throttling answers by cause, and counts
-//! answered pulls by ISPB (`crate::metrics::Metrics`). It runs inside `attach`, so
-//! it sees the request's route and ISPB.
+//! answered pulls by ISPB (`crate::metrics::Metrics`), from the request's context
+//! and its answer.
 
 use std::time::Instant;
 
-use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::api::RenderedProblem;
 use crate::api::forward::Relayed;
-use crate::app::AppState;
+use crate::app::App;
 use crate::context::{RequestContext, Route};
 use crate::metrics::{LatencyLabels, ProblemLabels, RequestLabels, ThrottleLabels};
 
-/// Middleware: count and time the request.
-pub async fn observe(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let (route, ispb) =
-        request.extensions().get::<RequestContext>().map_or((Route::Other, None), |ctx| (ctx.route, ctx.ispb));
-    let started = Instant::now();
-    let response = next.run(request).await;
+/// Counts and times the request that started at `started` and got `response`.
+pub fn record(app: &App, ctx: &RequestContext, started: Instant, response: &Response) {
+    let (route, ispb) = (ctx.route, ctx.ispb);
     let status = response.status();
     let metrics = &app.metrics;
     metrics.requests.get_or_create(&RequestLabels { route: route.name(), status: status.as_u16() }).inc();
@@ -47,5 +42,4 @@ pub async fn observe(State(app): State<AppState>, request: Request, next: Next) 
             metrics.throttled.get_or_create(&ThrottleLabels { cause }).inc();
         }
     }
-    response
 }

@@ -9,7 +9,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
@@ -128,6 +128,9 @@ async fn forwarded(State(peer): State<PeerState>, mut request: Request) -> Respo
     };
     let router = if uri.path().starts_with("/internal/") { peer.internal } else { peer.public };
     *request.uri_mut() = uri;
+    // The peer route's own match would prefix the one the dispatch makes: the route
+    // is the forwarded request's alone.
+    request.extensions_mut().remove::<MatchedPath>();
     request.extensions_mut().insert(ForwardHops(hops));
     if let Some(id) = request_id {
         request.extensions_mut().insert(ForwardedRequestId(id));

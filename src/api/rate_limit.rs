@@ -1,41 +1,44 @@
-//! `rate_limit`: the middleware that counts each request the node serves against its
+//! `rate_limit`: counts each request the node serves against its
 //! ISPB's token bucket (`throttle::RateLimits`), answers 429 `rateLimited` with an
 //! integer `Retry-After` over the limit, and puts `RateLimit-Limit`,
 //! `RateLimit-Remaining` and `RateLimit-Reset` on every answer. It runs after
 //! forwarding, so the shard leader counts a request once whichever node it entered.
 
-use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::api::ApiError;
-use crate::app::AppState;
+use crate::app::App;
 use crate::context::RequestContext;
-use crate::throttle::Rate;
+use crate::throttle::{Rate, RateVerdict};
 
 const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
-/// Middleware: the ISPB's rate limit.
-pub async fn rate_limit(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let ispb = request.extensions().get::<RequestContext>().and_then(|ctx| ctx.ispb);
-    let rate = ispb.as_ref().and_then(|ispb| {
+/// Takes one token from the ISPB's bucket: the verdict, and 429 `rateLimited` when
+/// the request is over the limit.
+pub fn check(app: &App, ctx: &RequestContext) -> (RateVerdict, Result<(), ApiError>) {
+    let ispb = ctx.ispb.as_ref();
+    let rate = ispb.and_then(|ispb| {
         app.shards
             .read(ispb, |machine| {
                 machine.tenant(ispb).map(|t| Rate { per_sec: t.settings.rate_per_sec, burst: t.settings.rate_burst })
             })
             .flatten()
     });
-    let verdict = app.rate_limits.check(ispb.as_ref(), rate);
-    let mut response = match verdict.retry_after_secs {
-        Some(retry_after_secs) => ApiError::RateLimited { retry_after_secs }.into_response(),
-        None => next.run(request).await,
+    let verdict = app.rate_limits.check(ispb, rate);
+    let outcome = match verdict.retry_after_secs {
+        Some(retry_after_secs) => Err(ApiError::RateLimited { retry_after_secs }),
+        None => Ok(()),
     };
+    (verdict, outcome)
+}
+
+/// Puts the `RateLimit-*` headers of `verdict` on the answer.
+pub fn annotate(verdict: &RateVerdict, response: &mut Response) {
     let headers = response.headers_mut();
     headers.insert(RATELIMIT_LIMIT, HeaderValue::from(verdict.limit));
     headers.insert(RATELIMIT_REMAINING, HeaderValue::from(verdict.remaining));
     headers.insert(RATELIMIT_RESET, HeaderValue::from(verdict.reset_secs));
-    response
 }

@@ -1,13 +1,14 @@
 //! `/metrics` (SPEC.md §7): the Prometheus exposition counts requests by route and
 //! status and problems by code, reports per-ISPB backlog and the shards' Raft state,
-//! stays well-formed, and stays bounded however many ISPBs the node holds.
+//! stays well-formed, and stays bounded however many ISPBs the node holds. A request
+//! forwarded to the shard leader is counted there under its own route.
 
 use std::collections::BTreeMap;
 
 use futures::StreamExt;
 use reqwest::StatusCode;
 
-use crate::harness::{ISPB, MULTI, TestNode, message, pulled, samples, start_path};
+use crate::harness::{ISPB, MULTI, TestCluster, TestNode, message, pulled, samples, start_path, timing};
 
 /// Every sample of an exposition: `name{labels}` → value. Asserts the text format:
 /// `# HELP`/`# TYPE` comments, `name{k="v",...} value` lines, and that `promtool
@@ -47,7 +48,11 @@ fn promtool_accepts(text: &str) {
 }
 
 async fn scrape(node: &TestNode) -> String {
-    let response = node.api.client.get(format!("{}/metrics", node.api.internal)).send().await.expect("answered");
+    scrape_api(&node.api).await
+}
+
+async fn scrape_api(api: &crate::harness::Api) -> String {
+    let response = api.client.get(format!("{}/metrics", api.internal)).send().await.expect("answered");
     assert_eq!(response.status(), StatusCode::OK);
     response.text().await.expect("body")
 }
@@ -217,4 +222,37 @@ async fn the_alerts_dashboard_and_docs_name_only_metrics_the_node_exposes() {
         }
     }
     node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_forwarded_to_the_shard_leader_is_counted_there_under_its_route() {
+    let cluster = TestCluster::start_with(&["sp1", "sp2", "rj1"], 1, |f| {
+        f.limits.long_poll_wait_ms = timing::QUICK_POLL_MS;
+    })
+    .await;
+    let leader = cluster.leader_of(cluster.shard_of(ISPB)).expect("leader");
+    let follower = cluster.running().into_iter().find(|id| *id != leader).expect("another node");
+    let (entry, serving) = (cluster.api(follower), cluster.api(leader));
+    entry.append_all(ISPB, &samples(ISPB, 2)).await;
+    let first = entry.start_stream(ISPB, MULTI).await;
+    assert_eq!(first.messages.len(), 2, "served through the entry node");
+    assert_eq!(entry.follow(&first.next, MULTI).await.status, StatusCode::NO_CONTENT);
+
+    let at_leader = parse(&scrape_api(&serving).await);
+    let counted = |samples: &BTreeMap<String, f64>, series: &str| samples.get(series).copied().unwrap_or(0.0);
+    for series in [
+        r#"pixstream_requests_total{route="append",status="201"}"#,
+        r#"pixstream_requests_total{route="stream_start",status="200"}"#,
+        r#"pixstream_requests_total{route="stream_next",status="204"}"#,
+    ] {
+        assert_eq!(counted(&at_leader, series), 1.0, "the leader served it: {series}");
+    }
+    assert_eq!(
+        counted(&at_leader, &format!(r#"pixstream_ispb_pulls_total{{ispb="{ISPB}"}}"#)),
+        2.0,
+        "both answered pulls counted for the ISPB where they were served"
+    );
+    let other = at_leader.keys().filter(|k| k.contains(r#"route="other""#)).cloned().collect::<Vec<_>>();
+    assert!(other.is_empty(), "no forwarded request counted as another route: {other:?}");
+    cluster.shutdown().await;
 }
