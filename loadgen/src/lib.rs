@@ -42,6 +42,7 @@
 //! - `flood`    — the open-loop flood of one extra ISPB.
 //! - `producer` — message templates, posting, rate control.
 //! - `puller`   — one stream's loop and the zero-copy response scanner.
+//! - `connection` — a puller's own HTTP/1.1 connection, driven on its task.
 //! - `ledger`   — the correctness checker.
 //! - `metrics`  — sharded latency histograms and counters.
 //! - `cost`     — the node's counters and the tool's CPU around the window; the floor.
@@ -50,6 +51,7 @@
 
 pub mod answers;
 pub mod args;
+pub mod connection;
 pub mod cost;
 pub mod flood;
 pub mod ledger;

@@ -7,6 +7,9 @@
 //! backed off: 409 and 5xx retry the same token, transport failures too (a repeat of
 //! the previous token returns the same batch), 410 and 400 open a new stream.
 //!
+//! Each puller has its own HTTP/1.1 connection (`connection`), or, with `--http2` or
+//! `--gzip`, shares a `reqwest` pool.
+//!
 //! Answers are scanned in place: the boundary from `Content-Type`, then each part's
 //! `PI-ResourceId` and `Pix-Sequence` as slices of the body — no per-message
 //! allocation; the buffers a puller needs are reused across requests.
@@ -17,12 +20,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use memchr::memmem;
-use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
 use wire::headers::{PI_PULL_NEXT, PI_RESOURCE_ID, PIX_SEQUENCE};
 use wire::paths::stream_start_path;
 
 use crate::answers;
+use crate::connection::Connection;
 use crate::ledger::Delivered;
 use crate::metrics::{PullSample, Role};
 use crate::shared::Shared;
@@ -53,8 +57,45 @@ struct Answer {
     body: Bytes,
 }
 
+/// How a puller reaches the node.
+pub(crate) enum Transport {
+    /// Its own HTTP/1.1 connection.
+    Own(Connection),
+    /// A shared `reqwest` pool (`--http2`, `--gzip`).
+    Pooled(reqwest::Client),
+}
+
+impl Transport {
+    /// Sends `method url` with `headers`; the whole answer, or the kind of failure.
+    async fn exchange(
+        &mut self,
+        shared: &Shared,
+        method: Method,
+        url: &str,
+        headers: &[(reqwest::header::HeaderName, HeaderValue)],
+    ) -> Result<(StatusCode, HeaderMap, Bytes), &'static str> {
+        match self {
+            Transport::Own(connection) => {
+                let path = url.strip_prefix(shared.public_base.as_str()).unwrap_or(url);
+                let answer = connection.exchange(method, path, headers).await.map_err(|e| e.kind())?;
+                Ok((answer.status, answer.headers, answer.body))
+            }
+            Transport::Pooled(client) => {
+                let mut request = client.request(method, url);
+                for (name, value) in headers {
+                    request = request.header(name, value);
+                }
+                let response = request.send().await.map_err(|e| transport_error_kind(&e))?;
+                let (status, headers) = (response.status(), response.headers().clone());
+                let body = response.bytes().await.map_err(|e| transport_error_kind(&e))?;
+                Ok((status, headers, body))
+            }
+        }
+    }
+}
+
 /// Runs puller `stream` of ISPB number `ispb` until the run stops.
-pub(crate) async fn run(shared: Arc<Shared>, client: reqwest::Client, ispb: usize, stream: usize) {
+pub(crate) async fn run(shared: Arc<Shared>, mut transport: Transport, ispb: usize, stream: usize) {
     let task = ispb * shared.args.streams + stream;
     let start_url = format!("{}{}", shared.public_base, stream_start_path(&shared.ispbs[ispb]));
     let mut url = start_url.clone();
@@ -73,7 +114,7 @@ pub(crate) async fn run(shared: Arc<Shared>, client: reqwest::Client, ispb: usiz
         // The request confirms the batch we hold.
         shared.ledger.release(ispb, stream);
         let sent_us = shared.now_us();
-        let exchange = exchange(&client, &url, if shared.args.single { SINGLE_XML } else { MULTIPART });
+        let exchange = exchange(&shared, &mut transport, &url, if shared.args.single { SINGLE_XML } else { MULTIPART });
         let answer = tokio::select! {
             biased;
             () = stop.cancelled() => break,
@@ -83,8 +124,7 @@ pub(crate) async fn run(shared: Arc<Shared>, client: reqwest::Client, ispb: usiz
         let measured = shared.measuring(done_us);
         let answer = match answer {
             Ok(answer) => answer,
-            Err(e) => {
-                let kind = transport_error_kind(&e);
+            Err(kind) => {
                 shared.metrics.answer(task, Role::Puller, &answers::failed(kind), measured);
                 shared.metrics.error(task, &format!("{method} {kind}"));
                 shared.ledger.note_lost_response(ispb);
@@ -164,15 +204,18 @@ pub(crate) async fn run(shared: Arc<Shared>, client: reqwest::Client, ispb: usiz
         }
     }
     if open {
-        close(&shared, &client, task, ispb, stream, &url).await;
+        close(&shared, &mut transport, task, ispb, stream, &url).await;
     }
 }
 
 /// One GET: status, the headers we need, the whole body.
-async fn exchange(client: &reqwest::Client, url: &str, accept: HeaderValue) -> Result<Answer, reqwest::Error> {
-    let response = client.get(url).header(ACCEPT, accept).send().await?;
-    let status = response.status();
-    let headers = response.headers();
+async fn exchange(
+    shared: &Shared,
+    transport: &mut Transport,
+    url: &str,
+    accept: HeaderValue,
+) -> Result<Answer, &'static str> {
+    let (status, headers, body) = transport.exchange(shared, Method::GET, url, &[(ACCEPT, accept)]).await?;
     let next = headers.get(PI_PULL_NEXT).cloned();
     let content_type = headers.get(CONTENT_TYPE).cloned();
     let is_multipart = content_type.as_ref().is_some_and(|v| starts_with_ignore_case(v.as_bytes(), b"multipart/"));
@@ -182,7 +225,6 @@ async fn exchange(client: &reqwest::Client, url: &str, accept: HeaderValue) -> R
         None
     };
     let retry_after = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()?.trim().parse().ok());
-    let body = response.bytes().await?;
     Ok(Answer { status, next, content_type, single, retry_after, body })
 }
 
@@ -271,14 +313,9 @@ async fn pause(stop: &tokio_util::sync::CancellationToken, how_long: Duration) {
 }
 
 /// DELETE of the current token: confirms the last batch and frees the slot.
-async fn close(shared: &Shared, client: &reqwest::Client, task: usize, ispb: usize, stream: usize, url: &str) {
+async fn close(shared: &Shared, transport: &mut Transport, task: usize, ispb: usize, stream: usize, url: &str) {
     shared.ledger.release(ispb, stream);
-    let answer = async {
-        let response = client.delete(url).send().await?;
-        let status = response.status();
-        Ok::<_, reqwest::Error>((status, response.bytes().await?))
-    }
-    .await;
+    let answer = transport.exchange(shared, Method::DELETE, url, &[]).await.map(|(status, _, body)| (status, body));
     let measured = shared.measuring(shared.now_us());
     match answer {
         Ok((status, body)) => {
@@ -290,8 +327,7 @@ async fn close(shared: &Shared, client: &reqwest::Client, task: usize, ispb: usi
                 shared.metrics.error(task, &format!("DELETE {label}"));
             }
         }
-        Err(e) => {
-            let kind = transport_error_kind(&e);
+        Err(kind) => {
             shared.metrics.answer(task, Role::Puller, &answers::failed(kind), measured);
             shared.metrics.error(task, &format!("DELETE {kind}"));
         }

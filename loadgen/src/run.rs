@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use wire::paths::HEALTHZ;
 
 use crate::args::{BenchArgs, ispb_names};
+use crate::connection::Connection;
 use crate::cost;
 use crate::flood::Flood;
 use crate::ledger::Ledger;
@@ -101,8 +102,8 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Report> {
     let mut pullers = JoinSet::new();
     for ispb in 0..shared.ispbs.len() {
         for stream in 0..shared.args.streams {
-            let client = pull_clients[(ispb * shared.args.streams + stream) % pull_clients.len()].clone();
-            pullers.spawn(puller::run(shared.clone(), client, ispb, stream));
+            let transport = transport_for(&shared, &pull_clients, ispb * shared.args.streams + stream);
+            pullers.spawn(puller::run(shared.clone(), transport, ispb, stream));
         }
     }
     let mut producers = JoinSet::new();
@@ -200,6 +201,18 @@ async fn join_bounded(tasks: &mut JoinSet<()>, limit: Duration) {
     if tokio::time::timeout(limit, all).await.is_err() {
         eprintln!("bench: {} tasks did not finish in {limit:?}; abandoned", tasks.len());
         tasks.abort_all();
+    }
+}
+
+/// Puller `task`'s way to the node: its own HTTP/1.1 connection, unless the run
+/// speaks HTTP/2 or asks for gzip (then one of the `reqwest` pools).
+fn transport_for(shared: &Shared, pools: &[reqwest::Client], task: usize) -> puller::Transport {
+    let own = (!shared.args.http2 && !shared.args.gzip)
+        .then(|| Connection::new(&shared.public_base, Duration::from_secs(shared.args.timeout)))
+        .flatten();
+    match own {
+        Some(connection) => puller::Transport::Own(connection),
+        None => puller::Transport::Pooled(pools[task % pools.len()].clone()),
     }
 }
 

@@ -3,12 +3,19 @@
 //! a drain, and a preload drain (also one message per pull) must each deliver and end
 //! with a clean verdict; a drain that cannot finish in time must fail the run. With a
 //! low tenant rate limit, a flood of one extra ISPB is refused `429 rateLimited` while
-//! the measured ISPBs are not, and the report keeps the two apart. Functional checks
-//! only: nothing here is timed.
+//! the measured ISPBs are not, and the report keeps the two apart. The pullers' own
+//! HTTP/1.1 connection survives the node closing it while idle, and the pooled
+//! clients of `--http2` runs deliver too. Functional checks only: nothing here is
+//! timed.
 
+use std::time::Duration;
+
+use http::header::ACCEPT;
+use http::{HeaderValue, Method, StatusCode};
+use loadgen::connection::Connection;
 use loadgen::{BenchArgs, Report, run_bench};
 
-use crate::harness::TestNode;
+use crate::harness::{ISPB, TestNode, start_path};
 
 fn args(node: &TestNode, extra: &[&str]) -> BenchArgs {
     let mut argv = vec![
@@ -167,6 +174,40 @@ async fn bench_single_pulls_one_message_per_request() {
     assert_eq!(report.ledger.delivered, 60, "{report}");
     assert_eq!(report.pulls.with_messages, 60, "a backlog still comes one message per pull: {report}");
     assert!((report.messages.mean_batch - 1.0).abs() < f64::EPSILON, "{report}");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_over_http2_drains_through_the_pooled_clients() {
+    let node = TestNode::start(|_| {}).await;
+    let report = run_bench(args(
+        &node,
+        &["--ispbs", "3", "--streams", "2", "--preload", "20", "--batch", "10", "--duration", "30", "--http2"],
+    ))
+    .await
+    .expect("bench runs");
+    assert_clean(&report);
+    assert!(report.setup.http2, "{report}");
+    assert_eq!(report.ledger.delivered, 60, "{report}");
+    node.stop().await;
+}
+
+/// The pullers' own connection: one the node closed while it sat idle (its header
+/// read timeout) is replaced by the next request, which is answered as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pullers_connection_the_node_closed_while_idle_is_replaced_by_the_next_request() {
+    let node = TestNode::start(|file| file.listeners.header_read_timeout_ms = 300).await;
+    assert!(Connection::new("https://127.0.0.1:1", Duration::from_secs(1)).is_none(), "plain HTTP only");
+    let mut connection = Connection::new(&node.public, Duration::from_secs(10)).expect("a plain HTTP base");
+    let accept = [(ACCEPT, HeaderValue::from_static("multipart/mixed"))];
+    let path = start_path(ISPB);
+    let first = connection.exchange(Method::GET, &path, &accept).await.expect("first answer");
+    assert!(matches!(first.status, StatusCode::OK | StatusCode::NO_CONTENT), "{}", first.status);
+    let next = first.headers.get("pi-pull-next").expect("PI-Pull-Next").to_str().expect("ASCII").to_owned();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let second = connection.exchange(Method::DELETE, &next, &[]).await.expect("answered on a new connection");
+    assert_eq!(second.status, StatusCode::OK, "the stream is closed with its token");
+    assert_eq!(node.open_streams(ISPB), 0);
     node.stop().await;
 }
 
