@@ -1,14 +1,17 @@
 //! Drives NATS JetStream with the shape of `pixstream bench --preload`: T "ISPBs" are
 //! subjects `pix.<ispb>` of one file-backed stream; each ISPB has one durable pull
-//! consumer read by S concurrent fetchers (fetch up to 10, ack every message) — the
+//! consumer read by S concurrent fetchers (fetch up to `--batch`, 10 by default, ack
+//! every message) — the
 //! JetStream equivalent of S ICOM streams of one participant. It preloads N messages
 //! of ~2 KB per ISPB, drains them, and prints one JSON line: messages, seconds,
-//! messages/s, fetches/min. Consumers are spread over several connections, as the
+//! messages/s, fetches/min, and the server's CPU over the drain per message (from
+//! `/proc/<--server-pid>/stat`). Consumers are spread over several connections, as the
 //! pixstream tool spreads its pullers over several HTTP clients. Every loop is
 //! bounded by `--timeout`.
 //!
 //! usage: nats-driver [--url U] [--ispbs T] [--streams S] [--preload N]
 //!                    [--message-bytes B] [--connections C] [--timeout SECS]
+//!                    [--batch K] [--server-pid PID]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +31,8 @@ struct Args {
     message_bytes: usize,
     connections: usize,
     timeout: Duration,
+    batch: usize,
+    server_pid: Option<u32>,
 }
 
 fn parse_args() -> Result<Args, Failure> {
@@ -39,6 +44,8 @@ fn parse_args() -> Result<Args, Failure> {
         message_bytes: 2048,
         connections: 4,
         timeout: Duration::from_secs(300),
+        batch: 10,
+        server_pid: None,
     };
     let mut argv = std::env::args().skip(1);
     while let Some(flag) = argv.next() {
@@ -51,6 +58,8 @@ fn parse_args() -> Result<Args, Failure> {
             "--message-bytes" => args.message_bytes = value.parse()?,
             "--connections" => args.connections = value.parse::<usize>()?.max(1),
             "--timeout" => args.timeout = Duration::from_secs_f64(value.parse()?),
+            "--batch" => args.batch = value.parse::<usize>()?.max(1),
+            "--server-pid" => args.server_pid = Some(value.parse()?),
             other => return Err(format!("unknown option {other}").into()),
         }
     }
@@ -110,7 +119,9 @@ async fn main() -> Result<(), Failure> {
     let received = Arc::new(AtomicU64::new(0));
     let fetches = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + args.timeout;
+    let cpu_start = args.server_pid.and_then(cpu_of);
     let drain_started = Instant::now();
+    let batch = args.batch;
     let mut tasks = Vec::new();
     for consumer in bound {
         let consumer = Arc::new(consumer);
@@ -118,7 +129,7 @@ async fn main() -> Result<(), Failure> {
             let (consumer, received, fetches) = (consumer.clone(), received.clone(), fetches.clone());
             tasks.push(tokio::spawn(async move {
                 while received.load(Ordering::Relaxed) < total && Instant::now() < deadline {
-                    let batch = consumer.fetch().max_messages(10).expires(Duration::from_secs(1)).messages().await;
+                    let batch = consumer.fetch().max_messages(batch).expires(Duration::from_secs(1)).messages().await;
                     let Ok(mut batch) = batch else {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
@@ -140,6 +151,10 @@ async fn main() -> Result<(), Failure> {
         task.await?;
     }
     let drain_secs = drain_started.elapsed().as_secs_f64();
+    let server_cpu = match (cpu_start, args.server_pid.and_then(cpu_of)) {
+        (Some(start), Some(end)) => Some(end - start),
+        _ => None,
+    };
     let received = received.load(Ordering::Relaxed);
     let fetches = fetches.load(Ordering::Relaxed);
     let report = serde_json::json!({
@@ -150,6 +165,9 @@ async fn main() -> Result<(), Failure> {
         "drain_secs": round2(drain_secs),
         "messages_per_sec": round2(received as f64 / drain_secs),
         "fetches_per_min": round2(fetches as f64 / drain_secs * 60.0),
+        "server_cpu_secs": server_cpu.map(round2),
+        "server_us_per_message": server_cpu.map(|cpu| round2(cpu * 1e6 / received.max(1) as f64)),
+        "server_cores": server_cpu.map(|cpu| round2(cpu / drain_secs)),
     });
     println!("{report}");
     Ok(())
@@ -161,6 +179,13 @@ fn envelope(bytes: usize) -> Bytes {
     body.resize(bytes.saturating_sub(11).max(body.len()), b'x');
     body.extend_from_slice(b"</Envelope>");
     Bytes::from(body)
+}
+
+/// utime + stime of process `pid`, in seconds (USER_HZ is 100 on Linux).
+fn cpu_of(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = text[text.rfind(')')? + 2..].split_whitespace().collect();
+    Some((fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?) / 100.0)
 }
 
 fn round2(value: f64) -> f64 {
