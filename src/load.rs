@@ -6,6 +6,11 @@
 //! is refused — appends and stream opens; the reads and closes of open streams (at
 //! most six per ISPB, each confirming work done) are counted but always admitted
 //! (`Load::enter`), so a loaded node keeps draining what it already handed out.
+//!
+//! Appends have a second, smaller bound, `listeners.max_in_flight_appends`, counted
+//! on the node that serves them (`Load::admit_append`): an admitted append waits for
+//! its Raft commit behind every other admitted one, so the number admitted at once,
+//! not the node-wide count, is what bounds an append's latency under overload.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -18,12 +23,20 @@ pub struct Load {
     admitted: AtomicUsize,
     waiting: AtomicUsize,
     limit: usize,
+    appends: AtomicUsize,
+    append_limit: usize,
     shed: AtomicU64,
 }
 
 /// A request being worked on; leaves the count when dropped.
 #[derive(Debug)]
 pub struct Working {
+    load: Arc<Load>,
+}
+
+/// An append being served; leaves the append count when dropped.
+#[derive(Debug)]
+pub struct Appending {
     load: Arc<Load>,
 }
 
@@ -34,8 +47,32 @@ pub struct Waiting<'a> {
 }
 
 impl Load {
-    pub fn new(limit: usize) -> Arc<Load> {
-        Arc::new(Load { admitted: AtomicUsize::new(0), waiting: AtomicUsize::new(0), limit, shed: AtomicU64::new(0) })
+    /// Bounds of `limit` requests at work and `append_limit` appends served at once.
+    pub fn new(limit: usize, append_limit: usize) -> Arc<Load> {
+        Arc::new(Load {
+            admitted: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            limit,
+            appends: AtomicUsize::new(0),
+            append_limit,
+            shed: AtomicU64::new(0),
+        })
+    }
+
+    /// Admits an append served here, or `None` (and counts it as shed) when
+    /// `append_limit` appends are being served.
+    pub fn admit_append(self: &Arc<Self>) -> Option<Appending> {
+        if self.appends.fetch_add(1, Ordering::AcqRel) >= self.append_limit {
+            self.appends.fetch_sub(1, Ordering::AcqRel);
+            self.shed.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(Appending { load: self.clone() })
+    }
+
+    /// Appends being served now.
+    pub fn appends_now(&self) -> usize {
+        self.appends.load(Ordering::Acquire)
     }
 
     /// Admits a request, or `None` (and counts it as shed) when the node is full.
@@ -86,6 +123,12 @@ impl Drop for Working {
     }
 }
 
+impl Drop for Appending {
+    fn drop(&mut self) {
+        self.load.appends.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.load.waiting.fetch_sub(1, Ordering::AcqRel);
@@ -98,7 +141,7 @@ mod tests {
 
     #[test]
     fn requests_over_the_limit_are_shed_and_waiting_ones_do_not_count() {
-        let load = Load::new(2);
+        let load = Load::new(2, 8);
         let a = load.admit().expect("first");
         let b = load.admit().expect("second");
         assert!(load.admit().is_none(), "the third is shed");
@@ -112,5 +155,17 @@ mod tests {
         assert_eq!(load.in_flight(), 2, "the waiting request is back");
         drop((a, b));
         assert_eq!(load.in_flight(), 0);
+    }
+
+    #[test]
+    fn appends_over_their_own_limit_are_shed_whatever_the_node_wide_count() {
+        let load = Load::new(100, 2);
+        let (a, b) = (load.admit_append().expect("first"), load.admit_append().expect("second"));
+        assert!(load.admit_append().is_none(), "the third append is shed");
+        assert_eq!((load.shed(), load.appends_now()), (1, 2));
+        assert!(load.admit().is_some(), "other work is still admitted");
+        drop(a);
+        assert!(load.admit_append().is_some(), "a finished append frees its place");
+        drop(b);
     }
 }

@@ -151,7 +151,8 @@ pub async fn start_on(
         .pool_idle_timeout(config.listener_limits.header_read_timeout / 2)
         .build()
         .map_err(|e| startup("peer http client", &e))?;
-    let load = Load::new(config.listener_limits.max_in_flight);
+    let limits = &config.listener_limits;
+    let load = Load::new(limits.max_in_flight, limits.max_in_flight_appends);
     let config = Arc::new(config);
     let shard_client = ShardClient::new(shards.clone());
     let pull = Arc::new(PullService::new(

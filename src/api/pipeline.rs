@@ -6,8 +6,9 @@
 //! 2. `authorize` — may the caller make it;
 //! 3. on routes that serve a shard (`Route::serves_a_shard`): `shed` (admitted into
 //!    the in-flight count or 503), then `forward::to_leader` (serve here or relay to
-//!    the shard leader), then, on the public router, `rate_limit` (the ISPB's token
-//!    bucket, on the node that serves);
+//!    the shard leader), then, on the node that serves, `rate_limit` on the public
+//!    router (the ISPB's token bucket) and `shed::admit_append` for an append (the
+//!    appends served at once, or 503);
 //! 4. the handler;
 //!
 //! and on the way out, whatever the stage that answered: `audit_refusals` (refusals of
@@ -24,7 +25,7 @@ use crate::api::attach::{self, Side};
 use crate::api::forward::{self, Served};
 use crate::api::{audit_refusals, authorize, observe, rate_limit, shed};
 use crate::app::{App, AppState};
-use crate::context::RequestContext;
+use crate::context::{RequestContext, Route};
 
 /// Middleware of the public router's routes.
 pub async fn public(State(app): State<AppState>, request: Request, next: Next) -> Response {
@@ -68,6 +69,13 @@ async fn serve(app: &App, side: Side, ctx: &RequestContext, request: Request, ne
         Served::Elsewhere(answer) => return answer,
     };
     if side == Side::Internal {
+        let _appending = match ctx.route {
+            Route::Append => match shed::admit_append(app) {
+                Ok(appending) => Some(appending),
+                Err(shed) => return shed.into_response(),
+            },
+            _ => None,
+        };
         return next.run(request).await;
     }
     let (verdict, admitted) = rate_limit::check(app, ctx);

@@ -3,12 +3,14 @@
 //! `listeners.max_in_flight` requests. Only new work is shed — appends, stream opens,
 //! admin and audit calls; the read and the close of an open stream are counted but
 //! always served, so a saturated node still drains and confirms what it handed out.
-//! The node's own routes (health, metrics, status) are not counted.
+//! The node's own routes (health, metrics, status) are not counted. An append is
+//! also admitted into the appends it may serve at once
+//! (`listeners.max_in_flight_appends`) on the node that serves it, after forwarding.
 
 use crate::api::{ApiError, error};
 use crate::app::App;
 use crate::context::Route;
-use crate::load::Working;
+use crate::load::{Appending, Working};
 
 /// Admits a request of `route`; the guard keeps it in the count until dropped.
 pub fn admit(app: &App, route: Route) -> Result<Working, ApiError> {
@@ -16,4 +18,9 @@ pub fn admit(app: &App, route: Route) -> Result<Working, ApiError> {
         return Ok(app.load.enter());
     }
     app.load.admit().ok_or(ApiError::Unavailable { reason: error::OVERLOADED, retry_after_secs: 1 })
+}
+
+/// Admits an append served on this node into the append count.
+pub fn admit_append(app: &App) -> Result<Appending, ApiError> {
+    app.load.admit_append().ok_or(ApiError::Unavailable { reason: error::OVERLOADED, retry_after_secs: 1 })
 }

@@ -102,6 +102,10 @@ pub struct ListenersSection {
     /// Requests the node works on at once (long polls that only wait do not
     /// count); more are answered 503 with `Retry-After` instead of queueing.
     pub max_in_flight: usize,
+    /// Appends the node serves at once (counted where they are served, the shard
+    /// leader); more are answered 503 with `Retry-After`: an admitted append waits
+    /// for its Raft commit behind the others, so this bounds its latency.
+    pub max_in_flight_appends: usize,
 }
 
 impl Default for ListenersSection {
@@ -114,6 +118,7 @@ impl Default for ListenersSection {
             max_header_bytes: 16 << 10,
             request_timeout_ms: 60_000,
             max_in_flight: 4_096,
+            max_in_flight_appends: 32,
         }
     }
 }
@@ -169,6 +174,7 @@ pub struct ListenerLimits {
     pub max_header_bytes: usize,
     pub request_timeout: Duration,
     pub max_in_flight: usize,
+    pub max_in_flight_appends: usize,
 }
 
 impl Default for ListenerLimits {
@@ -200,9 +206,13 @@ pub(super) fn validate_limits(
         max_header_bytes,
         request_timeout_ms,
         max_in_flight,
+        max_in_flight_appends,
     } = section;
     if max_in_flight == 0 {
         return Err(bad("listeners.max_in_flight", "must be at least 1"));
+    }
+    if max_in_flight_appends == 0 {
+        return Err(bad("listeners.max_in_flight_appends", "must be at least 1"));
     }
     if max_connections == 0 {
         return Err(bad("listeners.max_connections", "must be at least 1"));
@@ -240,6 +250,7 @@ pub(super) fn validate_limits(
         max_header_bytes,
         request_timeout,
         max_in_flight,
+        max_in_flight_appends,
     })
 }
 

@@ -24,13 +24,18 @@ pub fn register_state(app: &App, registry: &mut Registry) {
         gauge(app.load.in_flight() as i64),
     );
     registry.register(
+        "in_flight_appends",
+        "Appends being served here (at listeners.max_in_flight_appends more are shed)",
+        gauge(app.load.appends_now() as i64),
+    );
+    registry.register(
         "waiting_requests",
         "Requests waiting without working: parked long polls, forwards awaiting the leader",
         gauge(app.load.waiting_now() as i64),
     );
     registry.register(
         "shed_requests",
-        "Requests refused with 503 because the node was at max_in_flight",
+        "Requests refused with 503 because the node was at max_in_flight or max_in_flight_appends",
         ConstCounter::new(app.load.shed()),
     );
     disk::register(&app.store, &app.config.data_dir, registry);

@@ -1,8 +1,9 @@
 //! Connection hardening (SPEC.md §6 "limits everywhere"): each limit gets the bad
 //! input it exists for — headers trickled a byte at a time (slowloris), an idle
 //! keep-alive connection, too many and too large headers, a stalled TLS handshake,
-//! a body that never finishes, one connection over the cap — and the test checks
-//! the answer and that a well-behaved client is served meanwhile.
+//! a body that never finishes, one connection over the cap, an append over the appends
+//! served at once — and the test checks the answer and that a well-behaved client is
+//! served meanwhile.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::{ISPB, MULTI, Pki, TestNode, assert_problem, pulled, samples, start_path};
+use crate::harness::{ISPB, MULTI, Pki, TestNode, assert_problem, message, pulled, samples, start_path};
 
 /// Header read timeout of these tests: short, so the slow clients are cut quickly.
 const HEADER_READ_TIMEOUT_MS: u64 = 1_000;
@@ -243,5 +244,32 @@ async fn over_max_in_flight_new_work_is_shed_with_503_while_open_streams_read_on
     tokio::time::sleep(Duration::from_millis(300)).await;
     served(&node).await;
     assert_eq!(node.app().load.shed(), 1, "one request was shed");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn over_max_in_flight_appends_an_append_is_shed_with_503_while_other_work_is_served() {
+    let node = node_with(|file| {
+        file.listeners.max_in_flight_appends = 1;
+        file.limits.long_poll_wait_ms = 500;
+    })
+    .await;
+    node.append(ISPB, &samples(ISPB, 1)).await;
+    // An append stalled in its body upload holds the one append place.
+    let slow = stalled_append(&node).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(node.app().load.appends_now(), 1);
+    let refused = node.post_xml(ISPB, message(ISPB), None).await;
+    assert_eq!(refused.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    let problem = assert_problem(refused, 503, "unavailable").await;
+    assert!(problem.detail.contains("overloaded"), "{}", problem.detail);
+    // Other new work is admitted: a stream opens and gets the one stored message.
+    let read = pulled(node.get(&start_path(ISPB), MULTI).await).await;
+    assert_eq!((read.status, read.messages.len()), (StatusCode::OK, 1), "only appends are over their bound");
+    drop(slow);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(node.post_xml(ISPB, message(ISPB), None).await.status(), StatusCode::CREATED, "a place is free again");
+    assert_eq!(node.app().load.shed(), 1, "one append was shed");
+    assert_eq!(node.tenant(ISPB).expect("tenant").next_seq, 3, "the shed append stored nothing");
     node.stop().await;
 }
