@@ -118,7 +118,7 @@ impl Default for ListenersSection {
             max_header_bytes: 16 << 10,
             request_timeout_ms: 60_000,
             max_in_flight: 4_096,
-            max_in_flight_appends: 32,
+            max_in_flight_appends: 256,
         }
     }
 }
