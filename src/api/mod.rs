@@ -8,8 +8,9 @@
 //! middleware for the per-request policy: `attach` (the request's context and span),
 //! `authorize` (may the caller make it), and on the routes that serve a shard `shed`
 //! (admitted into the in-flight count or 503), `forward::to_leader` (serve here or
-//! relay to the shard leader) and, on public routes, `rate_limit` (the ISPB's token
-//! bucket, on the node that serves); then the handler; on the way out `audit_refusals`
+//! relay to the shard leader) and, on the node that serves, `rate_limit` on public
+//! routes (the ISPB's token bucket) or, for an append, `shed::admit_append` (the
+//! appends served at once, or 503); then the handler; on the way out `audit_refusals`
 //! (refusals of an ISPB into its audit chain) and `observe` (metrics). Route templates
 //! come from `wire::paths`, peer routes from `raft`.
 //!

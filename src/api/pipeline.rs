@@ -78,11 +78,5 @@ async fn serve(app: &App, side: Side, ctx: &RequestContext, request: Request, ne
         };
         return next.run(request).await;
     }
-    let (verdict, admitted) = rate_limit::check(app, ctx);
-    let mut response = match admitted {
-        Ok(()) => next.run(request).await,
-        Err(limited) => limited.into_response(),
-    };
-    rate_limit::annotate(&verdict, &mut response);
-    response
+    rate_limit::serve(app, ctx, request, next).await
 }

@@ -4,21 +4,23 @@
 //! `RateLimit-Remaining` and `RateLimit-Reset` on every answer. It runs after
 //! forwarding, so the shard leader counts a request once whichever node it entered.
 
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::response::Response;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 
 use crate::api::ApiError;
 use crate::app::App;
 use crate::context::RequestContext;
-use crate::throttle::{Rate, RateVerdict};
+use crate::throttle::Rate;
 
 const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
-/// Takes one token from the ISPB's bucket: the verdict, and 429 `rateLimited` when
-/// the request is over the limit.
-pub fn check(app: &App, ctx: &RequestContext) -> (RateVerdict, Result<(), ApiError>) {
+/// Takes one token from the ISPB's bucket, then runs the handler, or answers 429
+/// `rateLimited` over the limit; either answer carries the `RateLimit-*` headers.
+pub async fn serve(app: &App, ctx: &RequestContext, request: Request, next: Next) -> Response {
     let ispb = ctx.ispb.as_ref();
     let rate = ispb.and_then(|ispb| {
         app.shards
@@ -28,17 +30,13 @@ pub fn check(app: &App, ctx: &RequestContext) -> (RateVerdict, Result<(), ApiErr
             .flatten()
     });
     let verdict = app.rate_limits.check(ispb, rate);
-    let outcome = match verdict.retry_after_secs {
-        Some(retry_after_secs) => Err(ApiError::RateLimited { retry_after_secs }),
-        None => Ok(()),
+    let mut response = match verdict.retry_after_secs {
+        Some(retry_after_secs) => ApiError::RateLimited { retry_after_secs }.into_response(),
+        None => next.run(request).await,
     };
-    (verdict, outcome)
-}
-
-/// Puts the `RateLimit-*` headers of `verdict` on the answer.
-pub fn annotate(verdict: &RateVerdict, response: &mut Response) {
     let headers = response.headers_mut();
     headers.insert(RATELIMIT_LIMIT, HeaderValue::from(verdict.limit));
     headers.insert(RATELIMIT_REMAINING, HeaderValue::from(verdict.remaining));
     headers.insert(RATELIMIT_RESET, HeaderValue::from(verdict.reset_secs));
+    response
 }

@@ -17,10 +17,15 @@ pub fn admit(app: &App, route: Route) -> Result<Working, ApiError> {
     if matches!(route, Route::StreamNext | Route::StreamClose) {
         return Ok(app.load.enter());
     }
-    app.load.admit().ok_or(ApiError::Unavailable { reason: error::OVERLOADED, retry_after_secs: 1 })
+    app.load.admit().ok_or_else(overloaded)
 }
 
 /// Admits an append served on this node into the append count.
 pub fn admit_append(app: &App) -> Result<Appending, ApiError> {
-    app.load.admit_append().ok_or(ApiError::Unavailable { reason: error::OVERLOADED, retry_after_secs: 1 })
+    app.load.admit_append().ok_or_else(overloaded)
+}
+
+/// The answer to work shed by either bound.
+fn overloaded() -> ApiError {
+    ApiError::Unavailable { reason: error::OVERLOADED, retry_after_secs: 1 }
 }
